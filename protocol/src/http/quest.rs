@@ -1,0 +1,126 @@
+//! quest-api bodies: the catalog's quests, a character's progress, and progress events.
+
+use serde::{Deserialize, Serialize};
+
+pub use crate::client::packets::QuestStatus;
+use crate::content::{ItemStack, NpcKind, ItemKind};
+use crate::ids::{AreaId, CharacterId, EventId, QuestId};
+use crate::UnixMillis;
+
+/// What an objective counts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum ObjectiveKind {
+    /// Kill NPCs of a kind.
+    Kill {
+        /// The kind.
+        npc: NpcKind,
+    },
+    /// Gather (pick up) items of a kind.
+    Gather {
+        /// The kind.
+        item: ItemKind,
+    },
+    /// Enter an area.
+    Visit {
+        /// The area.
+        area: AreaId,
+    },
+}
+
+/// One objective: `count` of `kind`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Objective {
+    /// What counts.
+    pub kind: ObjectiveKind,
+    /// How many are needed, at least 1.
+    pub count: u32,
+}
+
+/// What completing a quest gives.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct Rewards {
+    /// Experience.
+    pub xp: u64,
+    /// Coins.
+    pub coins: u64,
+    /// Items.
+    #[serde(default)]
+    pub items: Vec<ItemStack>,
+}
+
+/// A quest of the catalog.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Quest {
+    /// Stable id.
+    pub id: QuestId,
+    /// Title shown to players.
+    pub title: String,
+    /// Description shown to players.
+    pub description: String,
+    /// Quests that must be completed before this one can be accepted.
+    #[serde(default)]
+    pub prerequisites: Vec<QuestId>,
+    /// What must be done, all of it.
+    pub objectives: Vec<Objective>,
+    /// What completing it gives.
+    pub rewards: Rewards,
+}
+
+/// `GET /v1/quests`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QuestCatalog {
+    /// Every quest.
+    pub quests: Vec<Quest>,
+}
+
+/// A character's standing with one quest.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QuestProgress {
+    /// The quest.
+    pub quest_id: QuestId,
+    /// Locked, available, active or completed.
+    pub status: QuestStatus,
+    /// Progress per objective, in catalog order (all 0 unless active or completed).
+    pub counters: Vec<u32>,
+    /// When it was accepted.
+    pub accepted_at: Option<UnixMillis>,
+    /// When it was completed.
+    pub completed_at: Option<UnixMillis>,
+}
+
+/// `GET /v1/characters/{id}/quests`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CharacterQuests {
+    /// The character.
+    pub character_id: CharacterId,
+    /// Every quest of the catalog with this character's standing.
+    pub quests: Vec<QuestProgress>,
+}
+
+/// `POST /v1/characters/{id}/quests/{quest_id}/progress`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProgressEvent {
+    /// Idempotency key: a repeated event id is answered as the first time, counted once.
+    pub event_id: EventId,
+    /// The objective's index in the quest.
+    pub objective: u8,
+    /// How much it advanced, at least 1.
+    pub amount: u32,
+}
+
+/// The answer to a progress event.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProgressOutcome {
+    /// The quest's standing after the event.
+    pub progress: QuestProgress,
+    /// The rewards, present only on the answer to the event that completed the quest
+    /// (and on replays of that same event id).
+    pub rewards: Option<Rewards>,
+    /// Whether this event id had been seen before (nothing was counted this time).
+    pub duplicate: bool,
+}
