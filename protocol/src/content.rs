@@ -27,9 +27,9 @@ macro_rules! kind_serde {
                         f.write_str(concat!("a known ", $what, " name or number"))
                     }
                     fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<$ty, E> {
-                        u16::try_from(v)
-                            .map($ty)
-                            .map_err(|_| E::invalid_value(serde::de::Unexpected::Unsigned(v), &self))
+                        u16::try_from(v).map($ty).map_err(|_| {
+                            E::invalid_value(serde::de::Unexpected::Unsigned(v), &self)
+                        })
                     }
                     fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<$ty, E> {
                         u16::try_from(v)
@@ -57,6 +57,7 @@ kind_serde!(NpcKind, "NPC");
 pub struct ItemKind(pub u16);
 
 /// A stack of items of one kind: an inventory slot's content, a reward, a ground item.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ItemStack {
     /// What the items are.
@@ -105,12 +106,42 @@ impl ItemKind {
 
     /// Every item kind the world knows.
     pub const TABLE: &'static [ItemSpec] = &[
-        ItemSpec { kind: Self::WOLF_PELT, name: "wolf_pelt", max_stack: 50, use_effect: ItemUse::None },
-        ItemSpec { kind: Self::BOAR_TUSK, name: "boar_tusk", max_stack: 50, use_effect: ItemUse::None },
-        ItemSpec { kind: Self::HEALING_HERB, name: "healing_herb", max_stack: 20, use_effect: ItemUse::Heal(25) },
-        ItemSpec { kind: Self::IRON_ORE, name: "iron_ore", max_stack: 50, use_effect: ItemUse::None },
-        ItemSpec { kind: Self::BRONZE_SWORD, name: "bronze_sword", max_stack: 1, use_effect: ItemUse::Weapon(6) },
-        ItemSpec { kind: Self::BANDIT_INSIGNIA, name: "bandit_insignia", max_stack: 50, use_effect: ItemUse::None },
+        ItemSpec {
+            kind: Self::WOLF_PELT,
+            name: "wolf_pelt",
+            max_stack: 50,
+            use_effect: ItemUse::None,
+        },
+        ItemSpec {
+            kind: Self::BOAR_TUSK,
+            name: "boar_tusk",
+            max_stack: 50,
+            use_effect: ItemUse::None,
+        },
+        ItemSpec {
+            kind: Self::HEALING_HERB,
+            name: "healing_herb",
+            max_stack: 20,
+            use_effect: ItemUse::Heal(25),
+        },
+        ItemSpec {
+            kind: Self::IRON_ORE,
+            name: "iron_ore",
+            max_stack: 50,
+            use_effect: ItemUse::None,
+        },
+        ItemSpec {
+            kind: Self::BRONZE_SWORD,
+            name: "bronze_sword",
+            max_stack: 1,
+            use_effect: ItemUse::Weapon(6),
+        },
+        ItemSpec {
+            kind: Self::BANDIT_INSIGNIA,
+            name: "bandit_insignia",
+            max_stack: 50,
+            use_effect: ItemUse::None,
+        },
     ];
 
     /// The facts about this kind, or `None` for a number no item has.
@@ -164,9 +195,30 @@ impl NpcKind {
 
     /// Every NPC kind the world knows.
     pub const TABLE: &'static [NpcSpec] = &[
-        NpcSpec { kind: Self::WOLF, name: "wolf", max_health: 30, damage: 4, drop: ItemKind::WOLF_PELT, xp: 10 },
-        NpcSpec { kind: Self::BOAR, name: "boar", max_health: 50, damage: 6, drop: ItemKind::BOAR_TUSK, xp: 15 },
-        NpcSpec { kind: Self::BANDIT, name: "bandit", max_health: 80, damage: 9, drop: ItemKind::BANDIT_INSIGNIA, xp: 30 },
+        NpcSpec {
+            kind: Self::WOLF,
+            name: "wolf",
+            max_health: 30,
+            damage: 4,
+            drop: ItemKind::WOLF_PELT,
+            xp: 10,
+        },
+        NpcSpec {
+            kind: Self::BOAR,
+            name: "boar",
+            max_health: 50,
+            damage: 6,
+            drop: ItemKind::BOAR_TUSK,
+            xp: 15,
+        },
+        NpcSpec {
+            kind: Self::BANDIT,
+            name: "bandit",
+            max_health: 80,
+            damage: 9,
+            drop: ItemKind::BANDIT_INSIGNIA,
+            xp: 30,
+        },
     ];
 
     /// The facts about this kind, or `None` for a number no NPC has.
@@ -212,11 +264,17 @@ mod tests {
 
     #[test]
     fn kinds_are_names_in_json_and_numbers_in_msgpack() {
-        let stack = ItemStack { item: ItemKind::WOLF_PELT, count: 3 };
+        let stack = ItemStack {
+            item: ItemKind::WOLF_PELT,
+            count: 3,
+        };
         let json = serde_json::to_string(&stack).unwrap();
         assert_eq!(json, r#"{"item":"wolf_pelt","count":3}"#);
         assert_eq!(serde_json::from_str::<ItemStack>(&json).unwrap(), stack);
-        assert_eq!(serde_json::from_str::<ItemStack>(r#"{"item":1,"count":3}"#).unwrap(), stack);
+        assert_eq!(
+            serde_json::from_str::<ItemStack>(r#"{"item":1,"count":3}"#).unwrap(),
+            stack
+        );
         assert!(serde_json::from_str::<ItemStack>(r#"{"item":"gold","count":3}"#).is_err());
         let packed = rmp_serde::to_vec(&stack).unwrap();
         assert_eq!(packed, [0x92, 0x01, 0x03]);

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use crate::ids::AreaId;
 
 /// A point in world space, metres. X grows east, Z grows south, Y is up.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
 pub struct Position {
     /// East-west, metres.
@@ -35,6 +36,7 @@ impl Position {
 }
 
 /// An axis-aligned rectangle on the ground plane: `min` inclusive, `max` exclusive.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct AreaBounds {
     /// West edge.
@@ -55,7 +57,11 @@ impl AreaBounds {
 
     /// The centre point on the ground (y = 0).
     pub fn centre(&self) -> Position {
-        Position::new((self.min_x + self.max_x) / 2.0, 0.0, (self.min_z + self.max_z) / 2.0)
+        Position::new(
+            (self.min_x + self.max_x) / 2.0,
+            0.0,
+            (self.min_z + self.max_z) / 2.0,
+        )
     }
 
     /// How far (x, z) lies outside these bounds; 0 inside.
@@ -85,6 +91,7 @@ pub enum GridError {
 
 /// The world grid: `columns` × `rows` square areas of `area_size` metres, the north-west
 /// corner at (`origin_x`, `origin_z`), and the hysteresis `handoff_margin`.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct WorldGrid {
     /// Areas west to east.
@@ -149,8 +156,7 @@ impl WorldGrid {
         let col = ((x - self.origin_x) / self.area_size).floor();
         let row = ((z - self.origin_z) / self.area_size).floor();
         // NaN fails both comparisons, so it is outside too.
-        if col >= 0.0 && row >= 0.0 && col < f32::from(self.columns) && row < f32::from(self.rows)
-        {
+        if col >= 0.0 && row >= 0.0 && col < f32::from(self.columns) && row < f32::from(self.rows) {
             Some(AreaId::new(col as u16, row as u16))
         } else {
             None
@@ -175,7 +181,12 @@ impl WorldGrid {
         (-1..=1)
             .flat_map(move |dz| (-1..=1).map(move |dx| (x + dx, z + dz)))
             .filter(move |&(nx, nz)| (nx, nz) != (x, z))
-            .filter_map(|(nx, nz)| Some(AreaId::new(u16::try_from(nx).ok()?, u16::try_from(nz).ok()?)))
+            .filter_map(|(nx, nz)| {
+                Some(AreaId::new(
+                    u16::try_from(nx).ok()?,
+                    u16::try_from(nz).ok()?,
+                ))
+            })
             .filter(move |a| self.contains(*a))
     }
 
@@ -224,10 +235,16 @@ mod tests {
     fn bounds_and_neighbours() {
         let g = grid();
         let b = g.bounds(AreaId::new(1, 1));
-        assert_eq!((b.min_x, b.min_z, b.max_x, b.max_z), (50.0, 100.0, 150.0, 200.0));
+        assert_eq!(
+            (b.min_x, b.min_z, b.max_x, b.max_z),
+            (50.0, 100.0, 150.0, 200.0)
+        );
         let mut n: Vec<_> = g.neighbours(AreaId::new(0, 0)).collect();
         n.sort();
-        assert_eq!(n, vec![AreaId::new(0, 1), AreaId::new(1, 0), AreaId::new(1, 1)]);
+        assert_eq!(
+            n,
+            vec![AreaId::new(0, 1), AreaId::new(1, 0), AreaId::new(1, 1)]
+        );
         assert_eq!(g.neighbours(AreaId::new(1, 0)).count(), 5);
         assert_eq!(g.areas().count(), 6);
     }
@@ -245,8 +262,29 @@ mod tests {
     #[test]
     fn validation_rejects_nonsense() {
         assert!(grid().validate().is_ok());
-        assert_eq!(WorldGrid { columns: 0, ..grid() }.validate(), Err(GridError::Empty));
-        assert!(WorldGrid { area_size: f32::NAN, ..grid() }.validate().is_err());
-        assert!(WorldGrid { handoff_margin: 60.0, ..grid() }.validate().is_err());
+        assert_eq!(
+            WorldGrid {
+                columns: 0,
+                ..grid()
+            }
+            .validate(),
+            Err(GridError::Empty)
+        );
+        assert!(
+            WorldGrid {
+                area_size: f32::NAN,
+                ..grid()
+            }
+            .validate()
+            .is_err()
+        );
+        assert!(
+            WorldGrid {
+                handoff_margin: 60.0,
+                ..grid()
+            }
+            .validate()
+            .is_err()
+        );
     }
 }

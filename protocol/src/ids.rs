@@ -20,6 +20,7 @@ pub struct IdParseError {
 macro_rules! uuid_id {
     ($(#[$doc:meta])* $name:ident, $kind:literal) => {
         $(#[$doc])*
+        #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
         #[serde(transparent)]
         pub struct $name(pub Uuid);
@@ -157,6 +158,7 @@ impl<'de> Deserialize<'de> for Ticket {
 
 /// An area's ownership generation. Only ever grows (the manager persists its counter), so
 /// a message naming an older epoch is recognisably stale.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, Default,
 )]
@@ -180,16 +182,19 @@ impl fmt::Display for Epoch {
 impl FromStr for Epoch {
     type Err = IdParseError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        s.parse().map(Self).map_err(|e: std::num::ParseIntError| IdParseError {
-            kind: "epoch",
-            reason: e.to_string(),
-        })
+        s.parse()
+            .map(Self)
+            .map_err(|e: std::num::ParseIntError| IdParseError {
+                kind: "epoch",
+                reason: e.to_string(),
+            })
     }
 }
 
 /// A cell of the world grid: column `x` (west to east) and row `z` (north to south).
 ///
 /// Text form `x-z` (e.g. `3-1`), used in URLs and NATS subjects; on the wire `[x, z]`.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct AreaId {
     /// Column, counted from the grid's west edge.
@@ -223,12 +228,16 @@ impl FromStr for AreaId {
         if !digits(x) || !digits(z) {
             return Err(err());
         }
-        Ok(Self::new(x.parse().map_err(|_| err())?, z.parse().map_err(|_| err())?))
+        Ok(Self::new(
+            x.parse().map_err(|_| err())?,
+            z.parse().map_err(|_| err())?,
+        ))
     }
 }
 
 /// An entity inside one zone's simulation (player, NPC or ground item). Zone-local: the
 /// same character gets a new entity id in each zone it enters.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, Default,
 )]
@@ -242,6 +251,7 @@ impl fmt::Display for EntityId {
 }
 
 /// A quest of the catalog, by its stable text id (e.g. `wolf-cull`).
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct QuestId(pub String);
@@ -309,7 +319,10 @@ mod tests {
     fn uuid_ids_parse_from_display() {
         let c = CharacterId::new_random();
         assert_eq!(c.to_string().parse::<CharacterId>(), Ok(c));
-        assert_eq!("nope".parse::<CharacterId>().unwrap_err().kind, "character id");
+        assert_eq!(
+            "nope".parse::<CharacterId>().unwrap_err().kind,
+            "character id"
+        );
     }
 
     #[test]

@@ -21,11 +21,13 @@ pub mod content;
 pub mod geometry;
 pub mod http;
 pub mod ids;
+#[cfg(feature = "openapi")]
+mod openapi;
 mod wire_enum;
 
 pub use geometry::{AreaBounds, Position, WorldGrid};
 pub use ids::{
-    AccountId, AreaId, CharacterId, Epoch, EntityId, EventId, HandoffId, QuestId, Ticket, ZoneId,
+    AccountId, AreaId, CharacterId, EntityId, Epoch, EventId, HandoffId, QuestId, Ticket, ZoneId,
 };
 
 /// Milliseconds since the Unix epoch: the one timestamp format on every wire.

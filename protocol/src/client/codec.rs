@@ -60,9 +60,10 @@ impl DecodeError {
         match self {
             Self::TooLarge { .. } => ErrorCode::FRAME_TOO_LARGE,
             Self::UnknownPacket(_) => ErrorCode::UNKNOWN_PACKET,
-            Self::Empty | Self::Malformed { .. } | Self::TrailingBytes { .. } | Self::Invalid { .. } => {
-                ErrorCode::MALFORMED
-            }
+            Self::Empty
+            | Self::Malformed { .. }
+            | Self::TrailingBytes { .. }
+            | Self::Invalid { .. } => ErrorCode::MALFORMED,
         }
     }
 
@@ -104,7 +105,10 @@ trait Validate {
 
 fn check_text(what: &str, text: &str, max: usize) -> Result<(), String> {
     if text.len() > max {
-        return Err(format!("{what} is {} bytes, the limit is {max}", text.len()));
+        return Err(format!(
+            "{what} is {} bytes, the limit is {max}",
+            text.len()
+        ));
     }
     if text.chars().any(char::is_control) {
         return Err(format!("{what} contains control characters"));
@@ -123,7 +127,11 @@ impl Validate for Chat {
 
 impl Validate for QuestAccept {
     fn validate(&self) -> Result<(), String> {
-        if self.quest.is_valid() { Ok(()) } else { Err(format!("bad quest id `{}`", self.quest)) }
+        if self.quest.is_valid() {
+            Ok(())
+        } else {
+            Err(format!("bad quest id `{}`", self.quest))
+        }
     }
 }
 
@@ -136,7 +144,9 @@ impl Validate for Transfer {
 impl Validate for Error {
     fn validate(&self) -> Result<(), String> {
         if self.message.len() > MAX_ERROR_MESSAGE_BYTES {
-            return Err(format!("error message over {MAX_ERROR_MESSAGE_BYTES} bytes"));
+            return Err(format!(
+                "error message over {MAX_ERROR_MESSAGE_BYTES} bytes"
+            ));
         }
         Ok(())
     }
@@ -152,12 +162,35 @@ macro_rules! no_limits {
     ($($t:ty),+) => { $(impl Validate for $t {})+ };
 }
 no_limits!(
-    Hello, Input, Attack, Pickup, UseItem, EquipItem, DropItem, QuestListRequest, Ping, Welcome,
-    Snapshot, Delta, Inventory, Damage, Death, Stats, QuestLog, QuestProgress, QuestCompleted,
-    InputAck, Pong
+    Hello,
+    Input,
+    Attack,
+    Pickup,
+    UseItem,
+    EquipItem,
+    DropItem,
+    QuestListRequest,
+    Ping,
+    Welcome,
+    Snapshot,
+    Delta,
+    Inventory,
+    Damage,
+    Death,
+    Stats,
+    QuestLog,
+    QuestProgress,
+    QuestCompleted,
+    InputAck,
+    Pong
 );
 
-fn encode_frame<T: Serialize>(id: u8, payload: &T, max: usize, buf: &mut Vec<u8>) -> Result<(), EncodeError> {
+fn encode_frame<T: Serialize>(
+    id: u8,
+    payload: &T,
+    max: usize,
+    buf: &mut Vec<u8>,
+) -> Result<(), EncodeError> {
     let start = buf.len();
     buf.push(id);
     rmp_serde::encode::write(buf, payload).map_err(|e| EncodeError::Serialize(e.to_string()))?;
@@ -169,21 +202,38 @@ fn encode_frame<T: Serialize>(id: u8, payload: &T, max: usize, buf: &mut Vec<u8>
     Ok(())
 }
 
-fn decode_payload<T: DeserializeOwned + Validate>(packet: &'static str, mut bytes: &[u8]) -> Result<T, DecodeError> {
+fn decode_payload<T: DeserializeOwned + Validate>(
+    packet: &'static str,
+    mut bytes: &[u8],
+) -> Result<T, DecodeError> {
     let mut de = rmp_serde::Deserializer::new(&mut bytes);
-    let value = T::deserialize(&mut de).map_err(|e| DecodeError::Malformed { packet, reason: e.to_string() })?;
+    let value = T::deserialize(&mut de).map_err(|e| DecodeError::Malformed {
+        packet,
+        reason: e.to_string(),
+    })?;
     if !bytes.is_empty() {
-        return Err(DecodeError::TrailingBytes { packet, count: bytes.len() });
+        return Err(DecodeError::TrailingBytes {
+            packet,
+            count: bytes.len(),
+        });
     }
-    value.validate().map_err(|reason| DecodeError::Invalid { packet, reason })?;
+    value
+        .validate()
+        .map_err(|reason| DecodeError::Invalid { packet, reason })?;
     Ok(value)
 }
 
 fn check_frame(frame: &[u8], max: usize) -> Result<(u8, &[u8]), DecodeError> {
     if frame.len() > max {
-        return Err(DecodeError::TooLarge { len: frame.len(), max });
+        return Err(DecodeError::TooLarge {
+            len: frame.len(),
+            max,
+        });
     }
-    frame.split_first().map(|(id, rest)| (*id, rest)).ok_or(DecodeError::Empty)
+    frame
+        .split_first()
+        .map(|(id, rest)| (*id, rest))
+        .ok_or(DecodeError::Empty)
 }
 
 macro_rules! packet_enum {
@@ -330,7 +380,11 @@ mod tests {
 
     #[test]
     fn ids_are_unique_and_directions_disjoint() {
-        let mut ids: Vec<u8> = ClientPacket::IDS.iter().chain(ServerPacket::IDS).map(|(id, _)| *id).collect();
+        let mut ids: Vec<u8> = ClientPacket::IDS
+            .iter()
+            .chain(ServerPacket::IDS)
+            .map(|(id, _)| *id)
+            .collect();
         let n = ids.len();
         ids.sort_unstable();
         ids.dedup();
@@ -340,37 +394,86 @@ mod tests {
     #[test]
     fn decode_errors_are_typed() {
         assert_eq!(ClientPacket::decode(&[]), Err(DecodeError::Empty));
-        assert_eq!(ClientPacket::decode(&[0x7f]), Err(DecodeError::UnknownPacket(0x7f)));
-        assert!(matches!(ClientPacket::decode(&[0x02, 0xc1]), Err(DecodeError::Malformed { packet: "Input", .. })));
+        assert_eq!(
+            ClientPacket::decode(&[0x7f]),
+            Err(DecodeError::UnknownPacket(0x7f))
+        );
+        assert!(matches!(
+            ClientPacket::decode(&[0x02, 0xc1]),
+            Err(DecodeError::Malformed {
+                packet: "Input",
+                ..
+            })
+        ));
         let mut frame = ClientPacket::Ping(Ping { nonce: 1 }).encode().unwrap();
         frame.push(0);
-        assert_eq!(ClientPacket::decode(&frame), Err(DecodeError::TrailingBytes { packet: "Ping", count: 1 }));
+        assert_eq!(
+            ClientPacket::decode(&frame),
+            Err(DecodeError::TrailingBytes {
+                packet: "Ping",
+                count: 1
+            })
+        );
         let big = vec![0x0b; 2000];
-        assert_eq!(ClientPacket::decode(&big), Err(DecodeError::TooLarge { len: 2000, max: 1024 }));
+        assert_eq!(
+            ClientPacket::decode(&big),
+            Err(DecodeError::TooLarge {
+                len: 2000,
+                max: 1024
+            })
+        );
     }
 
     #[test]
     fn limits_are_checked_after_shape() {
-        let long = ClientPacket::Chat(Chat { channel: ChatChannel::Local, text: "a".repeat(300) });
+        let long = ClientPacket::Chat(Chat {
+            channel: ChatChannel::Local,
+            text: "a".repeat(300),
+        });
         let frame = long.encode().unwrap();
-        assert!(matches!(ClientPacket::decode(&frame), Err(DecodeError::Invalid { .. })));
-        let ctl = ClientPacket::Chat(Chat { channel: ChatChannel::Area, text: "hi\u{7}".into() }).encode().unwrap();
-        assert!(matches!(ClientPacket::decode(&ctl), Err(DecodeError::Invalid { .. })));
-        let quest = ClientPacket::QuestAccept(QuestAccept { quest: crate::QuestId("../x".into()) }).encode().unwrap();
-        assert!(matches!(ClientPacket::decode(&quest), Err(DecodeError::Invalid { .. })));
+        assert!(matches!(
+            ClientPacket::decode(&frame),
+            Err(DecodeError::Invalid { .. })
+        ));
+        let ctl = ClientPacket::Chat(Chat {
+            channel: ChatChannel::Area,
+            text: "hi\u{7}".into(),
+        })
+        .encode()
+        .unwrap();
+        assert!(matches!(
+            ClientPacket::decode(&ctl),
+            Err(DecodeError::Invalid { .. })
+        ));
+        let quest = ClientPacket::QuestAccept(QuestAccept {
+            quest: crate::QuestId("../x".into()),
+        })
+        .encode()
+        .unwrap();
+        assert!(matches!(
+            ClientPacket::decode(&quest),
+            Err(DecodeError::Invalid { .. })
+        ));
     }
 
     #[test]
     fn oversized_encode_is_refused_and_buffer_untouched() {
         let mut buf = vec![1, 2, 3];
-        let chat = ClientPacket::Chat(Chat { channel: ChatChannel::Local, text: "a".repeat(2000) });
-        assert!(matches!(chat.encode_into(&mut buf), Err(EncodeError::TooLarge { .. })));
+        let chat = ClientPacket::Chat(Chat {
+            channel: ChatChannel::Local,
+            text: "a".repeat(2000),
+        });
+        assert!(matches!(
+            chat.encode_into(&mut buf),
+            Err(EncodeError::TooLarge { .. })
+        ));
         assert_eq!(buf, [1, 2, 3]);
     }
 
     #[test]
     fn error_messages_are_truncated_on_a_char_boundary() {
-        let ServerPacket::Error(e) = ServerPacket::error(ErrorCode::INTERNAL, "é".repeat(400)) else {
+        let ServerPacket::Error(e) = ServerPacket::error(ErrorCode::INTERNAL, "é".repeat(400))
+        else {
             unreachable!()
         };
         assert!(e.message.len() <= MAX_ERROR_MESSAGE_BYTES);

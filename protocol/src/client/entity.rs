@@ -225,9 +225,14 @@ impl<'de> Deserialize<'de> for EntityDelta {
                 let id = next_field(&mut seq, &mut read)?;
                 let mask: u8 = next_field(&mut seq, &mut read)?;
                 if mask & !ALL != 0 {
-                    return Err(de::Error::custom(format!("unknown bits in delta mask {mask:#04x}")));
+                    return Err(de::Error::custom(format!(
+                        "unknown bits in delta mask {mask:#04x}"
+                    )));
                 }
-                let mut delta = EntityDelta { id, ..EntityDelta::default() };
+                let mut delta = EntityDelta {
+                    id,
+                    ..EntityDelta::default()
+                };
                 if mask & DX != 0 {
                     delta.dx = Some(next_field(&mut seq, &mut read)?);
                 }
@@ -303,7 +308,12 @@ mod tests {
 
     #[test]
     fn delta_wire_form_is_id_mask_fields() {
-        let delta = EntityDelta { id: EntityId(7), dx: Some(9), dyaw: Some(-2), ..Default::default() };
+        let delta = EntityDelta {
+            id: EntityId(7),
+            dx: Some(9),
+            dyaw: Some(-2),
+            ..Default::default()
+        };
         let bytes = rmp_serde::to_vec(&delta).unwrap();
         assert_eq!(bytes, [0x94, 0x07, 0x09, 0x09, 0xfe]);
         assert_eq!(rmp_serde::from_slice::<EntityDelta>(&bytes).unwrap(), delta);
@@ -321,8 +331,14 @@ mod tests {
 
     #[test]
     fn quantization_is_total() {
-        assert_eq!(quantize_position(Position::new(1.0, f32::NAN, -2.5)), [32, 0, -80]);
-        assert_eq!(quantize_position(Position::new(f32::INFINITY, 0.0, 0.0))[0], i32::MAX);
+        assert_eq!(
+            quantize_position(Position::new(1.0, f32::NAN, -2.5)),
+            [32, 0, -80]
+        );
+        assert_eq!(
+            quantize_position(Position::new(f32::INFINITY, 0.0, 0.0))[0],
+            i32::MAX
+        );
         let p = dequantize_position([32, 0, -80]);
         assert_eq!((p.x, p.z), (1.0, -2.5));
         assert_eq!(quantize_yaw(0.0), 0);

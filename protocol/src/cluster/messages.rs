@@ -5,6 +5,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::UnixMillis;
 use crate::client::packets::Input;
 use crate::content::{ItemStack, NpcKind};
 use crate::geometry::Position;
@@ -12,7 +13,6 @@ use crate::http::character::Character;
 use crate::http::quest::QuestProgress;
 use crate::ids::{AccountId, AreaId, CharacterId, Epoch, HandoffId, Ticket, ZoneId};
 use crate::wire_enum::wire_enum;
-use crate::UnixMillis;
 
 /// A reply to a cluster request.
 pub type Reply<T> = Result<T, ErrorReply>;
@@ -67,7 +67,10 @@ pub struct ErrorReply {
 impl ErrorReply {
     /// An error reply.
     pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
-        Self { kind, message: message.into() }
+        Self {
+            kind,
+            message: message.into(),
+        }
     }
 }
 

@@ -6,7 +6,7 @@ pub mod messages;
 pub mod subjects;
 
 pub use messages::*;
-pub use subjects::{Subjects, SubjectError, ZoneVerb, AreaVerb};
+pub use subjects::{AreaVerb, SubjectError, Subjects, ZoneVerb};
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;

@@ -64,7 +64,10 @@ const AREA_VERBS: &[(AreaVerb, &str)] = &[
 ];
 
 fn word<V: PartialEq + Copy>(table: &[(V, &'static str)], verb: V) -> &'static str {
-    table.iter().find(|(v, _)| *v == verb).map_or("unknown", |(_, w)| w)
+    table
+        .iter()
+        .find(|(v, _)| *v == verb)
+        .map_or("unknown", |(_, w)| w)
 }
 
 fn verb<V: Copy>(table: &[(V, &'static str)], w: &str) -> Option<V> {
@@ -91,7 +94,9 @@ pub struct Subjects {
 
 impl Default for Subjects {
     fn default() -> Self {
-        Self { prefix: Self::DEFAULT_PREFIX.to_owned() }
+        Self {
+            prefix: Self::DEFAULT_PREFIX.to_owned(),
+        }
     }
 }
 
@@ -103,9 +108,17 @@ impl Subjects {
     pub fn new(prefix: &str) -> Result<Self, SubjectError> {
         let ok = !prefix.is_empty()
             && prefix.split('.').all(|t| {
-                !t.is_empty() && t.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+                !t.is_empty()
+                    && t.bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
             });
-        if ok { Ok(Self { prefix: prefix.to_owned() }) } else { Err(SubjectError(prefix.to_owned())) }
+        if ok {
+            Ok(Self {
+                prefix: prefix.to_owned(),
+            })
+        } else {
+            Err(SubjectError(prefix.to_owned()))
+        }
     }
 
     /// The prefix.
@@ -188,7 +201,10 @@ mod tests {
         for (v, _) in AREA_VERBS {
             assert_eq!(s.parse_area(&s.area(area, *v)), Some((area, *v)));
         }
-        assert_eq!(s.area(area, AreaVerb::Prepare), "prod.eu-1.area.2-7.handoff-prepare");
+        assert_eq!(
+            s.area(area, AreaVerb::Prepare),
+            "prod.eu-1.area.2-7.handoff-prepare"
+        );
         assert_eq!(s.parse_zone("other.zone.x.allocate"), None);
         assert_eq!(Subjects::default().heartbeat(), "zc.manager.heartbeat");
     }

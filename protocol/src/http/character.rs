@@ -5,11 +5,11 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::UnixMillis;
 use crate::content::{ItemKind, ItemStack, ItemUse};
 use crate::geometry::Position;
 use crate::ids::{AccountId, AreaId, CharacterId};
 use crate::wire_enum::wire_enum;
-use crate::UnixMillis;
 
 /// Inventory slots every character has.
 pub const INVENTORY_SLOTS: usize = 24;
@@ -31,6 +31,7 @@ wire_enum! {
 }
 
 /// Health, level and experience.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Stats {
@@ -45,6 +46,7 @@ pub struct Stats {
 }
 
 /// What a character carries.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Inventory {
@@ -59,7 +61,11 @@ pub struct Inventory {
 impl Inventory {
     /// An empty inventory of [`INVENTORY_SLOTS`] slots.
     pub fn empty() -> Self {
-        Self { slots: vec![None; INVENTORY_SLOTS], coins: 0, weapon: None }
+        Self {
+            slots: vec![None; INVENTORY_SLOTS],
+            coins: 0,
+            weapon: None,
+        }
     }
 
     /// How many items of `kind` it holds, in slots and equipped.
@@ -75,6 +81,7 @@ impl Inventory {
 }
 
 /// A character as character-api stores and returns it.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Character {
@@ -103,6 +110,7 @@ pub struct Character {
 }
 
 /// `POST /v1/characters`.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CreateCharacter {
@@ -114,6 +122,7 @@ pub struct CreateCharacter {
 
 /// `PUT /v1/characters/{id}`: the `GET` representation, whose read-only fields (`id`,
 /// `account_id`, `version`, `created_at`, `updated_at`) may be present and are ignored.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CharacterUpdate {
@@ -189,7 +198,10 @@ impl CharacterUpdate {
         }
         let inv = &self.inventory;
         if inv.slots.len() > INVENTORY_SLOTS {
-            out.push(format!("inventory has {} slots, the limit is {INVENTORY_SLOTS}", inv.slots.len()));
+            out.push(format!(
+                "inventory has {} slots, the limit is {INVENTORY_SLOTS}",
+                inv.slots.len()
+            ));
         }
         for (i, stack) in inv.slots.iter().enumerate() {
             if let Some(stack) = stack {
@@ -198,7 +210,10 @@ impl CharacterUpdate {
         }
         if let Some(weapon) = &inv.weapon {
             check_stack("inventory.weapon", weapon, &mut out);
-            if !matches!(weapon.item.spec().map(|s| s.use_effect), Some(ItemUse::Weapon(_))) {
+            if !matches!(
+                weapon.item.spec().map(|s| s.use_effect),
+                Some(ItemUse::Weapon(_))
+            ) {
                 out.push(format!("inventory.weapon: {} is not a weapon", weapon.item));
             }
         }
@@ -221,18 +236,26 @@ fn check_stack(place: &str, stack: &ItemStack, out: &mut Vec<String>) {
 pub fn validate_name(name: &str) -> Result<(), String> {
     let chars = name.chars().count();
     if !(NAME_MIN_CHARS..=NAME_MAX_CHARS).contains(&chars) {
-        return Err(format!("name must be {NAME_MIN_CHARS} to {NAME_MAX_CHARS} characters, got {chars}"));
+        return Err(format!(
+            "name must be {NAME_MIN_CHARS} to {NAME_MAX_CHARS} characters, got {chars}"
+        ));
     }
     if !name.chars().next().is_some_and(char::is_alphabetic) {
         return Err("name must start with a letter".to_owned());
     }
-    if let Some(bad) = name.chars().find(|c| !(c.is_alphanumeric() || *c == '_' || *c == '-')) {
-        return Err(format!("name may hold letters, digits, '_' and '-', not {bad:?}"));
+    if let Some(bad) = name
+        .chars()
+        .find(|c| !(c.is_alphanumeric() || *c == '_' || *c == '-'))
+    {
+        return Err(format!(
+            "name may hold letters, digits, '_' and '-', not {bad:?}"
+        ));
     }
     Ok(())
 }
 
 /// `GET /v1/accounts/{account_id}/characters`.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CharacterList {
     /// The account's characters, oldest first.
@@ -254,7 +277,12 @@ mod tests {
             area: AreaId::new(0, 0),
             position: Position::new(1.0, 0.0, 2.0),
             yaw: 0.0,
-            stats: Stats { health: 10, max_health: 10, level: 1, xp: BTreeMap::new() },
+            stats: Stats {
+                health: 10,
+                max_health: 10,
+                level: 1,
+                xp: BTreeMap::new(),
+            },
             inventory: Inventory::empty(),
         }
     }
@@ -274,9 +302,15 @@ mod tests {
         let mut u = update();
         u.position.x = f32::NAN;
         u.stats.health = 11;
-        u.inventory.slots[0] = Some(ItemStack { item: ItemKind::WOLF_PELT, count: 0 });
+        u.inventory.slots[0] = Some(ItemStack {
+            item: ItemKind::WOLF_PELT,
+            count: 0,
+        });
         u.inventory.slots.push(None);
-        u.inventory.weapon = Some(ItemStack { item: ItemKind::IRON_ORE, count: 1 });
+        u.inventory.weapon = Some(ItemStack {
+            item: ItemKind::IRON_ORE,
+            count: 1,
+        });
         assert_eq!(u.problems().len(), 5, "{:?}", u.problems());
     }
 
@@ -286,6 +320,9 @@ mod tests {
         xp.insert(Skill::Combat, 5);
         let json = serde_json::to_string(&xp).unwrap();
         assert_eq!(json, r#"{"combat":5}"#);
-        assert_eq!(serde_json::from_str::<BTreeMap<Skill, u64>>(&json).unwrap(), xp);
+        assert_eq!(
+            serde_json::from_str::<BTreeMap<Skill, u64>>(&json).unwrap(),
+            xp
+        );
     }
 }

@@ -2,11 +2,12 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::UnixMillis;
 pub use crate::cluster::messages::ZoneState;
 use crate::ids::{AreaId, CharacterId, Epoch, Ticket, ZoneId};
-use crate::UnixMillis;
 
 /// `POST /v1/join`: which character the (token's) account wants to play.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct JoinRequest {
@@ -15,6 +16,7 @@ pub struct JoinRequest {
 }
 
 /// Where to connect and with what.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct JoinResponse {
     /// The zone's WebSocket URL.
@@ -28,6 +30,7 @@ pub struct JoinResponse {
 }
 
 /// One zone as the manager sees it (`GET /v1/zones`).
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ZoneInfo {
     /// The zone.
@@ -49,6 +52,7 @@ pub struct ZoneInfo {
 }
 
 /// One area of the grid (`GET /v1/areas`).
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AreaInfo {
     /// The area.
@@ -63,6 +67,7 @@ pub struct AreaInfo {
 
 /// `GET /v1/pool`: the pool's shape and, with an idle buffer configured, the change in
 /// zone slots an autoscaler should make.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PoolStatus {
     /// Zones waiting for an area.

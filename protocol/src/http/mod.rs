@@ -40,7 +40,14 @@ mod tests {
     fn if_match_parsing() {
         assert_eq!(parse_if_match(&etag(42)), Some(42));
         assert_eq!(parse_if_match("W/\"7\""), Some(7));
-        for bad in ["42", "\"\"", "\"-1\"", "\"4x\"", "*", "\"99999999999999999999999\""] {
+        for bad in [
+            "42",
+            "\"\"",
+            "\"-1\"",
+            "\"4x\"",
+            "*",
+            "\"99999999999999999999999\"",
+        ] {
             assert_eq!(parse_if_match(bad), None, "{bad}");
         }
     }

@@ -7,6 +7,7 @@ pub const PROBLEM_CONTENT_TYPE: &str = "application/problem+json";
 
 /// What went wrong with a request, for machines (`type`, `status`) and people (`title`,
 /// `detail`).
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Problem {
     /// A URI naming the kind of problem; `about:blank` when the status says it all.
@@ -23,7 +24,12 @@ pub struct Problem {
 
 impl Problem {
     /// A problem of kind `slug` (made into `urn:zone-cluster:problem:<slug>`).
-    pub fn new(status: u16, slug: &str, title: impl Into<String>, detail: impl Into<String>) -> Self {
+    pub fn new(
+        status: u16,
+        slug: &str,
+        title: impl Into<String>,
+        detail: impl Into<String>,
+    ) -> Self {
         Self {
             problem_type: format!("urn:zone-cluster:problem:{slug}"),
             title: title.into(),

@@ -2,12 +2,13 @@
 
 use serde::{Deserialize, Serialize};
 
-pub use crate::client::packets::QuestStatus;
-use crate::content::{ItemStack, NpcKind, ItemKind};
-use crate::ids::{AreaId, CharacterId, EventId, QuestId};
 use crate::UnixMillis;
+pub use crate::client::packets::QuestStatus;
+use crate::content::{ItemKind, ItemStack, NpcKind};
+use crate::ids::{AreaId, CharacterId, EventId, QuestId};
 
 /// What an objective counts.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum ObjectiveKind {
@@ -29,6 +30,7 @@ pub enum ObjectiveKind {
 }
 
 /// One objective: `count` of `kind`.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Objective {
@@ -39,6 +41,7 @@ pub struct Objective {
 }
 
 /// What completing a quest gives.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 pub struct Rewards {
@@ -52,6 +55,7 @@ pub struct Rewards {
 }
 
 /// A quest of the catalog.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Quest {
@@ -71,6 +75,7 @@ pub struct Quest {
 }
 
 /// `GET /v1/quests`.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct QuestCatalog {
     /// Every quest.
@@ -78,6 +83,7 @@ pub struct QuestCatalog {
 }
 
 /// A character's standing with one quest.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct QuestProgress {
     /// The quest.
@@ -93,6 +99,7 @@ pub struct QuestProgress {
 }
 
 /// `GET /v1/characters/{id}/quests`.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CharacterQuests {
     /// The character.
@@ -102,6 +109,7 @@ pub struct CharacterQuests {
 }
 
 /// `POST /v1/characters/{id}/quests/{quest_id}/progress`.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ProgressEvent {
@@ -114,6 +122,7 @@ pub struct ProgressEvent {
 }
 
 /// The answer to a progress event.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ProgressOutcome {
     /// The quest's standing after the event.
