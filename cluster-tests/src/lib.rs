@@ -3,3 +3,18 @@
 //! The harness that starts a real cluster (a `nats-server` plus the project's binaries on
 //! free loopback ports), the bot client, the end-to-end tests, the local-cluster launcher,
 //! the load generator and the benchmarks.
+//!
+//! The services' own integration tests use this crate as a dev-dependency for the parts
+//! they share (a real NATS server, child processes with logs), so every test in the
+//! workspace starts real programs the same way.
+//!
+//! | module | what |
+//! | --- | --- |
+//! | [`process`] | child processes on free ports, logs kept, SIGKILL and restart |
+//! | [`nats`] | a real `nats-server` on a free port |
+
+pub mod nats;
+pub mod process;
+
+pub use nats::NatsServer;
+pub use process::{ManagedProcess, ProcessSpec, free_port, wait_for_tcp};

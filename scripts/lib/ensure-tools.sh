@@ -13,15 +13,23 @@ _apt_install() {
 }
 
 ensure_nats_server() {
-    if ! command -v nats-server >/dev/null 2>&1; then
+    if ! command -v nats-server >/dev/null 2>&1 && [ ! -x /usr/sbin/nats-server ]; then
         echo "==> installing nats-server (Debian package)"
         _apt_install nats-server
     fi
 }
 
 ensure_chromium() {
-    if ! command -v chromium >/dev/null 2>&1; then
+    if ! command -v chromium >/dev/null 2>&1 && ! command -v chromium-browser >/dev/null 2>&1; then
         echo "==> installing chromium (Debian package)"
         _apt_install chromium
+    fi
+}
+
+# The fuzz target links libFuzzer, which is C++.
+ensure_cxx() {
+    if ! command -v c++ >/dev/null 2>&1; then
+        echo "==> installing g++ (Debian package)"
+        _apt_install g++
     fi
 }
