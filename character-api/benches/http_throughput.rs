@@ -1,0 +1,3 @@
+//! HTTP throughput benchmark (written in a following step).
+
+fn main() {}
