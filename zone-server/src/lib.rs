@@ -7,3 +7,5 @@
 //! neighbouring zones over NATS when they cross a border.
 //!
 //! Every format it speaks lives in the `protocol` crate; this crate owns the behaviour.
+
+pub mod sim;

@@ -101,6 +101,40 @@ pub struct EntityState {
     pub name: Option<String>,
 }
 
+impl EntityState {
+    /// The part of the state that updates can change.
+    pub fn motion(&self) -> EntityMotion {
+        EntityMotion {
+            pos: self.pos,
+            yaw: self.yaw,
+            anim: self.anim,
+            health: self.health,
+        }
+    }
+
+    /// Overwrites the part of the state that updates can change.
+    pub fn set_motion(&mut self, m: EntityMotion) {
+        self.pos = m.pos;
+        self.yaw = m.yaw;
+        self.anim = m.anim;
+        self.health = m.health;
+    }
+}
+
+/// The part of an entity's visible state that changes tick to tick, and that deltas carry.
+/// `Copy`, so a zone can keep what each client has seen without cloning names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EntityMotion {
+    /// Position in 1/32 m steps.
+    pub pos: [i32; 3],
+    /// Heading in 1/256 turns.
+    pub yaw: u8,
+    /// Animation.
+    pub anim: AnimState,
+    /// Health in percent.
+    pub health: u8,
+}
+
 /// Which fields an [`EntityDelta`] carries, one bit each, in this order on the wire.
 pub mod delta_field {
     /// Position x difference (i32).
@@ -143,9 +177,14 @@ pub struct EntityDelta {
 impl EntityDelta {
     /// The delta that turns `old` into `new`, or `None` when nothing a client sees changed.
     pub fn between(old: &EntityState, new: &EntityState) -> Option<Self> {
+        Self::between_motion(new.id, &old.motion(), &new.motion())
+    }
+
+    /// The delta for entity `id` that turns motion `old` into `new`, or `None` when equal.
+    pub fn between_motion(id: EntityId, old: &EntityMotion, new: &EntityMotion) -> Option<Self> {
         let diff = |a: i32, b: i32| (a != b).then(|| b.wrapping_sub(a));
         let delta = Self {
-            id: new.id,
+            id,
             dx: diff(old.pos[0], new.pos[0]),
             dy: diff(old.pos[1], new.pos[1]),
             dz: diff(old.pos[2], new.pos[2]),
@@ -158,6 +197,13 @@ impl EntityDelta {
 
     /// Applies this delta to the state it was computed against.
     pub fn apply(&self, state: &mut EntityState) {
+        let mut motion = state.motion();
+        self.apply_motion(&mut motion);
+        state.set_motion(motion);
+    }
+
+    /// Applies this delta to the motion it was computed against.
+    pub fn apply_motion(&self, state: &mut EntityMotion) {
         let add = |v: &mut i32, d: Option<i32>| *v = v.wrapping_add(d.unwrap_or(0));
         add(&mut state.pos[0], self.dx);
         add(&mut state.pos[1], self.dy);

@@ -6,5 +6,5 @@ pub mod entity;
 pub mod packets;
 
 pub use codec::{ClientPacket, DecodeError, EncodeError, PROTOCOL_VERSION, ServerPacket};
-pub use entity::{AnimState, EntityDelta, EntityKind, EntityState};
+pub use entity::{AnimState, EntityDelta, EntityKind, EntityMotion, EntityState};
 pub use packets::*;

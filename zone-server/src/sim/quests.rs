@@ -1,0 +1,109 @@
+//! Which quest objectives a game event advances. Pure matching against the catalog; the
+//! counting itself is quest-api's (idempotent by event id), and its answer is what the
+//! zone shows the player.
+
+use protocol::content::{ItemKind, NpcKind};
+use protocol::http::quest::{ObjectiveKind, Quest, QuestProgress, QuestStatus};
+use protocol::{AreaId, QuestId};
+
+/// Something a player did that quests may count.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GameEvent {
+    /// Killed an NPC of this kind.
+    Kill(NpcKind),
+    /// Picked up this many items of a kind.
+    Gather(ItemKind, u32),
+    /// Is in this area.
+    Visit(AreaId),
+}
+
+/// The (quest, objective index, amount) triples `event` advances for a player with these
+/// standings: only active quests, only objectives not yet complete.
+pub fn advanced_objectives(
+    catalog: &[Quest],
+    standings: &[QuestProgress],
+    event: GameEvent,
+) -> Vec<(QuestId, u8, u32)> {
+    let mut out = Vec::new();
+    for progress in standings.iter().filter(|p| p.status == QuestStatus::Active) {
+        let Some(quest) = catalog.iter().find(|q| q.id == progress.quest_id) else {
+            continue;
+        };
+        for (i, objective) in quest.objectives.iter().enumerate() {
+            let done = progress.counters.get(i).copied().unwrap_or(0) >= objective.count;
+            let amount = match (&objective.kind, event) {
+                (ObjectiveKind::Kill { npc }, GameEvent::Kill(k)) if *npc == k => 1,
+                (ObjectiveKind::Gather { item }, GameEvent::Gather(k, n)) if *item == k => n,
+                (ObjectiveKind::Visit { area }, GameEvent::Visit(a)) if *area == a => 1,
+                _ => 0,
+            };
+            if amount > 0 && !done {
+                if let Ok(index) = u8::try_from(i) {
+                    out.push((quest.id.clone(), index, amount));
+                }
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use protocol::http::quest::{Objective, Rewards};
+
+    use super::*;
+
+    fn quest(id: &str, kind: ObjectiveKind, count: u32) -> Quest {
+        Quest {
+            id: QuestId(id.into()),
+            title: id.into(),
+            description: String::new(),
+            prerequisites: vec![],
+            objectives: vec![Objective { kind, count }],
+            rewards: Rewards::default(),
+        }
+    }
+
+    fn standing(id: &str, status: QuestStatus, count: u32) -> QuestProgress {
+        QuestProgress {
+            quest_id: QuestId(id.into()),
+            status,
+            counters: vec![count],
+            accepted_at: None,
+            completed_at: None,
+        }
+    }
+
+    #[test]
+    fn only_active_incomplete_matching_objectives_advance() {
+        let catalog = vec![
+            quest("wolves", ObjectiveKind::Kill { npc: NpcKind::WOLF }, 3),
+            quest("boars", ObjectiveKind::Kill { npc: NpcKind::BOAR }, 3),
+            quest(
+                "herbs",
+                ObjectiveKind::Gather {
+                    item: ItemKind::HEALING_HERB,
+                },
+                5,
+            ),
+        ];
+        let standings = vec![
+            standing("wolves", QuestStatus::Active, 1),
+            standing("boars", QuestStatus::Available, 0),
+            standing("herbs", QuestStatus::Active, 5),
+        ];
+        let kill = advanced_objectives(&catalog, &standings, GameEvent::Kill(NpcKind::WOLF));
+        assert_eq!(kill, vec![(QuestId("wolves".into()), 0, 1)]);
+        assert!(
+            advanced_objectives(&catalog, &standings, GameEvent::Kill(NpcKind::BOAR)).is_empty()
+        );
+        assert!(
+            advanced_objectives(
+                &catalog,
+                &standings,
+                GameEvent::Gather(ItemKind::HEALING_HERB, 2)
+            )
+            .is_empty()
+        );
+    }
+}

@@ -1,0 +1,404 @@
+//! Scenario tests of the simulation: real physics, real content, no I/O.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use protocol::client::packets::*;
+use protocol::client::{ClientPacket, ServerPacket};
+use protocol::content::{ItemKind, NpcKind};
+use protocol::http::character::{Character, Inventory, Stats};
+use protocol::http::quest::{
+    Objective, ObjectiveKind, ProgressOutcome, Quest, QuestProgress, QuestStatus, Rewards,
+};
+use protocol::{AccountId, AreaId, CharacterId, EntityId, Position, QuestId, WorldGrid};
+
+use super::content::Obstacle;
+use super::*;
+
+fn character(name: &str, at: Position) -> Character {
+    Character {
+        id: CharacterId::new_random(),
+        account_id: AccountId::new_random(),
+        name: name.into(),
+        version: 1,
+        area: AreaId::new(0, 0),
+        position: at,
+        yaw: 0.0,
+        stats: Stats {
+            health: 100,
+            max_health: 100,
+            level: 1,
+            xp: BTreeMap::new(),
+        },
+        inventory: Inventory::empty(),
+        created_at: 0,
+        updated_at: 0,
+    }
+}
+
+fn wolf_quest() -> Quest {
+    Quest {
+        id: QuestId("wolf-cull".into()),
+        title: "Wolf cull".into(),
+        description: String::new(),
+        prerequisites: vec![],
+        objectives: vec![Objective {
+            kind: ObjectiveKind::Kill { npc: NpcKind::WOLF },
+            count: 1,
+        }],
+        rewards: Rewards {
+            xp: 50,
+            coins: 10,
+            items: vec![ItemStack {
+                item: ItemKind::BRONZE_SWORD,
+                count: 1,
+            }],
+        },
+    }
+}
+
+fn sim() -> Simulation {
+    Simulation::new(
+        AreaId::new(0, 0),
+        WorldGrid::default(),
+        SimConfig::default(),
+        Arc::new(vec![wolf_quest()]),
+    )
+}
+
+fn join(sim: &mut Simulation, name: &str, at: Position, quests: Vec<QuestProgress>) -> EntityId {
+    let (id, opening) = sim.add_player(Arrival {
+        character: character(name, at),
+        quests,
+        last_input_seq: 0,
+        pending_inputs: vec![],
+    });
+    assert!(matches!(opening[0], ServerPacket::Welcome(_)));
+    id
+}
+
+fn input(seq: u32, move_x: i8, move_z: i8, running: bool) -> ClientPacket {
+    ClientPacket::Input(Input {
+        seq,
+        move_x,
+        move_z,
+        running,
+        yaw: 0,
+    })
+}
+
+fn pos(sim: &Simulation, id: EntityId) -> Position {
+    sim.player(id).expect("player").character.position
+}
+
+fn run(sim: &mut Simulation, ticks: u32) -> TickOutput {
+    let mut out = TickOutput::default();
+    for _ in 0..ticks {
+        sim.tick(&mut out);
+    }
+    out
+}
+
+#[test]
+fn first_tick_sends_a_snapshot_then_deltas() {
+    let mut sim = sim();
+    let spawn = sim.content().player_spawn;
+    let id = join(&mut sim, "Aria", spawn, vec![]);
+    let out = run(&mut sim, 1);
+    let snapshot = out.frames.iter().find_map(|(to, p)| match p {
+        ServerPacket::Snapshot(s) if *to == id => Some(s),
+        _ => None,
+    });
+    let snapshot = snapshot.expect("snapshot");
+    assert!(
+        snapshot
+            .entities
+            .iter()
+            .any(|e| e.id == id && e.name.as_deref() == Some("Aria"))
+    );
+    sim.push(id, input(1, 127, 0, false)).expect("queued");
+    let out = run(&mut sim, 1);
+    assert!(
+        out.frames
+            .iter()
+            .any(|(to, p)| *to == id && matches!(p, ServerPacket::Delta(_)))
+    );
+    assert!(
+        out.frames
+            .iter()
+            .any(|(to, p)| *to == id && *p == ServerPacket::InputAck(InputAck { seq: 1 }))
+    );
+}
+
+#[test]
+fn a_player_walking_into_an_obstacle_is_stopped() {
+    let mut sim = sim();
+    let o: Obstacle = sim.content().obstacles[0];
+    // Start 4 m west of the box's west face, level with its centre, and walk east.
+    let start = Position::new(o.centre.x - o.half_x - 4.0, 0.0, o.centre.z);
+    let id = join(&mut sim, "Aria", start, vec![]);
+    assert_eq!(pos(&sim, id).x, start.x, "placed where saved");
+    for seq in 1..=60 {
+        sim.push(id, input(seq, 127, 0, false)).expect("queued");
+        run(&mut sim, 1);
+    }
+    let p = pos(&sim, id);
+    assert!(
+        p.x < o.centre.x - o.half_x,
+        "walked through the obstacle to x = {}",
+        p.x
+    );
+    assert!(
+        p.x > start.x + 3.0,
+        "should have walked up to the face, at x = {}",
+        p.x
+    );
+}
+
+#[test]
+fn a_speed_hack_is_clamped_to_running_speed() {
+    let mut sim = sim();
+    let spawn = sim.content().player_spawn;
+    let id = join(&mut sim, "Speedy", spawn, vec![]);
+    let ticks = 20;
+    let mut seq = 0;
+    for _ in 0..ticks {
+        // Ten inputs a tick, each asking for a full-speed run.
+        for _ in 0..10 {
+            seq += 1;
+            let _ = sim.push(id, input(seq, 0, 127, true));
+        }
+        run(&mut sim, 1);
+    }
+    let moved = pos(&sim, id).planar_distance(&spawn);
+    let max = RUN_SPEED * ticks as f32 / 20.0;
+    assert!(
+        moved <= max + 0.01,
+        "moved {moved} m in {ticks} ticks, the cap is {max}"
+    );
+}
+
+#[test]
+fn the_event_stack_is_bounded() {
+    let mut sim = sim();
+    let spawn = sim.content().player_spawn;
+    let id = join(&mut sim, "Flood", spawn, vec![]);
+    let accepted = (0..200)
+        .filter(|i| sim.push(id, ClientPacket::Ping(Ping { nonce: *i })).is_ok())
+        .count();
+    assert_eq!(accepted, player::EVENT_STACK_CAPACITY);
+    let out = run(&mut sim, 1);
+    let pongs = out
+        .frames
+        .iter()
+        .filter(|(_, p)| matches!(p, ServerPacket::Pong(_)))
+        .count();
+    assert_eq!(pongs, EVENTS_PER_TICK);
+    assert_eq!(
+        sim.push(EntityId(9999), ClientPacket::Ping(Ping { nonce: 0 })),
+        Err(PushError::UnknownPlayer)
+    );
+}
+
+#[test]
+fn killing_a_wolf_drops_a_pelt_that_is_picked_up_saved_and_counted_for_the_quest() {
+    let mut sim = sim();
+    let wolf = sim
+        .npcs()
+        .iter()
+        .find(|n| n.spec.kind == NpcKind::WOLF)
+        .expect("a wolf")
+        .entity;
+    let standing = QuestProgress {
+        quest_id: QuestId("wolf-cull".into()),
+        status: QuestStatus::Active,
+        counters: vec![0],
+        accepted_at: Some(1),
+        completed_at: None,
+    };
+    let at = sim
+        .npcs()
+        .iter()
+        .find(|n| n.entity == wolf)
+        .expect("wolf")
+        .pos;
+    let id = join(
+        &mut sim,
+        "Hunter",
+        Position::new(at.x + 1.0, 0.0, at.z),
+        vec![standing],
+    );
+    let mut effects = Vec::new();
+    let mut dropped = None;
+    for _ in 0..200 {
+        // Keep next to the wolf (it moves while fighting) and swing whenever allowed.
+        let wolf_pos = sim
+            .npcs()
+            .iter()
+            .find(|n| n.entity == wolf)
+            .expect("wolf")
+            .pos;
+        if let Some(p) = sim.players.get_mut(&id) {
+            p.character.position = Position::new(wolf_pos.x + 1.0, 0.0, wolf_pos.z);
+            p.character.stats.health = 100; // the test is about the wolf
+        }
+        sim.push(id, ClientPacket::Attack(Attack { target: wolf }))
+            .expect("queued");
+        let out = run(&mut sim, 1);
+        effects.extend(out.effects);
+        if out
+            .frames
+            .iter()
+            .any(|(_, p)| matches!(p, ServerPacket::Death(d) if d.entity == wolf))
+        {
+            dropped = sim
+                .ground_items()
+                .find(|(_, s, _)| s.item == ItemKind::WOLF_PELT)
+                .map(|(e, _, _)| e);
+            break;
+        }
+    }
+    let pelt = dropped.expect("the wolf died and dropped a pelt");
+    assert!(effects.iter().any(|e| matches!(e, Effect::QuestProgress { quest, objective: 0, amount: 1, .. } if quest.0 == "wolf-cull")));
+
+    sim.push(id, ClientPacket::Pickup(Pickup { item: pelt }))
+        .expect("queued");
+    let out = run(&mut sim, 1);
+    assert_eq!(
+        sim.player(id)
+            .expect("player")
+            .character
+            .inventory
+            .count_of(ItemKind::WOLF_PELT),
+        1
+    );
+    assert!(sim.ground_items().all(|(e, _, _)| e != pelt));
+    let saved = out.effects.iter().find_map(|e| match e {
+        Effect::Save { character, .. } => Some(character),
+        _ => None,
+    });
+    assert_eq!(
+        saved
+            .expect("an inventory change saves at once")
+            .inventory
+            .count_of(ItemKind::WOLF_PELT),
+        1
+    );
+    assert!(
+        out.frames
+            .iter()
+            .any(|(to, p)| *to == id && matches!(p, ServerPacket::Inventory(_)))
+    );
+
+    // quest-api answers the kill: the quest completes and its rewards arrive once.
+    let character = sim.player(id).expect("player").character.id;
+    let done = QuestProgress {
+        quest_id: QuestId("wolf-cull".into()),
+        status: QuestStatus::Completed,
+        counters: vec![1],
+        accepted_at: Some(1),
+        completed_at: Some(2),
+    };
+    let outcome = ProgressOutcome {
+        progress: done,
+        rewards: Some(wolf_quest().rewards),
+        duplicate: false,
+    };
+    sim.quest_progressed(character, outcome.clone());
+    sim.quest_progressed(
+        character,
+        ProgressOutcome {
+            duplicate: true,
+            ..outcome
+        },
+    );
+    let out = run(&mut sim, 1);
+    assert_eq!(
+        sim.player(id)
+            .expect("player")
+            .character
+            .inventory
+            .count_of(ItemKind::BRONZE_SWORD),
+        1
+    );
+    assert_eq!(
+        out.frames
+            .iter()
+            .filter(|(_, p)| matches!(p, ServerPacket::QuestCompleted(_)))
+            .count(),
+        1
+    );
+}
+
+#[test]
+fn out_of_range_and_cooldown_attacks_are_rejected() {
+    let mut sim = sim();
+    let npc = sim.npcs()[0].entity;
+    let spawn = sim.content().player_spawn;
+    let id = join(&mut sim, "Far", spawn, vec![]);
+    sim.push(id, ClientPacket::Attack(Attack { target: npc }))
+        .expect("queued");
+    sim.push(
+        id,
+        ClientPacket::Attack(Attack {
+            target: EntityId(424_242),
+        }),
+    )
+    .expect("queued");
+    let out = run(&mut sim, 1);
+    let rejected = out
+        .frames
+        .iter()
+        .filter(|(_, p)| matches!(p, ServerPacket::Error(e) if e.code == ErrorCode::REJECTED))
+        .count();
+    assert_eq!(rejected, 2);
+}
+
+#[test]
+fn crossing_the_border_past_the_margin_is_reported_and_held() {
+    let mut sim = sim();
+    let bounds = WorldGrid::default().bounds(AreaId::new(0, 0));
+    let id = join(
+        &mut sim,
+        "Walker",
+        Position::new(bounds.max_x - 1.0, 0.0, 64.0),
+        vec![],
+    );
+    let mut crossing = None;
+    for seq in 1..=40 {
+        sim.push(id, input(seq, 127, 0, false)).expect("queued");
+        let out = run(&mut sim, 1);
+        if let Some(Effect::Crossing { target, .. }) = out
+            .effects
+            .iter()
+            .find(|e| matches!(e, Effect::Crossing { .. }))
+        {
+            crossing = Some(*target);
+        }
+    }
+    assert_eq!(crossing, Some(AreaId::new(1, 0)));
+    let x = pos(&sim, id).x;
+    assert!(
+        x <= bounds.max_x + WorldGrid::default().handoff_margin + 0.5 + 1e-3,
+        "held at the border, x = {x}"
+    );
+}
+
+#[test]
+fn a_removed_player_leaves_with_their_latest_state() {
+    let mut sim = sim();
+    let spawn = sim.content().player_spawn;
+    let id = join(&mut sim, "Leaver", spawn, vec![]);
+    sim.push(id, input(1, 127, 0, false)).expect("queued");
+    run(&mut sim, 1);
+    sim.push(id, input(2, 127, 0, false)).expect("queued");
+    let gone = sim.remove_player(id).expect("present");
+    assert!(gone.character.position.x > spawn.x);
+    assert_eq!(gone.last_input_seq, 1);
+    assert_eq!(
+        gone.pending_inputs.len(),
+        1,
+        "the unapplied input travels with the player"
+    );
+    assert!(sim.player(id).is_none());
+}
