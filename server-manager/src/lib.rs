@@ -4,3 +4,165 @@
 //! their heartbeats), the area map with its ever-growing epochs (persisted in sled), the
 //! allocation of idle zones to areas, player routing (`POST /v1/join`), failure detection,
 //! drain orchestration, the operator HTTP API and the live dashboard.
+//!
+//! | module | concern |
+//! | --- | --- |
+//! | [`config`] | settings, flags and environment |
+//! | [`store`] | the persisted epoch counter (sled) |
+//! | [`registry`] | the pool and the area map (pure state machine) |
+//! | [`allocation`] | allocate (coalesced), release, drain |
+//! | [`join`] | player routing |
+//! | [`detector`] | heartbeats, Unhealthy zones, idle release, spawn areas |
+//! | [`inbound`] | zones' NATS messages to the manager |
+//! | [`nats`] | NATS connection and typed requests to zones |
+//! | [`characters`] | the character-api client |
+//! | [`auth`] | join tokens (JWT) and the admin token |
+//! | [`api`] | HTTP routes |
+//! | [`dashboard`] | the page and its SSE feed |
+//! | [`metrics`] | Prometheus metrics |
+//! | [`error`] | HTTP errors as problem+json |
+//!
+//! The binary is a thin `main` over [`run`]; tests start the same code.
+
+pub mod allocation;
+pub mod api;
+pub mod auth;
+pub mod characters;
+pub mod config;
+pub mod dashboard;
+pub mod detector;
+pub mod error;
+pub mod inbound;
+pub mod join;
+pub mod manager;
+pub mod metrics;
+pub mod nats;
+pub mod registry;
+pub mod store;
+
+use std::future::Future;
+use std::net::{SocketAddr, TcpListener};
+use std::time::Duration;
+
+use actix_web::{App, HttpServer, web};
+
+pub use api::configure;
+pub use config::Config;
+pub use manager::Manager;
+
+/// Why the manager could not start or stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// A setting is unusable.
+    #[error(transparent)]
+    Config(#[from] config::ConfigError),
+    /// The epoch store could not be opened.
+    #[error(transparent)]
+    Store(#[from] store::StoreError),
+    /// NATS could not be set up.
+    #[error("NATS: {0}")]
+    Nats(String),
+    /// The character-api client could not be built.
+    #[error(transparent)]
+    Characters(#[from] characters::CharacterError),
+    /// The HTTP server failed.
+    #[error("HTTP server: {0}")]
+    Http(#[from] std::io::Error),
+}
+
+/// Runs the manager on `listener` until `shutdown` completes, then stops gracefully.
+///
+/// Must be called inside a multi-threaded tokio runtime: the NATS link, the sweeper and
+/// the dashboard publisher are spawned on it, and the HTTP handlers hand their network
+/// work to it.
+pub async fn run(
+    listener: TcpListener,
+    config: Config,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), RunError> {
+    config.validate()?;
+    let subjects = config.subjects()?;
+    let _ = metrics::handle();
+    let store = store::EpochStore::open(&config.data_dir, config.epoch_block)?;
+    let characters =
+        characters::CharacterClient::new(&config.character_api, &config.service_token)?;
+    let client = nats::connect(&config.nats_url)
+        .await
+        .map_err(|e| RunError::Nats(e.to_string()))?;
+    let workers = config.workers;
+    let addr = listener.local_addr()?;
+    let manager = Manager::new(config, subjects, store, client.clone(), characters);
+
+    let mut tasks = inbound::start(&manager)
+        .await
+        .map_err(|e| RunError::Nats(e.to_string()))?;
+    tasks.push(tokio::spawn(manager.clone().run_sweeper()));
+    tasks.push(tokio::spawn(dashboard::run_publisher(manager.clone())));
+
+    let data = web::Data::new(manager.clone());
+    let mut server =
+        HttpServer::new(move || App::new().app_data(data.clone()).configure(configure))
+            .disable_signals()
+            .shutdown_timeout(5);
+    if let Some(w) = workers {
+        server = server.workers(w);
+    }
+    let server = server.listen(listener)?.run();
+    let handle = server.handle();
+    tracing::info!(%addr, "server-manager listening");
+
+    let served = tokio::spawn(server);
+    shutdown.await;
+    tracing::info!("shutting down");
+    manager.feed().close();
+    handle.stop(true).await;
+    let result = served.await;
+    for t in &tasks {
+        t.abort();
+    }
+    for t in tasks {
+        let _ = t.await;
+    }
+    let _ = client.flush().await;
+    if let Err(e) = manager.store().flush().await {
+        tracing::warn!("final flush failed: {e}");
+    }
+    match result {
+        Ok(r) => r.map_err(RunError::Http),
+        Err(e) => Err(RunError::Http(std::io::Error::other(e.to_string()))),
+    }
+}
+
+/// Why a health check failed.
+#[derive(Debug, thiserror::Error)]
+pub enum HealthError {
+    /// No answer.
+    #[error("no answer from {0}: {1}")]
+    Unreachable(String, String),
+    /// An answer other than 200.
+    #[error("{0} answered {1}")]
+    NotReady(String, u16),
+}
+
+/// Probes `GET /readyz` of the manager at `addr` (an unspecified address probes loopback).
+pub async fn healthcheck(addr: SocketAddr, timeout: Duration) -> Result<(), HealthError> {
+    let mut addr = addr;
+    if addr.ip().is_unspecified() {
+        addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+    }
+    let url = format!("http://{addr}/readyz");
+    let client = reqwest::Client::builder()
+        .timeout(timeout)
+        .build()
+        .map_err(|e| HealthError::Unreachable(url.clone(), e.to_string()))?;
+    let res = client
+        .get(&url)
+        .send()
+        .await
+        .map_err(|e| HealthError::Unreachable(url.clone(), e.to_string()))?;
+    if res.status().is_success() {
+        Ok(())
+    } else {
+        Err(HealthError::NotReady(url, res.status().as_u16()))
+    }
+}

@@ -1,0 +1,3 @@
+//! Allocation benchmark (written next).
+
+fn main() {}

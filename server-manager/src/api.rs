@@ -1,0 +1,289 @@
+//! The HTTP surface: routing (`POST /v1/join`), the operator API (admin bearer token), the
+//! dashboard, health and metrics. [`configure`] is the one route table, used by the server
+//! and by tests alike.
+//!
+//! | route | who | what |
+//! | --- | --- | --- |
+//! | `POST /v1/join` | player (JWT) | route a character to its area's zone |
+//! | `GET /v1/zones` | operator | every known zone (`ZoneInfo[]`) |
+//! | `GET /v1/areas[?allocated=true]` | operator | every area of the grid (`AreaInfo[]`) |
+//! | `GET /v1/pool` | operator | pool shape and autoscaler delta (`PoolStatus`) |
+//! | `POST /v1/areas/{area}/allocate` | operator | give the area an owner (`AreaInfo`) |
+//! | `POST /v1/areas/{area}/release` | operator | take the area back (`AreaInfo`) |
+//! | `POST /v1/zones/{id}/drain` | operator | move the zone's area to another zone (202) |
+//! | `GET /` | open | the dashboard |
+//! | `GET /v1/events` | open | the dashboard's SSE feed |
+//! | `GET /v1/dashboard/state` | open | the dashboard's picture as JSON |
+//! | `GET /healthz`, `/readyz`, `/metrics` | open | liveness, readiness, Prometheus |
+
+use std::time::Instant;
+
+use actix_web::http::StatusCode;
+use actix_web::web::{self, Bytes, ServiceConfig};
+use actix_web::{HttpRequest, HttpResponse, Responder};
+use protocol::http::manager::{AreaInfo, JoinRequest};
+use protocol::{AreaId, ZoneId};
+use serde::Deserialize;
+
+use crate::allocation::{DrainFailure, ReleaseFailure};
+use crate::auth;
+use crate::dashboard;
+use crate::error::ApiError;
+use crate::manager::Manager;
+use crate::metrics as m;
+use crate::registry::{AllocError, DrainError};
+
+/// Largest request body accepted (a join body is under 100 bytes).
+const BODY_LIMIT: usize = 16 * 1024;
+
+/// Registers every route. The caller adds the [`Manager`] as `web::Data`.
+pub fn configure(cfg: &mut ServiceConfig) {
+    cfg.app_data(web::PayloadConfig::new(BODY_LIMIT))
+        .app_data(
+            web::PathConfig::default()
+                .error_handler(|e, _| ApiError::BadRequest(format!("malformed path: {e}")).into()),
+        )
+        .app_data(
+            web::QueryConfig::default()
+                .error_handler(|e, _| ApiError::BadRequest(format!("malformed query: {e}")).into()),
+        )
+        .service(resource("/v1/join").route(web::post().to(join)))
+        .service(resource("/v1/zones").route(web::get().to(zones)))
+        .service(resource("/v1/areas").route(web::get().to(areas)))
+        .service(resource("/v1/pool").route(web::get().to(pool)))
+        .service(resource("/v1/areas/{area}/allocate").route(web::post().to(allocate)))
+        .service(resource("/v1/areas/{area}/release").route(web::post().to(release)))
+        .service(resource("/v1/zones/{zone}/drain").route(web::post().to(drain)))
+        .service(resource("/v1/events").route(web::get().to(dashboard::events)))
+        .service(resource("/v1/dashboard/state").route(web::get().to(dashboard::state)))
+        .service(resource("/").route(web::get().to(dashboard::index)))
+        .service(resource("/dashboard.js").route(web::get().to(dashboard::script)))
+        .service(resource("/dashboard.css").route(web::get().to(dashboard::style)))
+        .service(resource("/favicon.ico").route(web::get().to(dashboard::favicon)))
+        .service(resource("/healthz").route(web::get().to(healthz)))
+        .service(resource("/readyz").route(web::get().to(readyz)))
+        .service(resource("/metrics").route(web::get().to(metrics_text)))
+        .default_service(web::to(|| async {
+            ApiError::NotFound("nothing lives at this path".into()).error_response_owned()
+        }));
+}
+
+/// A resource whose wrong methods get a 405 problem.
+fn resource(path: &str) -> actix_web::Resource {
+    web::resource(path).default_service(web::to(|| async {
+        ApiError::MethodNotAllowed.error_response_owned()
+    }))
+}
+
+trait IntoResponse {
+    fn error_response_owned(self) -> HttpResponse;
+}
+
+impl IntoResponse for ApiError {
+    fn error_response_owned(self) -> HttpResponse {
+        actix_web::ResponseError::error_response(&self)
+    }
+}
+
+// ------------------------------------------------------------------ join
+
+async fn join(req: HttpRequest, body: Bytes, manager: web::Data<Manager>) -> HttpResponse {
+    let started = Instant::now();
+    let result = join_inner(&req, &body, &manager).await;
+    metrics::histogram!(m::JOIN_SECONDS).record(started.elapsed().as_secs_f64());
+    match result {
+        Ok(res) => {
+            metrics::counter!(m::JOINS, "outcome" => "ok").increment(1);
+            HttpResponse::Ok().json(res)
+        }
+        Err(e) => {
+            let reason = e.reason();
+            metrics::counter!(m::JOINS, "outcome" => reason).increment(1);
+            metrics::counter!(m::JOIN_FAILURES, "reason" => reason).increment(1);
+            e.error_response_owned()
+        }
+    }
+}
+
+async fn join_inner(
+    req: &HttpRequest,
+    body: &[u8],
+    manager: &Manager,
+) -> Result<protocol::http::manager::JoinResponse, ApiError> {
+    let account = auth::join_account(req, manager.config().jwt_secret.as_bytes())?;
+    let request: JoinRequest = serde_json::from_slice(body).map_err(|e| {
+        ApiError::BadRequest(format!(
+            "the body must be {{\"character_id\": <uuid>}}: {e}"
+        ))
+    })?;
+    let m = manager.clone();
+    manager
+        .on_runtime(async move { m.join(account, request).await })
+        .await
+        .unwrap_or_else(|| Err(ApiError::Internal("the join task failed".into())))
+}
+
+// ------------------------------------------------------------------ operator API
+
+async fn zones(req: HttpRequest, manager: web::Data<Manager>) -> Result<HttpResponse, ApiError> {
+    auth::require_admin(&req, &manager.config().admin_token)?;
+    let zones = manager.registry().zones(Instant::now());
+    Ok(HttpResponse::Ok().json(zones))
+}
+
+/// `GET /v1/areas` query.
+#[derive(Debug, Deserialize)]
+struct AreasQuery {
+    /// Only areas with an owner.
+    #[serde(default)]
+    allocated: bool,
+}
+
+async fn areas(
+    req: HttpRequest,
+    query: web::Query<AreasQuery>,
+    manager: web::Data<Manager>,
+) -> Result<HttpResponse, ApiError> {
+    auth::require_admin(&req, &manager.config().admin_token)?;
+    let areas = manager.registry().areas(query.allocated);
+    Ok(HttpResponse::Ok().json(areas))
+}
+
+async fn pool(req: HttpRequest, manager: web::Data<Manager>) -> Result<HttpResponse, ApiError> {
+    auth::require_admin(&req, &manager.config().admin_token)?;
+    let pool = manager.registry().pool(manager.config().idle_buffer);
+    Ok(HttpResponse::Ok().json(pool))
+}
+
+fn parse_area(manager: &Manager, text: &str) -> Result<AreaId, ApiError> {
+    let area: AreaId = text
+        .parse()
+        .map_err(|e: protocol::ids::IdParseError| ApiError::BadRequest(e.to_string()))?;
+    if !manager.config().grid.contains(area) {
+        return Err(ApiError::NotFound(format!(
+            "area {area} is outside the world grid"
+        )));
+    }
+    Ok(area)
+}
+
+fn area_info(manager: &Manager, area: AreaId) -> AreaInfo {
+    let r = manager.registry();
+    r.areas(false)
+        .into_iter()
+        .find(|a| a.area == area)
+        .unwrap_or(AreaInfo {
+            area,
+            zone: None,
+            epoch: None,
+            players: 0,
+        })
+}
+
+async fn allocate(
+    req: HttpRequest,
+    path: web::Path<String>,
+    manager: web::Data<Manager>,
+) -> Result<HttpResponse, ApiError> {
+    auth::require_admin(&req, &manager.config().admin_token)?;
+    let area = parse_area(&manager, &path)?;
+    let m = manager.get_ref().clone();
+    let result = manager
+        .on_runtime(async move { m.ensure(area).await })
+        .await
+        .unwrap_or_else(|| Err(AllocError::ZoneFailed("the allocation task failed".into())));
+    let retry_after = manager.config().retry_after;
+    match result {
+        Ok(_) => Ok(HttpResponse::Ok().json(area_info(&manager, area))),
+        Err(AllocError::NoIdleZone) => Err(ApiError::NoIdleZone { retry_after }),
+        Err(AllocError::Store(e)) => Err(ApiError::Internal(e)),
+        Err(e) => Err(ApiError::ZoneUnavailable {
+            detail: e.to_string(),
+            retry_after,
+        }),
+    }
+}
+
+async fn release(
+    req: HttpRequest,
+    path: web::Path<String>,
+    manager: web::Data<Manager>,
+) -> Result<HttpResponse, ApiError> {
+    auth::require_admin(&req, &manager.config().admin_token)?;
+    let area = parse_area(&manager, &path)?;
+    let m = manager.get_ref().clone();
+    let result = manager
+        .on_runtime(async move { m.release(area).await })
+        .await
+        .unwrap_or(Err(ReleaseFailure::Busy(area)));
+    match result {
+        Ok(()) => Ok(HttpResponse::Ok().json(area_info(&manager, area))),
+        Err(e @ (ReleaseFailure::NotAllocated(_) | ReleaseFailure::Busy(_))) => {
+            Err(ApiError::Conflict(e.to_string()))
+        }
+        Err(ReleaseFailure::Zone(e)) => Err(ApiError::ZoneUnavailable {
+            detail: format!("the zone did not release the area: {e}"),
+            retry_after: manager.config().retry_after,
+        }),
+    }
+}
+
+async fn drain(
+    req: HttpRequest,
+    path: web::Path<String>,
+    manager: web::Data<Manager>,
+) -> Result<HttpResponse, ApiError> {
+    auth::require_admin(&req, &manager.config().admin_token)?;
+    let zone: ZoneId = path
+        .parse()
+        .map_err(|e: protocol::ids::IdParseError| ApiError::BadRequest(e.to_string()))?;
+    let m = manager.get_ref().clone();
+    let result = manager
+        .on_runtime(async move { m.drain(zone).await })
+        .await
+        .unwrap_or_else(|| {
+            Err(DrainFailure::Allocation(AllocError::ZoneFailed(
+                "the drain task failed".into(),
+            )))
+        });
+    let retry_after = manager.config().retry_after;
+    match result {
+        Ok(started) => Ok(HttpResponse::Accepted().json(started)),
+        Err(DrainFailure::Refused(DrainError::UnknownZone(z))) => {
+            Err(ApiError::NotFound(format!("zone {z} is not known")))
+        }
+        Err(DrainFailure::Refused(DrainError::NoIdleZone))
+        | Err(DrainFailure::Allocation(AllocError::NoIdleZone)) => {
+            Err(ApiError::NoIdleZone { retry_after })
+        }
+        Err(DrainFailure::Refused(e)) => Err(ApiError::Conflict(e.to_string())),
+        Err(DrainFailure::Allocation(e)) => Err(ApiError::ZoneUnavailable {
+            detail: e.to_string(),
+            retry_after,
+        }),
+    }
+}
+
+// ------------------------------------------------------------------ health
+
+async fn healthz() -> impl Responder {
+    HttpResponse::Ok().json(serde_json::json!({ "status": "ok" }))
+}
+
+async fn readyz(manager: web::Data<Manager>) -> HttpResponse {
+    if manager.nats_connected() {
+        HttpResponse::Ok().json(serde_json::json!({
+            "status": "ready",
+            "nats": "connected",
+            "settling": !manager.settled(),
+        }))
+    } else {
+        ApiError::Unavailable("not connected to NATS".into()).error_response_owned()
+    }
+}
+
+async fn metrics_text() -> impl Responder {
+    HttpResponse::build(StatusCode::OK)
+        .content_type("text/plain; version=0.0.4")
+        .body(crate::metrics::handle().render())
+}

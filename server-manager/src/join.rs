@@ -1,0 +1,142 @@
+//! Player routing: `POST /v1/join`. The token names the account; character-api says which
+//! account owns the character and where it stands; the area gets an owner if it has none
+//! (coalesced with concurrent joins); the owner is told to expect the player with a fresh
+//! single-use ticket and preloads their data; the client gets `{zone_url, ticket, area,
+//! expires_at}`.
+
+use std::time::Instant;
+
+use protocol::cluster::{ErrorKind, Expect, ExpectReady, ZoneVerb};
+use protocol::http::manager::{JoinRequest, JoinResponse};
+use protocol::{AccountId, AreaId, Ticket};
+
+use crate::characters::{CharacterError, CharacterView};
+use crate::error::ApiError;
+use crate::manager::{Manager, unix_millis};
+use crate::nats::ZoneCallError;
+use crate::registry::AllocError;
+
+/// How many times a join follows a stale map entry (the zone said it no longer holds the
+/// epoch) before giving up.
+const ATTEMPTS: usize = 3;
+
+impl Manager {
+    /// Routes `account`'s character to the zone of its area.
+    pub async fn join(
+        &self,
+        account: AccountId,
+        req: JoinRequest,
+    ) -> Result<JoinResponse, ApiError> {
+        let character = self
+            .characters()
+            .get(req.character_id)
+            .await
+            .map_err(|e| match e {
+                CharacterError::NotFound(id) => {
+                    ApiError::NotFound(format!("character {id} does not exist"))
+                }
+                CharacterError::Upstream(msg) => ApiError::Upstream(msg),
+            })?;
+        if character.account_id != account {
+            return Err(ApiError::Forbidden(format!(
+                "character {} does not belong to this account",
+                character.id
+            )));
+        }
+        let area = self.area_of(&character);
+        let mut last_error = None;
+        for _ in 0..ATTEMPTS {
+            let owner = self.ensure(area).await.map_err(|e| self.alloc_error(e))?;
+            self.registry().touch(area, Instant::now());
+            let ticket = Ticket::new_random();
+            let ttl = u64::try_from(self.config().ticket_ttl.as_millis()).unwrap_or(u64::MAX);
+            let expires_at = unix_millis().saturating_add(ttl);
+            let expect = Expect {
+                zone: owner.zone,
+                area,
+                epoch: owner.epoch,
+                account,
+                character: character.id,
+                ticket,
+                expires_at,
+            };
+            let result = self
+                .link()
+                .call::<_, ExpectReady>(
+                    owner.zone,
+                    ZoneVerb::Expect,
+                    &expect,
+                    self.config().expect_timeout,
+                )
+                .await;
+            match result {
+                Ok(ready) => {
+                    let zone_url = if ready.ws_url.is_empty() {
+                        owner.ws_url
+                    } else {
+                        ready.ws_url
+                    };
+                    return Ok(JoinResponse {
+                        zone_url,
+                        ticket,
+                        area,
+                        expires_at,
+                    });
+                }
+                Err(e) if e.is_wrong_epoch() => {
+                    // The map was stale (the zone lost or gave up the area): forget that
+                    // owner and route again.
+                    self.registry()
+                        .forget_owner_if(area, owner.zone, owner.epoch, Instant::now());
+                    self.feed().mark_dirty();
+                    last_error = Some(e);
+                }
+                Err(e) => return Err(self.zone_error(e)),
+            }
+        }
+        Err(self.zone_error(last_error.unwrap_or(ZoneCallError::NoResponders)))
+    }
+
+    /// The area a character joins: its saved area, else the area under its position, else
+    /// the first spawn area (a character saved under a different grid still gets in).
+    fn area_of(&self, c: &CharacterView) -> AreaId {
+        let grid = &self.config().grid;
+        if grid.contains(c.area) {
+            c.area
+        } else if let Some(a) = grid.area_at(c.position.x, c.position.z) {
+            a
+        } else {
+            self.config()
+                .spawn_areas
+                .first()
+                .copied()
+                .unwrap_or(AreaId::new(0, 0))
+        }
+    }
+
+    fn alloc_error(&self, e: AllocError) -> ApiError {
+        let retry_after = self.config().retry_after;
+        match e {
+            AllocError::NoIdleZone => ApiError::NoIdleZone { retry_after },
+            AllocError::OutsideGrid(a) => ApiError::NotFound(format!("area {a} does not exist")),
+            AllocError::Busy(_) | AllocError::ZoneFailed(_) => ApiError::ZoneUnavailable {
+                detail: e.to_string(),
+                retry_after,
+            },
+            AllocError::Store(msg) => ApiError::Internal(msg),
+        }
+    }
+
+    fn zone_error(&self, e: ZoneCallError) -> ApiError {
+        let retry_after = self.config().retry_after;
+        match &e {
+            ZoneCallError::Refused(r) if r.kind == ErrorKind::Upstream => ApiError::Upstream(
+                format!("the zone could not preload the player: {}", r.message),
+            ),
+            _ => ApiError::ZoneUnavailable {
+                detail: format!("the area's zone did not take the player: {e}"),
+                retry_after,
+            },
+        }
+    }
+}
