@@ -58,23 +58,8 @@ pub async fn run(
         stopping: AtomicBool::new(false),
     });
     let addr = listener.local_addr()?;
-    let app_state = state.clone();
-    let mut server = HttpServer::new(move || {
-        App::new()
-            .app_data(app_state.clone())
-            .wrap(from_fn(metrics::track))
-            .configure(configure)
-    })
-    // The caller decides when to stop (the binary wires SIGTERM and SIGINT to `shutdown`).
-    .disable_signals()
-    .shutdown_timeout(config.shutdown_timeout.as_secs());
-    if let Some(workers) = config.workers {
-        server = server.workers(workers);
-    }
-    let server = server
-        .listen(listener)
-        .with_context(|| format!("listening on {addr}"))?
-        .run();
+    let server = http_server(listener, &config, state.clone())
+        .with_context(|| format!("listening on {addr}"))?;
     let handle = server.handle();
     tracing::info!(%addr, data_dir = %config.data_dir.display(), "character-api listening");
 
@@ -94,6 +79,28 @@ pub async fn run(
     tracing::info!("character-api stopped");
     served.context("serving HTTP")?;
     closed.context("flushing storage")
+}
+
+/// The actix-web server over `listener`. Built outside `run`'s body so that `run`'s future
+/// holds only the (`Send`) running server, not the builder, and can be spawned.
+fn http_server(
+    listener: TcpListener,
+    config: &Config,
+    state: web::Data<AppState>,
+) -> std::io::Result<actix_web::dev::Server> {
+    let mut server = HttpServer::new(move || {
+        App::new()
+            .app_data(state.clone())
+            .wrap(from_fn(metrics::track))
+            .configure(configure)
+    })
+    // The caller decides when to stop (the binary wires SIGTERM and SIGINT to `shutdown`).
+    .disable_signals()
+    .shutdown_timeout(config.shutdown_timeout.as_secs());
+    if let Some(workers) = config.workers {
+        server = server.workers(workers);
+    }
+    Ok(server.listen(listener)?.run())
 }
 
 /// Probes `GET /readyz` of a service listening on `listen` (an unspecified address such as
