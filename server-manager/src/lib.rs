@@ -99,15 +99,7 @@ pub async fn run(
     tasks.push(tokio::spawn(manager.clone().run_sweeper()));
     tasks.push(tokio::spawn(dashboard::run_publisher(manager.clone())));
 
-    let data = web::Data::new(manager.clone());
-    let mut server =
-        HttpServer::new(move || App::new().app_data(data.clone()).configure(configure))
-            .disable_signals()
-            .shutdown_timeout(5);
-    if let Some(w) = workers {
-        server = server.workers(w);
-    }
-    let server = server.listen(listener)?.run();
+    let server = http_server(listener, manager.clone(), workers)?;
     let handle = server.handle();
     tracing::info!(%addr, "server-manager listening");
 
@@ -131,6 +123,24 @@ pub async fn run(
         Ok(r) => r.map_err(RunError::Http),
         Err(e) => Err(RunError::Http(std::io::Error::other(e.to_string()))),
     }
+}
+
+/// Builds and starts the HTTP server (kept out of `run` so `run`'s future stays `Send`:
+/// the server builder is not).
+fn http_server(
+    listener: TcpListener,
+    manager: Manager,
+    workers: Option<usize>,
+) -> std::io::Result<actix_web::dev::Server> {
+    let data = web::Data::new(manager);
+    let mut server =
+        HttpServer::new(move || App::new().app_data(data.clone()).configure(configure))
+            .disable_signals()
+            .shutdown_timeout(5);
+    if let Some(w) = workers {
+        server = server.workers(w);
+    }
+    Ok(server.listen(listener)?.run())
 }
 
 /// Why a health check failed.
