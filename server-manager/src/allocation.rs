@@ -198,7 +198,7 @@ impl Manager {
             Err(_) => false,
         };
         self.registry()
-            .finish_release(area, zone, epoch, released, Instant::now());
+            .finish_release(area, zone, epoch, released, result.is_ok(), Instant::now());
         self.feed().mark_dirty();
         let label = if released { "ok" } else { "failed" };
         metrics::counter!(m::RELEASES, "outcome" => label).increment(1);
@@ -249,8 +249,10 @@ impl Manager {
                 .call::<_, Migrated>(zone, ZoneVerb::Migrate, &migrate, timeout)
                 .await
             {
-                // The zone reports Idle next; that ends the drain in the registry.
-                Ok(m) => tracing::info!(%zone, players = m.players, "zone migrated its area"),
+                Ok(m) => {
+                    tracing::info!(%zone, players = m.players, "zone migrated its area");
+                    me.registry().zone_is_idle(zone);
+                }
                 Err(e) => {
                     // It keeps claiming the old epoch, so it is sent `LostArea` next.
                     tracing::warn!(%zone, "migration failed: {e}");

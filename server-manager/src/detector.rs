@@ -46,8 +46,14 @@ impl Manager {
                         Err(_) => "failed",
                     };
                     metrics::counter!(m::LOST_AREA, "outcome" => label).increment(1);
-                    if let Err(e) = result {
-                        tracing::debug!(zone = %lost.zone, "LostArea not acknowledged: {e}");
+                    match result {
+                        Ok(_) => {
+                            me.registry().zone_is_idle(lost.zone);
+                            me.feed().mark_dirty();
+                        }
+                        Err(e) => {
+                            tracing::debug!(zone = %lost.zone, "LostArea not acknowledged: {e}")
+                        }
                     }
                 }),
                 Action::Allocate(area) => self.spawn(async move {

@@ -224,6 +224,9 @@ pub struct Registry {
     timings: Timings,
     zones: BTreeMap<ZoneId, ZoneEntry>,
     areas: BTreeMap<AreaId, AreaEntry>,
+    /// Per area, the highest epoch known to be given up (released, or denied by its zone):
+    /// a report claiming the area under it or under an older epoch is a late heartbeat.
+    retired: BTreeMap<AreaId, Epoch>,
 }
 
 impl Registry {
@@ -235,6 +238,7 @@ impl Registry {
             timings,
             zones: BTreeMap::new(),
             areas: BTreeMap::new(),
+            retired: BTreeMap::new(),
         }
     }
 
@@ -333,6 +337,10 @@ impl Registry {
         now: Instant,
         actions: &mut Vec<Action>,
     ) {
+        if self.retired.get(&area).is_some_and(|r| epoch <= *r) {
+            // Sent before the zone gave the area up; its next report will say so.
+            return;
+        }
         let entry = self
             .areas
             .entry(area)
@@ -572,6 +580,27 @@ impl Registry {
             tracing::info!(%area, %zone, %epoch, "zone does not hold the area; forgetting it");
             self.set_owner(area, None, now);
         }
+        self.retire(area, epoch);
+    }
+
+    fn retire(&mut self, area: AreaId, epoch: Epoch) {
+        let r = self.retired.entry(area).or_default();
+        *r = (*r).max(epoch);
+    }
+
+    /// The zone confirmed it holds no area (it answered `Release`, `LostArea` or
+    /// `Migrate`): it is Idle now, without waiting for its next heartbeat.
+    pub fn zone_is_idle(&mut self, zone: ZoneId) {
+        if let Some(z) = self.zones.get_mut(&zone)
+            && z.owns.is_none()
+            && z.reserved_for.is_none()
+        {
+            z.reported = ZoneState::Idle;
+            z.reported_area = None;
+            z.reported_epoch = None;
+            z.players = 0;
+            z.draining = None;
+        }
     }
 
     /// Notes that a player was routed to `area` (it is not idle).
@@ -594,13 +623,15 @@ impl Registry {
         Some((owner.zone, owner.epoch))
     }
 
-    /// Ends a release; `released` when the zone let the area go (or never held it).
+    /// Ends a release; `released` when the zone let the area go (or never held it),
+    /// `idle` when it answered that it is Idle now.
     pub fn finish_release(
         &mut self,
         area: AreaId,
         zone: ZoneId,
         epoch: Epoch,
         released: bool,
+        idle: bool,
         now: Instant,
     ) {
         if let Some(entry) = self.areas.get_mut(&area)
@@ -610,6 +641,9 @@ impl Registry {
         }
         if released {
             self.forget_owner_if(area, zone, epoch, now);
+        }
+        if idle {
+            self.zone_is_idle(zone);
         }
     }
 
@@ -1030,7 +1064,15 @@ mod tests {
                 epoch: Epoch(2)
             }]
         );
-        r.finish_release(other, zo, Epoch(2), true, t1);
+        r.finish_release(other, zo, Epoch(2), true, true, t1);
+        assert_eq!(
+            r.pool(None).idle,
+            1,
+            "idle at once, not at its next heartbeat"
+        );
+        // A heartbeat sent before the release arrives late: not adopted again.
+        assert!(r.report(holding(zo, other, 2), t1).is_empty());
+        assert!(r.owner(other).is_none());
         assert!(r.owner(other).is_none());
         assert!(r.owner(spawn).is_some());
     }

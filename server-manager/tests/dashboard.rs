@@ -1,0 +1,296 @@
+//! The dashboard in a real headless Chromium, driven over the DevTools protocol: the page
+//! loads without console errors or failed requests and shows the areas of a running
+//! manager with stand-in zones (owners, an Unhealthy zone, player dots, a handoff).
+
+mod support;
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use cluster_tests::NatsServer;
+use futures_util::{SinkExt, StreamExt};
+use protocol::cluster::{self, HandoffEvent, Subjects};
+use protocol::{AreaId, CharacterId};
+use serde_json::{Value, json};
+use support::*;
+use tokio_tungstenite::tungstenite::Message;
+
+const NO_CHARACTER_API: &str = "http://127.0.0.1:9";
+
+/// `$CHROMIUM`, else `chromium` (Debian's package; `scripts/test` installs it).
+fn chromium_program() -> PathBuf {
+    std::env::var_os("CHROMIUM").map_or_else(|| PathBuf::from("chromium"), PathBuf::from)
+}
+
+struct Browser {
+    child: Child,
+    ws_url: String,
+    _profile: tempfile::TempDir,
+}
+
+impl Browser {
+    fn start() -> Self {
+        let profile = tempfile::tempdir().unwrap();
+        let mut child = Command::new(chromium_program())
+            .args([
+                "--headless",
+                "--disable-gpu",
+                "--no-sandbox",
+                "--disable-dev-shm-usage",
+                "--no-first-run",
+                "--remote-debugging-address=127.0.0.1",
+                "--remote-debugging-port=0",
+            ])
+            .arg(format!("--user-data-dir={}", profile.path().display()))
+            .arg("about:blank")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("chromium is needed for this test (Debian package `chromium`)");
+        let stderr = child.stderr.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut tx = Some(tx);
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if let Some(url) = line.strip_prefix("DevTools listening on ")
+                    && let Some(tx) = tx.take()
+                {
+                    let _ = tx.send(url.trim().to_owned());
+                }
+                // Keep draining so chromium never blocks on a full pipe.
+            }
+        });
+        let ws_url = rx
+            .recv_timeout(Duration::from_secs(30))
+            .expect("chromium did not open its DevTools endpoint");
+        Self {
+            child,
+            ws_url,
+            _profile: profile,
+        }
+    }
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+type Ws =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// A minimal DevTools client: sequential commands, every event kept.
+struct Cdp {
+    ws: Ws,
+    next_id: u64,
+    session: Option<String>,
+    events: Vec<Value>,
+}
+
+impl Cdp {
+    async fn connect(url: &str) -> Self {
+        let (ws, _) = tokio_tungstenite::connect_async(url).await.unwrap();
+        Self {
+            ws,
+            next_id: 0,
+            session: None,
+            events: Vec::new(),
+        }
+    }
+
+    async fn call(&mut self, method: &str, params: Value) -> Value {
+        self.next_id += 1;
+        let id = self.next_id;
+        let mut msg = json!({ "id": id, "method": method, "params": params });
+        if let Some(s) = &self.session {
+            msg["sessionId"] = json!(s);
+        }
+        self.ws
+            .send(Message::Text(msg.to_string().into()))
+            .await
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let frame = tokio::time::timeout(left, self.ws.next())
+                .await
+                .unwrap_or_else(|_| panic!("no answer to {method}"))
+                .expect("DevTools connection closed")
+                .unwrap();
+            let Message::Text(text) = frame else { continue };
+            let v: Value = serde_json::from_str(&text).unwrap();
+            if v["id"] == id {
+                assert!(v.get("error").is_none(), "{method} failed: {v}");
+                return v["result"].clone();
+            }
+            if v.get("method").is_some() {
+                self.events.push(v);
+            }
+        }
+    }
+
+    /// Evaluates `expression` in the page and returns its value.
+    async fn eval(&mut self, expression: &str) -> Value {
+        let r = self
+            .call(
+                "Runtime.evaluate",
+                json!({ "expression": expression, "returnByValue": true }),
+            )
+            .await;
+        r["result"]["value"].clone()
+    }
+
+    /// Console errors, uncaught exceptions and failed loads seen so far.
+    fn errors(&self) -> Vec<Value> {
+        self.events
+            .iter()
+            .filter(|e| match e["method"].as_str() {
+                Some("Runtime.exceptionThrown") => true,
+                Some("Runtime.consoleAPICalled") => {
+                    matches!(e["params"]["type"].as_str(), Some("error" | "assert"))
+                }
+                Some("Log.entryAdded") => e["params"]["entry"]["level"] == "error",
+                _ => false,
+            })
+            .cloned()
+            .collect()
+    }
+}
+
+const PAGE_STATE: &str = r##"JSON.stringify({
+  ready: document.body.dataset.ready === "true",
+  live: document.getElementById("conn").textContent,
+  areas: Array.from(document.querySelectorAll("#world .area")).map(c => ({
+    area: c.dataset.area, state: c.dataset.state, zone: c.dataset.zone, text: c.textContent })),
+  zones: Array.from(document.querySelectorAll("#zones tbody tr")).map(r => ({
+    zone: r.dataset.zone, state: r.className })),
+  dots: document.querySelectorAll("#dots .dot").length,
+  handoffs: document.querySelectorAll("#handoffs li").length,
+  pool: document.getElementById("pool").textContent
+})"##;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_dashboard_shows_the_live_cluster_without_console_errors() {
+    let nats = NatsServer::start().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = test_config(dir.path(), &nats.url(), NO_CHARACTER_API);
+    config.spawn_areas = vec![AreaId::new(0, 0), AreaId::new(2, 1)];
+    let manager = TestManager::start(config).await;
+    let options = ZoneOptions {
+        sample_players: 3,
+        ..ZoneOptions::default()
+    };
+    let mut zones = Vec::new();
+    for _ in 0..4 {
+        zones.push(StandInZone::start(&nats.url(), options.clone()).await);
+    }
+    eventually(Duration::from_secs(10), "spawn areas allocated", || async {
+        area_map(&manager.url).await.len() == 2
+    })
+    .await;
+    let map = area_map(&manager.url).await;
+    // One idle zone goes silent: Unhealthy, and marked so on the page.
+    let silent = zones.iter().find(|z| z.sim().holds().is_none()).unwrap();
+    silent.pause_heartbeats(true);
+    eventually(Duration::from_secs(5), "a zone unhealthy", || async {
+        admin_get(&manager.url, "/v1/pool").await["unhealthy"] == 1
+    })
+    .await;
+
+    let browser = Browser::start();
+    let mut cdp = Cdp::connect(&browser.ws_url).await;
+    let target = cdp
+        .call("Target.createTarget", json!({ "url": "about:blank" }))
+        .await;
+    let attached = cdp
+        .call(
+            "Target.attachToTarget",
+            json!({ "targetId": target["targetId"], "flatten": true }),
+        )
+        .await;
+    cdp.session = Some(attached["sessionId"].as_str().unwrap().to_owned());
+    for domain in ["Runtime.enable", "Log.enable", "Page.enable"] {
+        cdp.call(domain, json!({})).await;
+    }
+    cdp.call(
+        "Page.navigate",
+        json!({ "url": format!("{}/", manager.url) }),
+    )
+    .await;
+
+    // A handoff happens while the page is open.
+    let handoff = HandoffEvent {
+        character: CharacterId::new_random(),
+        from: AreaId::new(0, 0),
+        to: AreaId::new(1, 0),
+        at: now_ms(),
+    };
+    let s = Subjects::default();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let page = loop {
+        let state: Value =
+            serde_json::from_str(cdp.eval(PAGE_STATE).await.as_str().unwrap_or("{}"))
+                .unwrap_or(Value::Null);
+        let complete = state["ready"] == true
+            && state["live"] == "live"
+            && state["dots"].as_u64().unwrap_or(0) >= 3
+            && state["handoffs"].as_u64().unwrap_or(0) >= 1
+            && state["zones"]
+                .as_array()
+                .is_some_and(|z| z.iter().any(|z| z["state"] == "unhealthy"));
+        if complete {
+            break state;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the page never showed the cluster: {state:#}\nerrors: {:#?}",
+            cdp.errors()
+        );
+        if state["live"] == "live" {
+            silent
+                .client()
+                .publish(s.handoff_events(), cluster::encode(&handoff).into())
+                .await
+                .unwrap();
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+
+    // Every area of the 4x4 grid, the spawn areas owned by the zones the manager says.
+    let areas = page["areas"].as_array().unwrap();
+    assert_eq!(areas.len(), 16);
+    for cell in areas {
+        let key = cell["area"].as_str().unwrap();
+        match map.get(key) {
+            Some((zone, epoch)) => {
+                assert_eq!(cell["state"], "allocated", "{cell}");
+                assert_eq!(cell["zone"], zone.as_str());
+                let text = cell["text"].as_str().unwrap();
+                assert!(text.contains(&zone[..8]) && text.contains(&format!("epoch {epoch}")));
+            }
+            None => assert_eq!(cell["state"], "free", "{cell}"),
+        }
+    }
+    let unhealthy: Vec<_> = page["zones"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|z| z["state"] == "unhealthy")
+        .collect();
+    assert_eq!(unhealthy.len(), 1);
+    assert_eq!(unhealthy[0]["zone"], silent.id.to_string());
+    assert!(page["pool"].as_str().unwrap().contains("unhealthy 1"));
+
+    // Let the page run a little longer (reconnects, timers), then: no errors at all.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    cdp.eval("1").await;
+    let errors = cdp.errors();
+    assert!(errors.is_empty(), "console errors: {errors:#?}");
+    drop(browser);
+    manager.stop().await;
+}
