@@ -48,6 +48,17 @@ proptest! {
     }
 
     #[test]
+    fn the_hand_written_delta_writer_matches_serde(
+        tick in any::<u32>(), baseline in any::<u32>(), added in vec(entity_state(), 0..3),
+        updated in vec(entity_delta(), 0..20), removed in vec(entity(), 0..5),
+    ) {
+        let delta = protocol::client::packets::Delta { tick, baseline, added, updated, removed };
+        let via_serde = rmp_serde::to_vec(&delta).map_err(|e| TestCaseError::fail(e.to_string()))?;
+        let frame = ServerPacket::Delta(delta).encode().map_err(|e| TestCaseError::fail(e.to_string()))?;
+        prop_assert_eq!(&frame[1..], &via_serde[..]);
+    }
+
+    #[test]
     fn deltas_reproduce_the_new_state(old in entity_state(), new in entity_state()) {
         let mut new = new;
         new.id = old.id;

@@ -185,15 +185,127 @@ no_limits!(
     Pong
 );
 
-fn encode_frame<T: Serialize>(
+/// A payload through serde (every packet but the per-tick `Delta`, which is most of what
+/// a zone encodes and is written by hand: same bytes, pinned by the golden and round-trip
+/// tests, a fraction of the time).
+fn write_serde<T: Serialize>(payload: &T, buf: &mut Vec<u8>) -> Result<(), EncodeError> {
+    rmp_serde::encode::write(buf, payload).map_err(|e| EncodeError::Serialize(e.to_string()))
+}
+
+/// Picks a packet's payload writer: the one named in the packet table, else serde.
+macro_rules! payload_writer {
+    ($p:ident, $buf:ident) => {
+        write_serde($p, $buf)
+    };
+    ($p:ident, $buf:ident, $writer:path) => {
+        $writer($p, $buf)
+    };
+}
+
+/// MessagePack ints and array headers in their smallest form, written straight into the
+/// buffer: the same bytes `rmp` (and so `rmp_serde`) writes, without its per-byte error
+/// plumbing, for the hot `Delta` path.
+mod mp {
+    pub(super) fn uint(buf: &mut Vec<u8>, v: u64) {
+        match v {
+            0..=0x7f => buf.push(v as u8),
+            0x80..=0xff => buf.extend_from_slice(&[0xcc, v as u8]),
+            0x100..=0xffff => {
+                buf.push(0xcd);
+                buf.extend_from_slice(&(v as u16).to_be_bytes());
+            }
+            0x1_0000..=0xffff_ffff => {
+                buf.push(0xce);
+                buf.extend_from_slice(&(v as u32).to_be_bytes());
+            }
+            _ => {
+                buf.push(0xcf);
+                buf.extend_from_slice(&v.to_be_bytes());
+            }
+        }
+    }
+
+    pub(super) fn sint(buf: &mut Vec<u8>, v: i64) {
+        match v {
+            0.. => uint(buf, v as u64),
+            -32..=-1 => buf.push(v as i8 as u8),
+            -128..=-33 => buf.extend_from_slice(&[0xd0, v as i8 as u8]),
+            -32768..=-129 => {
+                buf.push(0xd1);
+                buf.extend_from_slice(&(v as i16).to_be_bytes());
+            }
+            -2_147_483_648..=-32769 => {
+                buf.push(0xd2);
+                buf.extend_from_slice(&(v as i32).to_be_bytes());
+            }
+            _ => {
+                buf.push(0xd3);
+                buf.extend_from_slice(&v.to_be_bytes());
+            }
+        }
+    }
+
+    pub(super) fn array_len(buf: &mut Vec<u8>, n: usize) {
+        match n {
+            0..=15 => buf.push(0x90 | n as u8),
+            16..=0xffff => {
+                buf.push(0xdc);
+                buf.extend_from_slice(&(n as u16).to_be_bytes());
+            }
+            _ => {
+                buf.push(0xdd);
+                buf.extend_from_slice(&(n.min(u32::MAX as usize) as u32).to_be_bytes());
+            }
+        }
+    }
+}
+
+fn write_delta(d: &Delta, buf: &mut Vec<u8>) -> Result<(), EncodeError> {
+    mp::array_len(buf, 5);
+    mp::uint(buf, u64::from(d.tick));
+    mp::uint(buf, u64::from(d.baseline));
+    mp::array_len(buf, d.added.len());
+    for state in &d.added {
+        write_serde(state, buf)?;
+    }
+    mp::array_len(buf, d.updated.len());
+    for u in &d.updated {
+        let mask = u.mask();
+        mp::array_len(buf, 2 + mask.count_ones() as usize);
+        mp::uint(buf, u64::from(u.id.0));
+        mp::uint(buf, u64::from(mask));
+        for v in [u.dx, u.dy, u.dz].into_iter().flatten() {
+            mp::sint(buf, i64::from(v));
+        }
+        if let Some(v) = u.dyaw {
+            mp::sint(buf, i64::from(v));
+        }
+        if let Some(v) = u.anim {
+            mp::uint(buf, u64::from(v.number()));
+        }
+        if let Some(v) = u.health {
+            mp::uint(buf, u64::from(v));
+        }
+    }
+    mp::array_len(buf, d.removed.len());
+    for id in &d.removed {
+        mp::uint(buf, u64::from(id.0));
+    }
+    Ok(())
+}
+
+fn encode_frame(
     id: u8,
-    payload: &T,
+    write: impl FnOnce(&mut Vec<u8>) -> Result<(), EncodeError>,
     max: usize,
     buf: &mut Vec<u8>,
 ) -> Result<(), EncodeError> {
     let start = buf.len();
     buf.push(id);
-    rmp_serde::encode::write(buf, payload).map_err(|e| EncodeError::Serialize(e.to_string()))?;
+    if let Err(e) = write(buf) {
+        buf.truncate(start);
+        return Err(e);
+    }
     let len = buf.len() - start;
     if len > max {
         buf.truncate(start);
@@ -240,7 +352,7 @@ macro_rules! packet_enum {
     (
         $(#[$doc:meta])*
         $name:ident, max_frame = $max:expr;
-        $( $(#[$vdoc:meta])* $id:literal => $variant:ident($payload:ty), )+
+        $( $(#[$vdoc:meta])* $id:literal => $variant:ident($payload:ty) $(by $writer:path)?, )+
     ) => {
         $(#[$doc])*
         #[derive(Debug, Clone, PartialEq, Eq)]
@@ -267,7 +379,9 @@ macro_rules! packet_enum {
 
             /// Appends the frame to `buf` (left unchanged on error).
             pub fn encode_into(&self, buf: &mut Vec<u8>) -> Result<(), EncodeError> {
-                match self { $( Self::$variant(p) => encode_frame($id, p, Self::MAX_FRAME, buf), )+ }
+                match self {
+                    $( Self::$variant(p) => encode_frame($id, |b| payload_writer!(p, b $(, $writer)?), Self::MAX_FRAME, buf), )+
+                }
             }
 
             /// The frame for this packet.
@@ -332,7 +446,7 @@ packet_enum! {
     /// Full view.
     0x41 => Snapshot(Snapshot),
     /// One tick's changes.
-    0x42 => Delta(Delta),
+    0x42 => Delta(Delta) by write_delta,
     /// Inventory contents.
     0x43 => Inventory(Inventory),
     /// A chat line.

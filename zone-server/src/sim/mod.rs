@@ -223,7 +223,10 @@ pub struct Simulation {
     items: FxHashMap<EntityId, GroundItem>,
     node_respawn: Vec<Option<u32>>,
     spatial: SpatialGrid,
-    motions: FxHashMap<EntityId, EntityMotion>,
+    /// Every entity's motion this tick, indexed by entity id (ids are dense).
+    motions: Vec<Option<EntityMotion>>,
+    motions_set: Vec<usize>,
+    visible: Vec<EntityId>,
     rng: SplitMix,
     ids: Vec<EntityId>,
     near: Vec<(f32, EntityId)>,
@@ -259,8 +262,19 @@ impl Simulation {
             npc_index: FxHashMap::default(),
             items: FxHashMap::default(),
             node_respawn: vec![Some(0); content.resource_nodes.len()],
-            spatial: SpatialGrid::default(),
-            motions: FxHashMap::default(),
+            spatial: {
+                let b = grid.bounds(area);
+                let band = grid.handoff_margin + 2.0;
+                SpatialGrid::covering(
+                    b.min_x - band,
+                    b.min_z - band,
+                    b.max_x + band,
+                    b.max_z + band,
+                )
+            },
+            motions: Vec::new(),
+            motions_set: Vec::new(),
+            visible: Vec::new(),
             rng: SplitMix::new(u64::from(area.x) * 7919 + u64::from(area.z)),
             ids: Vec::new(),
             near: Vec::new(),
@@ -415,7 +429,9 @@ impl Simulation {
     pub fn remove_player(&mut self, id: EntityId) -> Option<Departure> {
         let player = self.players.remove(&id)?;
         self.by_character.remove(&player.character.id);
-        self.motions.remove(&id);
+        if let Some(slot) = self.motions.get_mut(id.0 as usize) {
+            *slot = None;
+        }
         let pending_inputs = player.pending_inputs();
         Some(Departure {
             character: player.character,
@@ -1044,19 +1060,30 @@ impl Simulation {
 
     fn rebuild_spatial(&mut self) {
         self.spatial.clear();
-        self.motions.clear();
+        for i in self.motions_set.drain(..) {
+            self.motions[i] = None;
+        }
+        if self.motions.len() < self.next_entity as usize {
+            self.motions.resize(self.next_entity as usize, None);
+        }
+        let mut set = |id: EntityId, m: EntityMotion, x: f32, z: f32| {
+            self.spatial.insert(id, x, z);
+            self.motions[id.0 as usize] = Some(m);
+            self.motions_set.push(id.0 as usize);
+        };
         for p in self.players.values() {
-            self.spatial
-                .insert(p.entity, p.character.position.x, p.character.position.z);
-            self.motions.insert(p.entity, p.motion());
+            set(
+                p.entity,
+                p.motion(),
+                p.character.position.x,
+                p.character.position.z,
+            );
         }
         for n in &self.npcs {
-            self.spatial.insert(n.entity, n.pos.x, n.pos.z);
-            self.motions.insert(n.entity, n.motion());
+            set(n.entity, n.motion(), n.pos.x, n.pos.z);
         }
         for i in self.items.values() {
-            self.spatial.insert(i.entity, i.pos.x, i.pos.z);
-            self.motions.insert(i.entity, i.motion());
+            set(i.entity, i.motion(), i.pos.x, i.pos.z);
         }
     }
 
@@ -1079,16 +1106,20 @@ impl Simulation {
         let at = player.character.position;
         let mut view = std::mem::take(&mut player.view);
         let mut near = std::mem::take(&mut self.near);
+        let mut visible = std::mem::take(&mut self.visible);
         self.spatial
             .nearest(at.x, at.z, self.cfg.aoi_radius, self.cfg.aoi_max, &mut near);
+        visible.clear();
+        visible.extend(near.iter().map(|(_, e)| *e));
         let motions = &self.motions;
         let update = view.update(
             tick,
-            near.iter().map(|(_, e)| *e),
-            |e| motions.get(&e).copied(),
+            &mut visible,
+            |e| motions.get(e.0 as usize).copied().flatten(),
             |e| self.state_of(e),
         );
         self.near = near;
+        self.visible = visible;
         let Some(player) = self.players.get_mut(&id) else {
             return;
         };

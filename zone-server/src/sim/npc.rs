@@ -188,10 +188,10 @@ impl Npc {
                     self.wander_to =
                         Some((self.home.x + angle.sin() * r, self.home.z + angle.cos() * r));
                 }
-                if let Some((x, z)) = self.wander_to {
-                    if self.step_towards(x, z, WANDER_SPEED * dt, dt, physics) < 0.2 {
-                        self.wander_to = None;
-                    }
+                if let Some((x, z)) = self.wander_to
+                    && self.step_towards(x, z, WANDER_SPEED * dt, dt, physics) < 0.2
+                {
+                    self.wander_to = None;
                 }
                 None
             }

@@ -37,10 +37,11 @@ pub fn advanced_objectives(
                 (ObjectiveKind::Visit { area }, GameEvent::Visit(a)) if *area == a => 1,
                 _ => 0,
             };
-            if amount > 0 && !done {
-                if let Ok(index) = u8::try_from(i) {
-                    out.push((quest.id.clone(), index, amount));
-                }
+            if amount > 0
+                && !done
+                && let Ok(index) = u8::try_from(i)
+            {
+                out.push((quest.id.clone(), index, amount));
             }
         }
     }

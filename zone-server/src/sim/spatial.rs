@@ -1,43 +1,56 @@
 //! A uniform grid over the ground plane for "who is near this point" queries, so the area
 //! of interest and NPC aggro never compare every pair of entities.
 
-use std::collections::HashMap;
-
 use protocol::EntityId;
 
 /// Cell edge, metres: small enough that a ring search touches few extra entities.
 pub const CELL_SIZE: f32 = 8.0;
 
-/// Entities bucketed by cell; rebuilt every tick (cheap, and never stale).
-#[derive(Debug, Default)]
+/// Entities bucketed by cell over a fixed rectangle (the area plus its border band;
+/// anything outside lands in the edge cells). Rebuilt every tick: cheap, never stale.
+#[derive(Debug)]
 pub struct SpatialGrid {
-    cells: HashMap<(i32, i32), Vec<(EntityId, f32, f32)>>,
-}
-
-fn cell_of(x: f32, z: f32) -> (i32, i32) {
-    (
-        (x / CELL_SIZE).floor() as i32,
-        (z / CELL_SIZE).floor() as i32,
-    )
+    min_x: f32,
+    min_z: f32,
+    columns: i32,
+    rows: i32,
+    cells: Vec<Vec<(EntityId, f32, f32)>>,
 }
 
 impl SpatialGrid {
+    /// A grid covering the rectangle from (min_x, min_z) to (max_x, max_z).
+    pub fn covering(min_x: f32, min_z: f32, max_x: f32, max_z: f32) -> Self {
+        let columns = (((max_x - min_x) / CELL_SIZE).ceil() as i32).max(1);
+        let rows = (((max_z - min_z) / CELL_SIZE).ceil() as i32).max(1);
+        Self {
+            min_x,
+            min_z,
+            columns,
+            rows,
+            cells: vec![Vec::new(); (columns * rows) as usize],
+        }
+    }
+
+    fn cell_of(&self, x: f32, z: f32) -> (i32, i32) {
+        let cx = ((x - self.min_x) / CELL_SIZE).floor() as i32;
+        let cz = ((z - self.min_z) / CELL_SIZE).floor() as i32;
+        (cx.clamp(0, self.columns - 1), cz.clamp(0, self.rows - 1))
+    }
+
     /// Empties the grid, keeping its allocations.
     pub fn clear(&mut self) {
-        self.cells.values_mut().for_each(Vec::clear);
+        self.cells.iter_mut().for_each(Vec::clear);
     }
 
     /// Adds an entity at (x, z).
     pub fn insert(&mut self, id: EntityId, x: f32, z: f32) {
-        self.cells
-            .entry(cell_of(x, z))
-            .or_default()
-            .push((id, x, z));
+        let (cx, cz) = self.cell_of(x, z);
+        self.cells[(cz * self.columns + cx) as usize].push((id, x, z));
     }
 
     /// Every entity within `radius` of (x, z), with its squared distance, appended to `out`.
     pub fn within(&self, x: f32, z: f32, radius: f32, out: &mut Vec<(f32, EntityId)>) {
-        let rings = (radius / CELL_SIZE).ceil() as i32;
+        let rings = (radius / CELL_SIZE).ceil() as i32 + 1;
         self.scan(x, z, radius, rings, usize::MAX, out);
     }
 
@@ -47,7 +60,7 @@ impl SpatialGrid {
     /// `max`, then keeps the `max` nearest: cost grows with `max`, not with the crowd.
     pub fn nearest(&self, x: f32, z: f32, radius: f32, max: usize, out: &mut Vec<(f32, EntityId)>) {
         out.clear();
-        let rings = (radius / CELL_SIZE).ceil() as i32;
+        let rings = (radius / CELL_SIZE).ceil() as i32 + 1;
         self.scan(x, z, radius, rings, max, out);
         if out.len() > max {
             out.select_nth_unstable_by(max - 1, |a, b| a.0.total_cmp(&b.0));
@@ -64,23 +77,26 @@ impl SpatialGrid {
         max: usize,
         out: &mut Vec<(f32, EntityId)>,
     ) {
-        let (cx, cz) = cell_of(x, z);
+        let (cx, cz) = self.cell_of(x, z);
         let r2 = radius * radius;
         for ring in 0..=rings {
-            for dz in -ring..=ring {
-                for dx in -ring..=ring {
-                    if dx.abs() != ring && dz.abs() != ring {
-                        continue; // inside: an earlier ring
-                    }
-                    let Some(cell) = self.cells.get(&(cx + dx, cz + dz)) else {
-                        continue;
-                    };
-                    for &(id, ex, ez) in cell {
-                        let d2 = (ex - x) * (ex - x) + (ez - z) * (ez - z);
-                        if d2 <= r2 {
-                            out.push((d2, id));
+            let (z0, z1) = ((cz - ring).max(0), (cz + ring).min(self.rows - 1));
+            let (x0, x1) = ((cx - ring).max(0), (cx + ring).min(self.columns - 1));
+            for gz in z0..=z1 {
+                let edge_row = (gz - cz).abs() == ring;
+                // Inner rows only visit the ring's two edge cells.
+                let step = if edge_row { 1 } else { (2 * ring).max(1) };
+                let mut gx = if edge_row { x0 } else { cx - ring };
+                while gx <= x1 {
+                    if gx >= x0 {
+                        for &(id, ex, ez) in &self.cells[(gz * self.columns + gx) as usize] {
+                            let d2 = (ex - x) * (ex - x) + (ez - z) * (ez - z);
+                            if d2 <= r2 {
+                                out.push((d2, id));
+                            }
                         }
                     }
+                    gx += step;
                 }
             }
             if out.len() >= max {
@@ -96,7 +112,7 @@ mod tests {
 
     #[test]
     fn within_finds_exactly_the_entities_in_range() {
-        let mut g = SpatialGrid::default();
+        let mut g = SpatialGrid::covering(-10.0, -10.0, 110.0, 110.0);
         for i in 0..100u32 {
             g.insert(EntityId(i), i as f32, 0.0);
         }
@@ -109,7 +125,7 @@ mod tests {
 
     #[test]
     fn nearest_keeps_the_closest() {
-        let mut g = SpatialGrid::default();
+        let mut g = SpatialGrid::covering(-10.0, -10.0, 110.0, 110.0);
         for i in 0..100u32 {
             g.insert(EntityId(i), i as f32 * 0.5, 3.0);
         }

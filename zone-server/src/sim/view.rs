@@ -1,63 +1,67 @@
 //! What one client has been told: the entities in its area of interest as it last saw
 //! them. Each tick it turns the zone's current states into one compact `Snapshot` (first
 //! time) or `Delta` (only what changed, against what this client already holds).
+//!
+//! The table is a vector sorted by entity id, merged with the (sorted) visible set each
+//! tick: no hashing on the per-client path, which runs players × visible entities times a
+//! tick.
 
 use protocol::EntityId;
 use protocol::client::ServerPacket;
 use protocol::client::entity::{EntityDelta, EntityMotion, EntityState};
 use protocol::client::packets::{Delta, Snapshot};
-use rustc_hash::FxHashMap;
 
 /// The client-side table, mirrored on the server.
 #[derive(Debug, Default)]
 pub struct View {
-    known: FxHashMap<EntityId, (EntityMotion, u32)>,
+    known: Vec<(EntityId, EntityMotion)>,
+    next: Vec<(EntityId, EntityMotion)>,
     last_tick: Option<u32>,
-    generation: u32,
 }
 
 impl View {
-    /// The update for this tick given the entities now visible, or `None` when the client
-    /// already holds exactly that. `motion_of` gives an entity's current motion; `state_of`
-    /// its full state (only called for entities the client has not seen).
+    /// The update for this tick given the entities now visible (`visible` is sorted here),
+    /// or `None` when the client already holds exactly that. `motion_of` gives an entity's
+    /// current motion; `state_of` its full state (only for entities new to the client).
     pub fn update(
         &mut self,
         tick: u32,
-        visible: impl Iterator<Item = EntityId>,
+        visible: &mut [EntityId],
         motion_of: impl Fn(EntityId) -> Option<EntityMotion>,
         state_of: impl Fn(EntityId) -> Option<EntityState>,
     ) -> Option<ServerPacket> {
-        self.generation = self.generation.wrapping_add(1);
-        let generation = self.generation;
+        visible.sort_unstable();
         let first = self.last_tick.is_none();
-        let (mut added, mut updated) = (Vec::new(), Vec::new());
-        for id in visible {
-            match self.known.get_mut(&id) {
-                Some((known, seen)) => {
-                    *seen = generation;
-                    if let Some(now) = motion_of(id) {
-                        if let Some(delta) = EntityDelta::between_motion(id, known, &now) {
-                            updated.push(delta);
-                            *known = now;
-                        }
-                    }
+        let (mut added, mut updated, mut removed) = (Vec::new(), Vec::new(), Vec::new());
+        self.next.clear();
+        let mut known = self.known.iter().peekable();
+        for &id in visible.iter() {
+            while let Some(&&(gone, _)) = known.peek() {
+                if gone >= id {
+                    break;
                 }
-                None => {
+                removed.push(gone);
+                known.next();
+            }
+            match known.peek() {
+                Some(&&(same, old)) if same == id => {
+                    known.next();
+                    let now = motion_of(id).unwrap_or(old);
+                    if let Some(delta) = EntityDelta::between_motion(id, &old, &now) {
+                        updated.push(delta);
+                    }
+                    self.next.push((id, now));
+                }
+                _ => {
                     if let Some(state) = state_of(id) {
-                        self.known.insert(id, (state.motion(), generation));
+                        self.next.push((id, state.motion()));
                         added.push(state);
                     }
                 }
             }
         }
-        let mut removed = Vec::new();
-        self.known.retain(|id, (_, seen)| {
-            let keep = *seen == generation;
-            if !keep {
-                removed.push(*id);
-            }
-            keep
-        });
+        removed.extend(known.map(|(id, _)| *id));
+        std::mem::swap(&mut self.known, &mut self.next);
         if first {
             self.last_tick = Some(tick);
             return Some(ServerPacket::Snapshot(Snapshot {
@@ -80,12 +84,14 @@ impl View {
 
     /// Whether the client currently sees `id`.
     pub fn sees(&self, id: EntityId) -> bool {
-        self.known.contains_key(&id)
+        self.known.binary_search_by_key(&id, |(e, _)| *e).is_ok()
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use std::collections::HashMap;
+
     use protocol::client::entity::{AnimState, EntityKind};
 
     use super::*;
@@ -104,7 +110,7 @@ mod tests {
     }
 
     /// Plays the packets the view emits into a client-side table, as a client would.
-    fn apply(client: &mut FxHashMap<EntityId, EntityState>, packet: ServerPacket) {
+    fn apply(client: &mut HashMap<EntityId, EntityState>, packet: ServerPacket) {
         match packet {
             ServerPacket::Snapshot(s) => {
                 client.clear();
@@ -126,22 +132,24 @@ mod tests {
     #[test]
     fn snapshot_then_deltas_keep_the_client_in_sync() {
         let mut view = View::default();
-        let mut client = FxHashMap::default();
-        let mut world: Vec<EntityState> = vec![state(1, 0), state(2, 100)];
-        for tick in 0..10u32 {
-            if tick == 3 {
-                world.push(state(3, 7));
-            }
-            if tick == 6 {
-                world.retain(|e| e.id != EntityId(2));
+        let mut client = HashMap::new();
+        let mut world: Vec<EntityState> = vec![state(5, 0), state(2, 100), state(9, 3)];
+        for tick in 0..12u32 {
+            match tick {
+                3 => world.push(state(3, 7)),
+                6 => world.retain(|e| e.id != EntityId(2)),
+                8 => world.retain(|e| e.id != EntityId(9)),
+                9 => world.push(state(1, 1)),
+                _ => {}
             }
             if tick % 2 == 0 {
                 world[0].pos[0] += 5;
             }
             let snapshot = world.clone();
+            let mut ids: Vec<EntityId> = snapshot.iter().map(|e| e.id).collect();
             let packet = view.update(
                 tick,
-                snapshot.iter().map(|e| e.id),
+                &mut ids,
                 |id| {
                     snapshot
                         .iter()
@@ -156,8 +164,9 @@ mod tests {
             if let Some(packet) = packet {
                 apply(&mut client, packet);
             }
-            let expected: FxHashMap<_, _> = world.iter().map(|e| (e.id, e.clone())).collect();
+            let expected: HashMap<_, _> = world.iter().map(|e| (e.id, e.clone())).collect();
             assert_eq!(client, expected, "tick {tick}");
+            assert!(world.iter().all(|e| view.sees(e.id)));
         }
     }
 
@@ -167,7 +176,7 @@ mod tests {
         let e = state(1, 0);
         let motion = |_| Some(e.motion());
         let full = |_| Some(e.clone());
-        assert!(view.update(0, [e.id].into_iter(), motion, full).is_some());
-        assert!(view.update(1, [e.id].into_iter(), motion, full).is_none());
+        assert!(view.update(0, &mut [e.id], motion, full).is_some());
+        assert!(view.update(1, &mut [e.id], motion, full).is_none());
     }
 }
