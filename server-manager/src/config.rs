@@ -111,7 +111,7 @@ impl Config {
             migrate_timeout: Duration::from_secs(30),
             retry_after: Duration::from_secs(2),
             settle: None,
-            epoch_block: 64,
+            epoch_block: 256,
             workers: None,
             forget_after: Duration::from_secs(300),
         }

@@ -5,13 +5,14 @@
 //! number at least as high is on disk: the store persists a *reservation* (the highest
 //! epoch it may hand out), flushed with `flush_async` before any epoch under it is used,
 //! and hands out the reserved numbers from memory. A crash loses at most the unused rest
-//! of a block (epochs skip ahead; they never go back). One flush per block keeps
-//! allocation off the disk's latency path.
+//! of a block (epochs skip ahead; they never go back). One flush per block, started in the
+//! background when half the block is used, keeps allocation off the disk's latency path.
 //!
 //! The area map itself is not stored: zones report their area and epoch in every
 //! heartbeat, and after a restart the manager rebuilds the map from them.
 
 use std::path::Path;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use protocol::Epoch;
@@ -34,21 +35,33 @@ pub enum StoreError {
 struct Counter {
     /// The next epoch to hand out.
     next: u64,
-    /// The highest epoch persisted as reserved.
+    /// The highest epoch persisted (flushed) as reserved: nothing above it is handed out.
     reserved: u64,
+    /// A background extension of the reservation is under way.
+    refilling: bool,
 }
 
-/// The persisted, ever-growing epoch counter.
 #[derive(Debug)]
-pub struct EpochStore {
+struct Shared {
     db: sled::Db,
-    counter: Mutex<Counter>,
+    counter: std::sync::Mutex<Counter>,
+    /// One writer of the reservation at a time.
+    lane: Mutex<()>,
     /// The highest epoch seen in the cluster (heartbeats): the next epoch handed out is
     /// above it even if the data dir was lost or replaced.
     observed: AtomicU64,
+    block: u64,
+}
+
+/// The persisted, ever-growing epoch counter.
+///
+/// When half of the reservation is used, the next block is reserved and flushed in the
+/// background, so an allocation waits for the disk only when a burst outruns a flush.
+#[derive(Debug, Clone)]
+pub struct EpochStore {
+    shared: Arc<Shared>,
     /// The reservation found at open: 0 means no epoch was ever issued from this store.
     reserved_at_open: u64,
-    block: u64,
 }
 
 impl EpochStore {
@@ -62,15 +75,19 @@ impl EpochStore {
             }
         };
         Ok(Self {
-            db,
-            // Everything up to the old reservation may have been used before a crash.
-            counter: Mutex::new(Counter {
-                next: reserved + 1,
-                reserved,
+            shared: Arc::new(Shared {
+                db,
+                // Everything up to the old reservation may have been used before a crash.
+                counter: std::sync::Mutex::new(Counter {
+                    next: reserved + 1,
+                    reserved,
+                    refilling: false,
+                }),
+                lane: Mutex::new(()),
+                observed: AtomicU64::new(0),
+                block: block.max(1),
             }),
-            observed: AtomicU64::new(0),
             reserved_at_open: reserved,
-            block: block.max(1),
         })
     }
 
@@ -82,29 +99,90 @@ impl EpochStore {
 
     /// Notes an epoch seen in the cluster, so no epoch handed out later is at or below it.
     pub fn observe(&self, epoch: Epoch) {
-        self.observed.fetch_max(epoch.0, Ordering::AcqRel);
+        self.shared.observed.fetch_max(epoch.0, Ordering::AcqRel);
     }
 
     /// A new epoch, higher than every epoch handed out or observed before, and persisted
-    /// (as part of a reservation) before this returns.
+    /// (as part of a flushed reservation) before this returns.
     pub async fn next(&self) -> Result<Epoch, StoreError> {
-        let mut c = self.counter.lock().await;
-        let floor = self.observed.load(Ordering::Acquire).saturating_add(1);
-        c.next = c.next.max(floor);
-        if c.next > c.reserved {
-            let reserved = c.next.saturating_add(self.block - 1);
-            self.db.insert(RESERVED_KEY, &reserved.to_be_bytes())?;
-            self.db.flush_async().await?;
-            c.reserved = reserved;
+        loop {
+            let refill = {
+                let mut c = self.shared.lock();
+                let floor = self
+                    .shared
+                    .observed
+                    .load(Ordering::Acquire)
+                    .saturating_add(1);
+                c.next = c.next.max(floor);
+                if c.next <= c.reserved {
+                    let epoch = c.next;
+                    c.next += 1;
+                    let low = c.reserved - epoch < self.shared.block / 2;
+                    let refill = low && !c.refilling;
+                    if refill {
+                        c.refilling = true;
+                    }
+                    Some((epoch, refill))
+                } else {
+                    None
+                }
+            };
+            match refill {
+                Some((epoch, refill)) => {
+                    if refill {
+                        let shared = self.shared.clone();
+                        tokio::spawn(async move {
+                            if let Err(e) = shared.extend().await {
+                                tracing::error!("reserving epochs failed: {e}");
+                            }
+                            shared.lock().refilling = false;
+                        });
+                    }
+                    return Ok(Epoch(epoch));
+                }
+                // Used up (or an observed epoch jumped past it): reserve now and retry.
+                None => self.shared.extend().await?,
+            }
         }
-        let epoch = c.next;
-        c.next += 1;
-        Ok(Epoch(epoch))
     }
 
-    /// Flushes outstanding writes (on shutdown).
+    /// Waits for a background reservation to finish, then flushes (on shutdown, so the
+    /// database is closed when the last handle drops and can be reopened).
     pub async fn flush(&self) -> Result<(), StoreError> {
+        for _ in 0..200 {
+            if !self.shared.lock().refilling {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+        let _lane = self.shared.lane.lock().await;
+        self.shared.db.flush_async().await?;
+        Ok(())
+    }
+}
+
+impl Shared {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Counter> {
+        self.counter
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Persists a reservation one block above what is handed out or reserved now, and
+    /// makes it usable once it is on disk.
+    async fn extend(&self) -> Result<(), StoreError> {
+        let _lane = self.lane.lock().await;
+        let target = {
+            let c = self.lock();
+            let floor = self.observed.load(Ordering::Acquire).saturating_add(1);
+            c.reserved
+                .max(c.next.max(floor) - 1)
+                .saturating_add(self.block)
+        };
+        self.db.insert(RESERVED_KEY, &target.to_be_bytes())?;
         self.db.flush_async().await?;
+        let mut c = self.lock();
+        c.reserved = c.reserved.max(target);
         Ok(())
     }
 }
@@ -125,6 +203,7 @@ mod tests {
                 assert!(e > last);
                 last = e;
             }
+            store.flush().await.unwrap();
         }
         let store = EpochStore::open(dir.path(), 4).unwrap();
         assert!(store.issued_before());
@@ -132,5 +211,36 @@ mod tests {
         assert!(e > last, "{e} after {last}");
         store.observe(Epoch(1000));
         assert_eq!(store.next().await.unwrap(), Epoch(1001));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn concurrent_callers_never_share_an_epoch_and_stay_under_the_flushed_reservation() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = EpochStore::open(dir.path(), 8).unwrap();
+        let tasks: Vec<_> = (0..16)
+            .map(|_| {
+                let s = store.clone();
+                tokio::spawn(async move {
+                    let mut mine = Vec::new();
+                    for _ in 0..50 {
+                        let e = s.next().await.unwrap().0;
+                        // Whatever was handed out is covered by what is on disk.
+                        let on_disk = s.shared.db.get(RESERVED_KEY).unwrap().unwrap();
+                        let on_disk = u64::from_be_bytes(on_disk.as_ref().try_into().unwrap());
+                        assert!(e <= on_disk, "{e} handed out above the persisted {on_disk}");
+                        mine.push(e);
+                    }
+                    mine
+                })
+            })
+            .collect();
+        let mut all = Vec::new();
+        for t in tasks {
+            all.extend(t.await.unwrap());
+        }
+        let n = all.len();
+        all.sort_unstable();
+        all.dedup();
+        assert_eq!(all.len(), n, "no epoch handed out twice");
     }
 }
