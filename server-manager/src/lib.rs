@@ -115,7 +115,8 @@ pub async fn run(
     for t in tasks {
         let _ = t.await;
     }
-    let _ = client.flush().await;
+    // Bounded: with NATS unreachable a flush would wait for a reconnect forever.
+    let _ = tokio::time::timeout(Duration::from_secs(1), client.flush()).await;
     if let Err(e) = manager.store().flush().await {
         tracing::warn!("final flush failed: {e}");
     }

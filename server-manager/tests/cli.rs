@@ -69,3 +69,25 @@ async fn healthcheck_follows_readiness() {
         .expect("stops on SIGTERM");
     assert!(!probe(&listen));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_stops_the_manager_even_with_nats_gone() {
+    let mut nats = NatsServer::start().unwrap();
+    let logs = tempfile::tempdir().unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let mut manager = manager_process(
+        "manager",
+        logs.path(),
+        data.path(),
+        &nats.url(),
+        "http://127.0.0.1:9",
+        &[],
+    );
+    wait_ready(&format!("http://{}", manager.addr())).await;
+    nats.process().kill();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let status = manager
+        .terminate(Duration::from_secs(10))
+        .expect("the manager exits on SIGTERM while NATS is unreachable");
+    assert!(status.success(), "{status:?}\n{}", manager.log());
+}
