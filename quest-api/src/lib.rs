@@ -2,4 +2,174 @@
 //!
 //! The quest catalog (a data file shipped in this crate) and each character's quest
 //! progress, served over HTTP (actix-web) from sled. Progress events are idempotent by
-//! event id, so a zone that retries never counts twice.
+//! event id, so a zone that retries never counts twice, and every write is answered only
+//! once it is durable on disk.
+//!
+//! The binary (`src/main.rs`) only parses flags, sets up logging and calls [`run`]; tests
+//! and the cluster harness call the same [`run`] (or [`configure`]).
+//!
+//! | module | concern |
+//! | --- | --- |
+//! | [`config`] | start-up settings |
+//! | [`catalog`] | loading and validating the quest catalog |
+//! | [`store`] | progress on sled: transactions, idempotency, durability |
+//! | [`routes`] | the HTTP routes |
+//! | [`error`] | `ApiError` and problem+json for every failure |
+//! | [`auth`] | the service token on `/v1` |
+//! | [`metrics`] | Prometheus metrics |
+//! | [`openapi`] | the OpenAPI document |
+//! | [`healthcheck`] | the `healthcheck` subcommand's probe |
+
+use std::future::Future;
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use actix_web::{App, HttpServer, web};
+use anyhow::Context;
+use protocol::UnixMillis;
+
+pub mod auth;
+pub mod catalog;
+pub mod config;
+pub mod error;
+pub mod healthcheck;
+pub mod metrics;
+pub mod openapi;
+pub mod routes;
+pub mod store;
+
+pub use catalog::{Catalog, CatalogError};
+pub use config::Config;
+pub use error::ApiError;
+pub use routes::configure;
+pub use store::Store;
+
+/// What every request handler shares: the catalog, the store, the token, readiness.
+pub struct AppState {
+    /// The validated quest catalog.
+    pub catalog: Arc<Catalog>,
+    /// Durable progress.
+    pub store: Store,
+    /// The bearer token `/v1` requires.
+    pub service_token: String,
+    ready: AtomicBool,
+}
+
+impl AppState {
+    /// State over an open store; ready at once.
+    pub fn new(catalog: Catalog, store: Store, service_token: String) -> Self {
+        Self {
+            catalog: Arc::new(catalog),
+            store,
+            service_token,
+            ready: AtomicBool::new(true),
+        }
+    }
+
+    /// Whether `/readyz` says ready (false once shutdown has begun).
+    pub fn is_ready(&self) -> bool {
+        self.ready.load(Ordering::Acquire)
+    }
+
+    /// Runs a store operation off the async worker (sled calls may block on disk), then
+    /// waits until everything written so far is durable, whatever the outcome: an answer
+    /// (even a 409 or a replay) never reflects state that a crash could still take back.
+    pub async fn with_store<T, F>(&self, op: F) -> Result<T, ApiError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Store, &Catalog) -> Result<T, ApiError> + Send + 'static,
+    {
+        let store = self.store.clone();
+        let catalog = Arc::clone(&self.catalog);
+        let result = web::block(move || op(&store, &catalog))
+            .await
+            .map_err(|e| ApiError::internal("a store task failed", e))?;
+        self.store.flush().await?;
+        result
+    }
+}
+
+/// Milliseconds since the Unix epoch, now.
+pub fn now_millis() -> UnixMillis {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+/// Serves quest-api on `listener` until `shutdown` completes, then shuts down gracefully:
+/// stops accepting, lets in-flight requests finish (up to `config.shutdown_timeout`),
+/// flushes sled, and returns.
+///
+/// Opens (or creates) the sled database in `config.data_dir` first; an error there (e.g.
+/// another process holding the directory) is returned before anything is served.
+pub async fn run(
+    listener: TcpListener,
+    config: Config,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    metrics::handle();
+    let data_dir = config.data_dir.clone();
+    let db = tokio::task::spawn_blocking(move || sled::Config::new().path(&data_dir).open())
+        .await?
+        .with_context(|| format!("opening the sled database in {}", config.data_dir.display()))?;
+    let store = Store::open(db).context("opening the sled trees")?;
+    let state = web::Data::new(AppState::new(
+        config.catalog.clone(),
+        store.clone(),
+        config.service_token.clone(),
+    ));
+    let addr = listener.local_addr()?;
+    listener.set_nonblocking(true)?;
+
+    let stopping = state.clone();
+    let signal = async move {
+        shutdown.await;
+        stopping.ready.store(false, Ordering::Release);
+        tracing::info!("shutting down: finishing in-flight requests");
+    };
+    let server = serve(listener, state.clone(), signal, &config)?;
+    tracing::info!(%addr, quests = state.catalog.quests().len(), "quest-api listening");
+    server.await.context("serving HTTP")?;
+
+    // Every request has been answered: make the last writes durable, stop the committer.
+    store
+        .flush()
+        .await
+        .map_err(|e| anyhow::anyhow!("final flush: {e}"))?;
+    let closing = store.clone();
+    tokio::task::spawn_blocking(move || closing.close()).await?;
+    // The worker threads drop their copies of the state (and so of the sled trees) just
+    // after reporting they stopped; wait for that, so that when `run` returns the database
+    // is closed and its directory can be opened again (by a restart in the same process).
+    let state = state.into_inner();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while Arc::strong_count(&state) > 1 && std::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    if Arc::strong_count(&state) > 1 {
+        tracing::warn!("HTTP workers still hold the store 10 s after stopping");
+    }
+    drop((state, store));
+    tracing::info!("stopped; all writes flushed");
+    Ok(())
+}
+
+/// The HTTP server over `state`, stopping gracefully when `signal` completes. (A plain
+/// function: the builder is not `Send`, and must not live inside `run`'s future.)
+fn serve(
+    listener: TcpListener,
+    state: web::Data<AppState>,
+    signal: impl Future<Output = ()> + Send + 'static,
+    config: &Config,
+) -> std::io::Result<actix_web::dev::Server> {
+    let mut server =
+        HttpServer::new(move || App::new().app_data(state.clone()).configure(configure))
+            .disable_signals()
+            .shutdown_signal(signal)
+            .shutdown_timeout(config.shutdown_timeout.as_secs().max(1));
+    if let Some(workers) = config.workers {
+        server = server.workers(workers.max(1));
+    }
+    Ok(server.listen(listener)?.run())
+}
