@@ -12,9 +12,12 @@
 //! | --- | --- |
 //! | [`process`] | child processes on free ports, logs kept, SIGKILL and restart |
 //! | [`nats`] | a real `nats-server` on a free port |
+//! | [`services`] | the project's own binaries (character-api, quest-api, ...) as child processes |
 
 pub mod nats;
 pub mod process;
+pub mod services;
 
 pub use nats::NatsServer;
 pub use process::{ManagedProcess, ProcessSpec, free_port, wait_for_tcp};
+pub use services::{Service, binary};

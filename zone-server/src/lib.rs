@@ -3,9 +3,188 @@
 //! One process hosting K zone actors (ractor). A zone is idle until the server-manager
 //! allocates it to an area of the world; it then runs the authoritative tick for that area
 //! (per-tick event stacks of client inputs, rapier3d physics, NPCs, combat, items, quest
-//! progress) for the players connected to it over WebSocket, and hands players to
-//! neighbouring zones over NATS when they cross a border.
+//! progress) for the players connected to it over WebSocket.
+//!
+//! | module | what |
+//! | --- | --- |
+//! | [`sim`] | the pure simulation of one area: the tick, physics, NPCs, combat, items, views |
+//! | [`zone`] | zone actors and their supervisor: lifecycle, preloads, admissions, saves |
+//! | [`net`] | the WebSocket endpoint and per-connection limits |
+//! | [`apis`] | character-api and quest-api clients |
+//! | [`http`] | routes: `/ws`, `/healthz`, `/readyz`, `/metrics` |
+//! | [`config`], [`shared`], [`telemetry`] | settings, process-wide state, Prometheus |
 //!
 //! Every format it speaks lives in the `protocol` crate; this crate owns the behaviour.
+//! The binary is a thin `main` over [`run`], which tests call the same way.
 
+pub mod apis;
+pub mod config;
+pub mod http;
+pub mod net;
+pub mod shared;
 pub mod sim;
+pub mod telemetry;
+pub mod zone;
+
+use std::future::Future;
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::{App, HttpServer, web};
+use futures_util::StreamExt;
+use protocol::ZoneId;
+use ractor::Actor;
+use ractor::rpc::CallResult;
+
+use apis::Apis;
+use config::Config;
+use shared::Shared;
+use zone::{ZoneMsg, ZoneSupervisor};
+
+/// A running zone-server, for tests: its shared state and the address it serves.
+#[derive(Debug, Clone)]
+pub struct Handle {
+    /// Process-wide state (zones, NATS, APIs).
+    pub shared: Arc<Shared>,
+    /// The zone ids of this process.
+    pub zones: Vec<ZoneId>,
+}
+
+/// Runs a zone-server on `listener` until `shutdown` completes, then saves every player
+/// and stops. `started` learns the handle once the zones are up.
+pub async fn run(
+    listener: TcpListener,
+    config: Config,
+    shutdown: impl Future<Output = ()>,
+    started: impl FnOnce(Handle),
+) -> anyhow::Result<()> {
+    crate::telemetry::handle();
+    let grid = config.grid()?;
+    let bound = listener.local_addr()?;
+    let ws_url = config.ws_url(bound);
+    let nats = async_nats::ConnectOptions::new()
+        .retry_on_initial_connect()
+        .connect(config.nats_url.as_str())
+        .await?;
+    let apis = Apis::new(
+        &config.character_api,
+        &config.quest_api,
+        &config.service_token,
+    )?;
+    let shared = Arc::new(Shared::new(
+        config.clone(),
+        grid,
+        nats.clone(),
+        apis,
+        ws_url.clone(),
+    )?);
+
+    spawn_catalog_loader(shared.clone());
+    let zones: Vec<ZoneId> = (0..config.slots).map(|_| ZoneId::new_random()).collect();
+    let (supervisor, supervisor_task) =
+        Actor::spawn(None, ZoneSupervisor, (zones.clone(), shared.clone())).await?;
+    let mut forwarders = Vec::new();
+    for zone in &zones {
+        forwarders.push(spawn_forwarder(shared.clone(), *zone).await?);
+    }
+    tracing::info!(%bound, %ws_url, slots = config.slots, "zone-server up");
+
+    let data = web::Data::from(shared.clone());
+    let server =
+        HttpServer::new(move || App::new().app_data(data.clone()).configure(http::configure))
+            .listen(listener)?
+            .disable_signals()
+            .shutdown_timeout(5)
+            .run();
+    let server_handle = server.handle();
+    let server_task = tokio::spawn(server);
+    started(Handle {
+        shared: shared.clone(),
+        zones: zones.clone(),
+    });
+
+    shutdown.await;
+    tracing::info!("shutting down: saving every player");
+    for (_, zone) in shared.zones() {
+        let answer = zone
+            .call(ZoneMsg::Shutdown, Some(Duration::from_secs(10)))
+            .await;
+        if !matches!(answer, Ok(CallResult::Success(()))) {
+            tracing::warn!("a zone did not confirm its saves before shutdown");
+        }
+    }
+    server_handle.stop(true).await;
+    let _ = server_task.await;
+    for f in forwarders {
+        f.abort();
+    }
+    supervisor.stop(None);
+    let _ = supervisor_task.await;
+    let _ = nats.flush().await;
+    Ok(())
+}
+
+/// Forwards NATS requests addressed to `zone` to whichever actor serves it now.
+async fn spawn_forwarder(
+    shared: Arc<Shared>,
+    zone: ZoneId,
+) -> anyhow::Result<tokio::task::JoinHandle<()>> {
+    let mut subscriber = shared
+        .nats
+        .subscribe(shared.subjects.zone_all(zone))
+        .await?;
+    Ok(tokio::spawn(async move {
+        while let Some(message) = subscriber.next().await {
+            let verb = shared
+                .subjects
+                .parse_zone(&message.subject)
+                .map(|(_, verb)| verb);
+            match (verb, shared.zone(zone)) {
+                (Some(verb), Some(actor)) => {
+                    let _ = actor.cast(ZoneMsg::Request {
+                        verb,
+                        payload: message.payload,
+                        reply: message.reply,
+                    });
+                }
+                (None, _) => {
+                    metrics::counter!("zone_nats_errors_total", "kind" => "unknown_verb")
+                        .increment(1);
+                    if let Some(reply) = message.reply {
+                        let err: protocol::cluster::Reply<()> =
+                            Err(protocol::cluster::ErrorReply::new(
+                                protocol::cluster::ErrorKind::Malformed,
+                                format!("no such request: {}", message.subject),
+                            ));
+                        let _ = shared
+                            .nats
+                            .publish(reply, protocol::cluster::encode(&err).into())
+                            .await;
+                    }
+                }
+                (Some(_), None) => {}
+            }
+        }
+    }))
+}
+
+/// Fetches the quest catalog until quest-api answers, then every minute.
+fn spawn_catalog_loader(shared: Arc<Shared>) {
+    tokio::spawn(async move {
+        let mut delay = Duration::from_millis(200);
+        loop {
+            match shared.apis.catalog().await {
+                Ok(catalog) => {
+                    shared.set_catalog(catalog);
+                    delay = Duration::from_secs(60);
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot load the quest catalog yet");
+                    delay = (delay * 2).min(Duration::from_secs(5));
+                }
+            }
+            tokio::time::sleep(delay).await;
+        }
+    });
+}

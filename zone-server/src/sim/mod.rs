@@ -441,6 +441,18 @@ impl Simulation {
         })
     }
 
+    /// Puts a player somewhere (operator and test tool; nothing on the wire can do this).
+    pub fn teleport(&mut self, character: CharacterId, to: Position) {
+        if let Some(p) = self
+            .by_character
+            .get(&character)
+            .and_then(|id| self.players.get_mut(id))
+        {
+            p.character.position = to;
+            p.dirty = true;
+        }
+    }
+
     /// Appends a decoded packet to the player's event stack (bounded).
     pub fn push(&mut self, id: EntityId, packet: ClientPacket) -> Result<(), PushError> {
         let player = self.players.get_mut(&id).ok_or(PushError::UnknownPlayer)?;

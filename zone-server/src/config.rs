@@ -1,0 +1,151 @@
+//! Settings: flags with environment fallbacks (DESIGN.md, "Processes and how they start").
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use protocol::WorldGrid;
+use protocol::cluster::Subjects;
+
+/// The zone-server command line.
+#[derive(Debug, Parser)]
+#[command(
+    name = "zone-server",
+    version,
+    about = "Hosts zone actors that simulate areas of the world"
+)]
+pub struct Args {
+    /// What to do (default: serve).
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    /// The settings.
+    #[command(flatten)]
+    pub config: Config,
+}
+
+/// Subcommands besides serving.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Probe this server's `/readyz` (for containers without curl); exit 0 when ready.
+    Healthcheck,
+}
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Plain,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Everything a zone-server process needs to run.
+#[derive(Debug, Clone, Parser)]
+pub struct Config {
+    /// Address for WebSocket (`/ws`), health and metrics.
+    #[arg(long, env = "LISTEN", default_value = "127.0.0.1:7200", global = true)]
+    pub listen: SocketAddr,
+    /// The WebSocket URL clients are sent to (default: `ws://<listen>/ws`).
+    #[arg(long, env = "PUBLIC_URL", global = true)]
+    pub public_url: Option<String>,
+    /// NATS server.
+    #[arg(
+        long,
+        env = "NATS_URL",
+        default_value = "nats://127.0.0.1:4222",
+        global = true
+    )]
+    pub nats_url: String,
+    /// Prefix of every NATS subject of this cluster.
+    #[arg(long, env = "NATS_PREFIX", default_value = Subjects::DEFAULT_PREFIX, global = true)]
+    pub nats_prefix: String,
+    /// character-api base URL.
+    #[arg(
+        long,
+        env = "CHARACTER_API_URL",
+        default_value = "http://127.0.0.1:7101",
+        global = true
+    )]
+    pub character_api: String,
+    /// quest-api base URL.
+    #[arg(
+        long,
+        env = "QUEST_API_URL",
+        default_value = "http://127.0.0.1:7102",
+        global = true
+    )]
+    pub quest_api: String,
+    /// Bearer token for the two APIs.
+    #[arg(
+        long,
+        env = "SERVICE_TOKEN",
+        hide_env_values = true,
+        default_value = "",
+        global = true
+    )]
+    pub service_token: String,
+    /// Zone actors in this process.
+    #[arg(long, env = "SLOTS", default_value_t = 2, global = true)]
+    pub slots: u16,
+    /// Ticks per second.
+    #[arg(long, env = "TICK_RATE", default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..=60), global = true)]
+    pub tick_rate: u32,
+    /// World grid: areas west to east.
+    #[arg(long, env = "GRID_COLUMNS", default_value_t = 4, global = true)]
+    pub grid_columns: u16,
+    /// World grid: areas north to south.
+    #[arg(long, env = "GRID_ROWS", default_value_t = 4, global = true)]
+    pub grid_rows: u16,
+    /// World grid: edge of one area, metres.
+    #[arg(long, env = "AREA_SIZE", default_value_t = 128.0, global = true)]
+    pub area_size: f32,
+    /// How far past a border a player walks before being handed on, metres.
+    #[arg(long, env = "HANDOFF_MARGIN", default_value_t = 2.0, global = true)]
+    pub handoff_margin: f32,
+    /// Log format.
+    #[arg(long, env = "LOG_FORMAT", value_enum, default_value_t = LogFormat::Plain, global = true)]
+    pub log_format: LogFormat,
+}
+
+impl Config {
+    /// Settings for tests and tools: everything default but the URLs given.
+    pub fn new(nats_url: &str, character_api: &str, quest_api: &str, service_token: &str) -> Self {
+        let mut config = Args::parse_from(["zone-server"]).config;
+        config.nats_url = nats_url.to_owned();
+        config.character_api = character_api.to_owned();
+        config.quest_api = quest_api.to_owned();
+        config.service_token = service_token.to_owned();
+        config
+    }
+
+    /// The world grid, validated.
+    pub fn grid(&self) -> anyhow::Result<WorldGrid> {
+        let grid = WorldGrid {
+            columns: self.grid_columns,
+            rows: self.grid_rows,
+            area_size: self.area_size,
+            origin_x: 0.0,
+            origin_z: 0.0,
+            handoff_margin: self.handoff_margin,
+        };
+        grid.validate()?;
+        Ok(grid)
+    }
+
+    /// The NATS subjects of this cluster.
+    pub fn subjects(&self) -> anyhow::Result<Subjects> {
+        Ok(Subjects::new(&self.nats_prefix)?)
+    }
+
+    /// The URL clients connect to, given the address actually bound.
+    pub fn ws_url(&self, bound: SocketAddr) -> String {
+        self.public_url
+            .clone()
+            .unwrap_or_else(|| format!("ws://{bound}/ws"))
+    }
+
+    /// One tick.
+    pub fn tick_interval(&self) -> Duration {
+        Duration::from_secs_f64(1.0 / f64::from(self.tick_rate))
+    }
+}

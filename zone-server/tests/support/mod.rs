@@ -1,0 +1,294 @@
+//! A zone-server under test: a real nats-server, real character-api and quest-api child
+//! processes, the zone-server's own `run` in this process on a free port, a NATS client
+//! that plays the manager with `protocol`'s messages, and WebSocket clients.
+#![allow(dead_code, unreachable_pub)]
+
+use std::net::TcpListener;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use cluster_tests::{NatsServer, Service};
+use futures_util::{SinkExt, StreamExt};
+use protocol::client::packets::Hello;
+use protocol::client::{ClientPacket, PROTOCOL_VERSION, ServerPacket};
+use protocol::cluster::{self, *};
+use protocol::http::character::{Character, CreateCharacter};
+use protocol::{AccountId, AreaId, Epoch, Ticket, ZoneId};
+use tokio::net::TcpStream;
+use tokio::sync::oneshot;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+use zone_server::config::Config;
+use zone_server::zone::{ZoneMsg, ZoneReport};
+
+pub const TOKEN: &str = "zone-test-token";
+
+pub struct TestZone {
+    pub nats_server: NatsServer,
+    pub characters: Service,
+    pub quests: Service,
+    pub nats: async_nats::Client,
+    pub subjects: Subjects,
+    pub handle: zone_server::Handle,
+    pub ws_url: String,
+    pub http: reqwest::Client,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+}
+
+pub fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+impl TestZone {
+    pub async fn start() -> Self {
+        let nats_server = NatsServer::start().expect("nats-server");
+        let characters = Service::character_api(TOKEN).expect("character-api");
+        let quests = Service::quest_api(TOKEN).expect("quest-api");
+        let config = Config::new(&nats_server.url(), &characters.url(), &quests.url(), TOKEN);
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let (stop, stopped) = oneshot::channel::<()>();
+        let (up, handle) = oneshot::channel();
+        let task = tokio::spawn(zone_server::run(
+            listener,
+            config,
+            async move {
+                let _ = stopped.await;
+            },
+            move |h| {
+                let _ = up.send(h);
+            },
+        ));
+        let handle = tokio::time::timeout(Duration::from_secs(20), handle)
+            .await
+            .expect("zone up in time")
+            .expect("zone up");
+        let nats = async_nats::connect(nats_server.url())
+            .await
+            .expect("nats client");
+        let ws_url = handle.shared.ws_url.clone();
+        let zone = Self {
+            nats_server,
+            characters,
+            quests,
+            nats,
+            subjects: Subjects::default(),
+            handle,
+            ws_url,
+            http: reqwest::Client::new(),
+            stop: Some(stop),
+            task: Some(task),
+        };
+        // The quest catalog loads in the background: wait for it.
+        let shared = zone.handle.shared.clone();
+        wait_until(Duration::from_secs(10), || !shared.catalog().is_empty()).await;
+        zone
+    }
+
+    pub fn zone(&self, i: usize) -> ZoneId {
+        self.handle.zones[i]
+    }
+
+    pub async fn request<T: serde::Serialize, R: serde::de::DeserializeOwned>(
+        &self,
+        zone: ZoneId,
+        verb: ZoneVerb,
+        body: &T,
+    ) -> Reply<R> {
+        let reply = self
+            .nats
+            .request(self.subjects.zone(zone, verb), cluster::encode(body).into())
+            .await
+            .expect("a reply");
+        cluster::decode::<Reply<R>>(&reply.payload).expect("a well-formed reply")
+    }
+
+    pub async fn allocate(&self, zone: ZoneId, area: AreaId, epoch: u64) -> Reply<Allocated> {
+        self.request(
+            zone,
+            ZoneVerb::Allocate,
+            &Allocate {
+                zone,
+                area,
+                epoch: Epoch(epoch),
+            },
+        )
+        .await
+    }
+
+    pub async fn create_character(&self, name: &str) -> Character {
+        let body = CreateCharacter {
+            account_id: AccountId::new_random(),
+            name: name.into(),
+        };
+        let response = self
+            .http
+            .post(format!("{}/v1/characters", self.characters.url()))
+            .bearer_auth(TOKEN)
+            .json(&body)
+            .send()
+            .await
+            .expect("character-api answers");
+        assert_eq!(response.status(), 201, "{:?}", response.text().await);
+        response.json().await.expect("a character")
+    }
+
+    pub async fn character(&self, c: &Character) -> Character {
+        self.http
+            .get(format!("{}/v1/characters/{}", self.characters.url(), c.id))
+            .bearer_auth(TOKEN)
+            .send()
+            .await
+            .expect("character-api answers")
+            .json()
+            .await
+            .expect("a character")
+    }
+
+    pub async fn expect(
+        &self,
+        zone: ZoneId,
+        area: AreaId,
+        epoch: u64,
+        c: &Character,
+        ticket: Ticket,
+        ttl_ms: u64,
+    ) -> Reply<ExpectReady> {
+        let body = Expect {
+            zone,
+            area,
+            epoch: Epoch(epoch),
+            account: c.account_id,
+            character: c.id,
+            ticket,
+            expires_at: now_ms() + ttl_ms,
+        };
+        self.request(zone, ZoneVerb::Expect, &body).await
+    }
+
+    /// Allocates zone 0 to area 0-0, expects `c`, and connects it: the client after the
+    /// opening packets.
+    pub async fn join(&self, c: &Character, epoch: u64) -> Client {
+        let ticket = Ticket::new_random();
+        self.expect(self.zone(0), AreaId::new(0, 0), epoch, c, ticket, 30_000)
+            .await
+            .expect("expect answered ready");
+        let mut client = Client::connect(&self.ws_url).await;
+        client
+            .send(
+                Hello {
+                    ticket,
+                    protocol_version: PROTOCOL_VERSION,
+                }
+                .into(),
+            )
+            .await;
+        client
+    }
+
+    pub async fn inspect(&self, zone: ZoneId) -> ZoneReport {
+        let actor = self.handle.shared.zone(zone).expect("zone actor");
+        match actor
+            .call(ZoneMsg::Inspect, Some(Duration::from_secs(5)))
+            .await
+        {
+            Ok(ractor::rpc::CallResult::Success(report)) => report,
+            other => panic!("inspect failed: {other:?}"),
+        }
+    }
+
+    pub async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            let _ = tokio::time::timeout(Duration::from_secs(20), task).await;
+        }
+    }
+}
+
+pub async fn wait_until(timeout: Duration, mut f: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while !f() {
+        assert!(
+            Instant::now() < deadline,
+            "condition not met within {timeout:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+pub struct Client {
+    ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
+}
+
+impl Client {
+    pub async fn connect(url: &str) -> Self {
+        let (ws, _) = tokio_tungstenite::connect_async(url)
+            .await
+            .expect("websocket connects");
+        Self { ws }
+    }
+
+    pub async fn send(&mut self, packet: ClientPacket) {
+        self.send_raw(packet.encode().expect("encodes")).await;
+    }
+
+    pub async fn send_raw(&mut self, bytes: Vec<u8>) {
+        self.ws
+            .send(Message::Binary(bytes.into()))
+            .await
+            .expect("send");
+    }
+
+    pub async fn send_text(&mut self, text: &str) {
+        self.ws
+            .send(Message::Text(text.into()))
+            .await
+            .expect("send");
+    }
+
+    /// The next packet, or `None` when the connection closed or nothing came within 5 s.
+    pub async fn next(&mut self) -> Option<ServerPacket> {
+        loop {
+            let message = tokio::time::timeout(Duration::from_secs(5), self.ws.next())
+                .await
+                .ok()??
+                .ok()?;
+            match message {
+                Message::Binary(b) => {
+                    return Some(ServerPacket::decode(&b).expect("the zone sends valid packets"));
+                }
+                Message::Close(_) => return None,
+                _ => continue,
+            }
+        }
+    }
+
+    /// Reads until `pick` matches, failing after 10 s.
+    pub async fn until<T>(&mut self, mut pick: impl FnMut(&ServerPacket) -> Option<T>) -> T {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            assert!(
+                Instant::now() < deadline,
+                "the expected packet did not come"
+            );
+            let packet = self.next().await.expect("connection open");
+            if let Some(t) = pick(&packet) {
+                return t;
+            }
+        }
+    }
+
+    /// Reads until the connection closes; returns the last `Error` seen.
+    pub async fn error_then_close(&mut self) -> Option<protocol::client::packets::Error> {
+        let mut last = None;
+        while let Some(packet) = self.next().await {
+            if let ServerPacket::Error(e) = packet {
+                last = Some(e);
+            }
+        }
+        last
+    }
+}
