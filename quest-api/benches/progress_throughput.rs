@@ -170,6 +170,26 @@ fn main() -> anyhow::Result<()> {
             p.report();
             phases.push(p);
         }
+        // Group commit at work: flushes and their batch sizes so far (both POST phases).
+        let metrics = http
+            .get(format!("{base}/metrics"))
+            .send()
+            .await?
+            .text()
+            .await?;
+        let value = |name: &str| {
+            metrics
+                .lines()
+                .find_map(|l| l.strip_prefix(name)?.trim().parse::<f64>().ok())
+                .unwrap_or(f64::NAN)
+        };
+        let flushes = value("quest_api_flush_seconds_count");
+        println!(
+            "{:<34} {flushes:>9.0} flushes, {:.1} requests per flush, mean flush {:.2} ms",
+            "group commit (both POST phases)",
+            value("quest_api_flush_batch_size_sum") / flushes,
+            value("quest_api_flush_seconds_sum") / flushes * 1000.0
+        );
         let (h, b, cs) = (http.clone(), base.clone(), Arc::clone(&characters));
         let get = phase("GET quest log", duration, move |w| {
             let (http, base, c) = (h.clone(), b.clone(), cs[w]);

@@ -799,6 +799,20 @@ async fn the_openapi_document_describes_the_api() {
         assert!(progress["responses"][code].is_object(), "progress {code}");
     }
 
+    // Every `$ref` resolves (a dangling one breaks generated clients).
+    let mut refs = Vec::new();
+    collect_refs(&doc, &mut refs);
+    assert!(!refs.is_empty());
+    for r in refs {
+        let name = r
+            .strip_prefix("#/components/schemas/")
+            .unwrap_or_else(|| panic!("unexpected $ref {r}"));
+        assert!(
+            doc["components"]["schemas"][name].is_object(),
+            "dangling $ref {r}"
+        );
+    }
+
     // The schemas match the JSON actually sent: every property of a real answer is
     // declared, and every required property is present.
     let schemas = &doc["components"]["schemas"];
@@ -871,5 +885,20 @@ fn check_object(schemas: &Value, name: &str, value: &Value) {
             object.contains_key(required.as_str().unwrap()),
             "{name}: {required} missing"
         );
+    }
+}
+
+fn collect_refs(value: &Value, out: &mut Vec<String>) {
+    match value {
+        Value::Object(map) => {
+            for (k, v) in map {
+                match (k.as_str(), v) {
+                    ("$ref", Value::String(r)) => out.push(r.clone()),
+                    _ => collect_refs(v, out),
+                }
+            }
+        }
+        Value::Array(items) => items.iter().for_each(|v| collect_refs(v, out)),
+        _ => {}
     }
 }

@@ -92,9 +92,13 @@ pub struct QuestProgress {
     pub status: QuestStatus,
     /// Progress per objective, in catalog order (all 0 unless active or completed).
     pub counters: Vec<u32>,
-    /// When it was accepted.
+    /// When it was accepted (milliseconds since the Unix epoch).
+    // `UnixMillis` is an alias: spelled out so the schema is an integer, not a `$ref` to a
+    // `u64` schema that no document defines.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<u64>))]
     pub accepted_at: Option<UnixMillis>,
-    /// When it was completed.
+    /// When it was completed (milliseconds since the Unix epoch).
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<u64>))]
     pub completed_at: Option<UnixMillis>,
 }
 
