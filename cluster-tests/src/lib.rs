@@ -10,14 +10,19 @@
 //!
 //! | module | what |
 //! | --- | --- |
+//! | [`cluster`] | a whole cluster of real processes, any of which can be killed or restarted |
+//! | [`bot`] | a bot client: joins through the manager, plays over WebSocket, follows transfers |
 //! | [`process`] | child processes on free ports, logs kept, SIGKILL and restart |
 //! | [`nats`] | a real `nats-server` on a free port |
 //! | [`services`] | the project's own binaries (character-api, quest-api, ...) as child processes |
 
+pub mod bot;
+pub mod cluster;
 pub mod nats;
 pub mod process;
 pub mod services;
 
+pub use cluster::{Cluster, ClusterOptions, Secrets};
 pub use nats::NatsServer;
 pub use process::{ManagedProcess, ProcessSpec, free_port, wait_for_tcp};
 pub use services::{Service, binary};

@@ -1,0 +1,259 @@
+//! A whole cluster of real processes: nats-server, character-api, quest-api, the
+//! server-manager and M zone-server processes, each on its own loopback port with its data
+//! and log under one directory. Any process can be killed (SIGKILL) or restarted.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use crate::process::{ManagedProcess, ProcessSpec, free_port};
+use crate::services::binary;
+
+/// How to lay a cluster out.
+#[derive(Debug, Clone)]
+pub struct ClusterOptions {
+    /// zone-server processes.
+    pub zone_servers: usize,
+    /// Zone actors per zone-server process.
+    pub slots: u16,
+    /// Use the well-known ports (NATS 4222, manager 7100, APIs 7101/7102, zones 7200+)
+    /// instead of free ones: the local cluster does, tests do not.
+    pub well_known_ports: bool,
+    /// Where data and logs go (a temp dir when `None`).
+    pub dir: Option<PathBuf>,
+}
+
+impl Default for ClusterOptions {
+    fn default() -> Self {
+        Self {
+            zone_servers: 1,
+            slots: 2,
+            well_known_ports: false,
+            dir: None,
+        }
+    }
+}
+
+/// The shared secrets of a cluster (development values: never for production).
+#[derive(Debug, Clone)]
+pub struct Secrets {
+    /// Bearer token the services use with the APIs.
+    pub service_token: String,
+    /// HS256 secret of players' join tokens.
+    pub jwt_secret: String,
+    /// Bearer token of the manager's operator API.
+    pub admin_token: String,
+}
+
+impl Default for Secrets {
+    fn default() -> Self {
+        Self {
+            service_token: "dev-service-token".into(),
+            jwt_secret: "dev-jwt-secret".into(),
+            admin_token: "dev-admin-token".into(),
+        }
+    }
+}
+
+/// A running cluster.
+#[derive(Debug)]
+pub struct Cluster {
+    /// nats-server.
+    pub nats: ManagedProcess,
+    /// character-api.
+    pub characters: ManagedProcess,
+    /// quest-api.
+    pub quests: ManagedProcess,
+    /// server-manager.
+    pub manager: ManagedProcess,
+    /// zone-server processes.
+    pub zones: Vec<ManagedProcess>,
+    /// The secrets in use.
+    pub secrets: Secrets,
+    dir: PathBuf,
+    _temp: Option<tempfile::TempDir>,
+}
+
+fn addr(well_known: bool, port: u16) -> std::io::Result<SocketAddr> {
+    let port = if well_known { port } else { free_port()? };
+    Ok(SocketAddr::from(([127, 0, 0, 1], port)))
+}
+
+fn strings(args: &[&str]) -> Vec<String> {
+    args.iter().map(|s| (*s).to_owned()).collect()
+}
+
+impl Cluster {
+    /// Starts every process and waits until each listens.
+    pub fn start(options: ClusterOptions) -> std::io::Result<Self> {
+        let temp = match options.dir {
+            Some(_) => None,
+            None => Some(tempfile::tempdir()?),
+        };
+        let dir = options.dir.clone().unwrap_or_else(|| {
+            temp.as_ref()
+                .map(|t| t.path().to_path_buf())
+                .unwrap_or_default()
+        });
+        std::fs::create_dir_all(&dir)?;
+        let secrets = Secrets::default();
+        let wk = options.well_known_ports;
+        let data = |name: &str| dir.join(name).display().to_string();
+
+        let nats_addr = addr(wk, 4222)?;
+        let nats_server = std::env::var("NATS_SERVER").unwrap_or_else(|_| {
+            if Path::new("/usr/sbin/nats-server").is_file() {
+                "/usr/sbin/nats-server".into()
+            } else {
+                "nats-server".into()
+            }
+        });
+        let nats = ManagedProcess::start(
+            ProcessSpec {
+                name: "nats".into(),
+                program: nats_server.into(),
+                args: vec![
+                    "-a".into(),
+                    "127.0.0.1".into(),
+                    "-p".into(),
+                    nats_addr.port().to_string(),
+                    "-js".into(),
+                    "-sd".into(),
+                    data("nats"),
+                ],
+                env: vec![],
+                ready_addr: nats_addr,
+            },
+            &dir,
+        )?;
+        let nats_url = format!("nats://{nats_addr}");
+
+        let api = |name: &str, port: u16| -> std::io::Result<ManagedProcess> {
+            let a = addr(wk, port)?;
+            ManagedProcess::start(
+                ProcessSpec {
+                    name: name.into(),
+                    program: binary(name)?,
+                    args: vec![
+                        "--listen".into(),
+                        a.to_string(),
+                        "--data-dir".into(),
+                        data(name),
+                        "--service-token".into(),
+                        secrets.service_token.clone(),
+                    ],
+                    env: vec![],
+                    ready_addr: a,
+                },
+                &dir,
+            )
+        };
+        let characters = api("character-api", 7101)?;
+        let quests = api("quest-api", 7102)?;
+        let character_url = format!("http://{}", characters.addr());
+        let quest_url = format!("http://{}", quests.addr());
+
+        let manager_addr = addr(wk, 7100)?;
+        let manager = ManagedProcess::start(
+            ProcessSpec {
+                name: "server-manager".into(),
+                program: binary("server-manager")?,
+                args: [
+                    strings(&[
+                        "--listen",
+                        &manager_addr.to_string(),
+                        "--data-dir",
+                        &data("server-manager"),
+                        "--nats-url",
+                        &nats_url,
+                    ]),
+                    strings(&[
+                        "--character-api",
+                        &character_url,
+                        "--service-token",
+                        &secrets.service_token,
+                    ]),
+                    strings(&[
+                        "--jwt-secret",
+                        &secrets.jwt_secret,
+                        "--admin-token",
+                        &secrets.admin_token,
+                    ]),
+                ]
+                .concat(),
+                env: vec![],
+                ready_addr: manager_addr,
+            },
+            &dir,
+        )?;
+
+        let mut zones = Vec::new();
+        for i in 0..options.zone_servers {
+            let a = addr(wk, 7200 + i as u16)?;
+            zones.push(ManagedProcess::start(
+                ProcessSpec {
+                    name: format!("zone-server-{i}"),
+                    program: binary("zone-server")?,
+                    args: [
+                        strings(&[
+                            "--listen",
+                            &a.to_string(),
+                            "--nats-url",
+                            &nats_url,
+                            "--slots",
+                            &options.slots.to_string(),
+                        ]),
+                        strings(&[
+                            "--character-api",
+                            &character_url,
+                            "--quest-api",
+                            &quest_url,
+                            "--service-token",
+                            &secrets.service_token,
+                        ]),
+                    ]
+                    .concat(),
+                    env: vec![],
+                    ready_addr: a,
+                },
+                &dir,
+            )?);
+        }
+        Ok(Self {
+            nats,
+            characters,
+            quests,
+            manager,
+            zones,
+            secrets,
+            dir,
+            _temp: temp,
+        })
+    }
+
+    /// The manager's base URL (join, operator API, dashboard).
+    pub fn manager_url(&self) -> String {
+        format!("http://{}", self.manager.addr())
+    }
+
+    /// character-api's base URL.
+    pub fn character_api_url(&self) -> String {
+        format!("http://{}", self.characters.addr())
+    }
+
+    /// Where data and logs live.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Stops everything gently (SIGTERM, so services flush), zones first.
+    pub fn stop(&mut self) {
+        let timeout = std::time::Duration::from_secs(15);
+        for zone in &mut self.zones {
+            zone.terminate(timeout);
+        }
+        self.manager.terminate(timeout);
+        self.quests.terminate(timeout);
+        self.characters.terminate(timeout);
+        self.nats.terminate(timeout);
+    }
+}

@@ -1,0 +1,95 @@
+//! End to end on a real cluster: every process is the real binary.
+
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use cluster_tests::bot::{Bot, BotConfig};
+use cluster_tests::{Cluster, ClusterOptions};
+use protocol::http::manager::AreaInfo;
+
+async fn wait_for(what: &str, timeout: Duration, mut f: impl AsyncFnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while !f().await {
+        assert!(
+            Instant::now() < deadline,
+            "{what} did not happen within {timeout:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bots_join_through_the_manager_into_a_real_zone_and_play() {
+    let cluster = tokio::task::spawn_blocking(|| Cluster::start(ClusterOptions::default()))
+        .await
+        .expect("join")
+        .expect("the cluster starts");
+    let config = BotConfig {
+        manager_url: cluster.manager_url(),
+        character_api_url: cluster.character_api_url(),
+        service_token: cluster.secrets.service_token.clone(),
+        jwt_secret: cluster.secrets.jwt_secret.clone(),
+    };
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let mut stats = Vec::new();
+    let mut tasks = Vec::new();
+    for i in 0..3 {
+        let bot = Bot::create(config.clone(), &format!("e2e{i}"))
+            .await
+            .expect("a bot");
+        stats.push(bot.stats.clone());
+        tasks.push(tokio::spawn(bot.play(stopped.clone())));
+    }
+    wait_for(
+        "every bot admitted and acknowledged",
+        Duration::from_secs(30),
+        async || {
+            stats.iter().all(|s| {
+                s.welcomes.load(Ordering::Relaxed) >= 1
+                    && s.inputs_acked.load(Ordering::Relaxed) >= 20
+            })
+        },
+    )
+    .await;
+
+    // The manager sees the spawn area owned by a real zone, with the bots in it.
+    let http = reqwest::Client::new();
+    let areas_url = format!("{}/v1/areas", cluster.manager_url());
+    let token = cluster.secrets.admin_token.clone();
+    wait_for(
+        "the manager to count the players",
+        Duration::from_secs(10),
+        async || {
+            let Ok(response) = http.get(&areas_url).bearer_auth(&token).send().await else {
+                return false;
+            };
+            let areas: Vec<AreaInfo> = response.json().await.unwrap_or_default();
+            areas.iter().any(|a| {
+                a.area == protocol::AreaId::new(0, 0) && a.zone.is_some() && a.players == 3
+            })
+        },
+    )
+    .await;
+    let dashboard = http
+        .get(format!("{}/", cluster.manager_url()))
+        .send()
+        .await
+        .expect("dashboard");
+    assert!(dashboard.status().is_success());
+
+    let _ = stop.send(true);
+    for task in tasks {
+        let _ = tokio::time::timeout(Duration::from_secs(5), task).await;
+    }
+    for s in &stats {
+        assert_eq!(
+            s.errors.load(Ordering::Relaxed),
+            0,
+            "a well-behaved bot gets no Error packets"
+        );
+    }
+    let mut cluster = cluster;
+    tokio::task::spawn_blocking(move || cluster.stop())
+        .await
+        .expect("stopped");
+}
