@@ -7,28 +7,42 @@ use std::process::Command;
 
 use crate::process::{ManagedProcess, ProcessSpec, free_port};
 
-/// The path of one of the workspace's binaries (`target/<profile>/<name>`), built first
-/// with `cargo build -p <name>` if it is not there (scripts/test builds them all up front).
+/// The path of one of the workspace's binaries, found beside the running executable
+/// (the launcher lives in `target/<profile>/`, tests in `target/<profile>/deps/`), built
+/// first with `cargo build -p <name>` if it is not there (scripts/test builds them all up
+/// front).
 pub fn binary(name: &str) -> std::io::Result<PathBuf> {
     let exe = std::env::current_exe()?;
-    // target/<profile>/deps/<test> -> target/<profile>
-    let profile_dir = exe
+    let here = exe
         .parent()
-        .and_then(Path::parent)
         .ok_or_else(|| std::io::Error::other("cannot locate the target directory"))?;
-    let bin = profile_dir.join(name);
-    if !bin.is_file() {
-        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-        let status = Command::new(cargo)
-            .args(["build", "-p", name, "--bin", name])
-            .status()?;
-        if !status.success() {
-            return Err(std::io::Error::other(format!(
-                "cargo build -p {name} failed"
-            )));
-        }
+    let candidates = [Some(here), here.parent()];
+    if let Some(found) = candidates
+        .iter()
+        .flatten()
+        .map(|d| d.join(name))
+        .find(|p| p.is_file())
+    {
+        return Ok(found);
     }
-    Ok(bin)
+    let profile_dir = if here.ends_with("deps") {
+        here.parent().unwrap_or(here)
+    } else {
+        here
+    };
+    let release = profile_dir.ends_with("release");
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut build = Command::new(cargo);
+    build.args(["build", "-p", name, "--bin", name]);
+    if release {
+        build.arg("--release");
+    }
+    if !build.status()?.success() {
+        return Err(std::io::Error::other(format!(
+            "cargo build -p {name} failed"
+        )));
+    }
+    Ok(profile_dir.join(name))
 }
 
 /// A running service of the project.
