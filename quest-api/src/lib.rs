@@ -72,20 +72,54 @@ impl AppState {
         self.ready.load(Ordering::Acquire)
     }
 
-    /// Runs a store operation off the async worker (sled calls may block on disk), then
-    /// waits until everything written so far is durable, whatever the outcome: an answer
-    /// (even a 409 or a replay) never reflects state that a crash could still take back.
-    pub async fn with_store<T, F>(&self, op: F) -> Result<T, ApiError>
+    /// Runs a store write off the async worker (sled calls may block on disk), then waits
+    /// until it is durable, whatever the outcome: an answer (even a 409 or a replay) never
+    /// reflects state that a crash could still take back.
+    ///
+    /// The write and its flush request run in one blocking task, which completes even if
+    /// the request is cancelled (the client went away): every write that happens is
+    /// followed by a flush.
+    pub async fn write<T, F>(&self, op: F) -> Result<T, ApiError>
     where
         T: Send + 'static,
         F: FnOnce(&Store, &Catalog) -> Result<T, ApiError> + Send + 'static,
     {
         let store = self.store.clone();
         let catalog = Arc::clone(&self.catalog);
-        let result = web::block(move || op(&store, &catalog))
-            .await
-            .map_err(|e| ApiError::internal("a store task failed", e))?;
-        self.store.flush().await?;
+        let (result, durable) = web::block(move || {
+            store.begin_write();
+            let result = op(&store, &catalog);
+            (result, store.request_flush(true))
+        })
+        .await
+        .map_err(|e| ApiError::internal("a store task failed", e))?;
+        Store::wait(durable?).await?;
+        result
+    }
+
+    /// Runs a store read off the async worker. If a write was in flight meanwhile, the
+    /// read may have seen it before it was durable: then the answer waits for a flush too.
+    /// With no write in flight it costs no flush.
+    pub async fn read<T, F>(&self, op: F) -> Result<T, ApiError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Store, &Catalog) -> Result<T, ApiError> + Send + 'static,
+    {
+        let store = self.store.clone();
+        let catalog = Arc::clone(&self.catalog);
+        let (result, durable) = web::block(move || {
+            let result = op(&store, &catalog);
+            // Checked after the read: a write visible to it has begun by now.
+            let durable = store
+                .has_pending_writes()
+                .then(|| store.request_flush(false));
+            (result, durable)
+        })
+        .await
+        .map_err(|e| ApiError::internal("a store task failed", e))?;
+        if let Some(durable) = durable {
+            Store::wait(durable?).await?;
+        }
         result
     }
 }
@@ -113,7 +147,7 @@ pub async fn run(
     let db = tokio::task::spawn_blocking(move || sled::Config::new().path(&data_dir).open())
         .await?
         .with_context(|| format!("opening the sled database in {}", config.data_dir.display()))?;
-    let store = Store::open(db).context("opening the sled trees")?;
+    let store = Store::open(db, &config.data_dir).context("opening the store")?;
     let state = web::Data::new(AppState::new(
         config.catalog.clone(),
         store.clone(),

@@ -242,7 +242,7 @@ pub async fn character_quests(
 ) -> Result<web::Json<CharacterQuests>, ApiError> {
     let character = parse_character(&path)?;
     let quests = state
-        .with_store(move |store, catalog| store.character_quests(catalog, character))
+        .read(move |store, catalog| store.character_quests(catalog, character))
         .await?;
     Ok(web::Json(quests))
 }
@@ -279,7 +279,7 @@ pub async fn accept_quest(
     let character = parse_character(&path.0)?;
     let quest = find_quest(&state, &path.1)?.clone();
     let progress = state
-        .with_store(move |store, catalog| store.accept(catalog, character, &quest, now_millis()))
+        .write(move |store, catalog| store.accept(catalog, character, &quest, now_millis()))
         .await?;
     Ok(web::Json(progress))
 }
@@ -342,7 +342,7 @@ pub async fn record_progress(
         ));
     }
     let outcome = state
-        .with_store(move |store, _| store.record_progress(character, &quest, event, now_millis()))
+        .write(move |store, _| store.record_progress(character, &quest, event, now_millis()))
         .await?;
     Ok(web::Json(outcome))
 }
