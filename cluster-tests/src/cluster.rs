@@ -5,6 +5,7 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
+use crate::nats::nats_spec;
 use crate::process::{ManagedProcess, ProcessSpec, free_port};
 use crate::services::binary;
 
@@ -100,31 +101,7 @@ impl Cluster {
         let data = |name: &str| dir.join(name).display().to_string();
 
         let nats_addr = addr(wk, 4222)?;
-        let nats_server = std::env::var("NATS_SERVER").unwrap_or_else(|_| {
-            if Path::new("/usr/sbin/nats-server").is_file() {
-                "/usr/sbin/nats-server".into()
-            } else {
-                "nats-server".into()
-            }
-        });
-        let nats = ManagedProcess::start(
-            ProcessSpec {
-                name: "nats".into(),
-                program: nats_server.into(),
-                args: vec![
-                    "-a".into(),
-                    "127.0.0.1".into(),
-                    "-p".into(),
-                    nats_addr.port().to_string(),
-                    "-js".into(),
-                    "-sd".into(),
-                    data("nats"),
-                ],
-                env: vec![],
-                ready_addr: nats_addr,
-            },
-            &dir,
-        )?;
+        let nats = ManagedProcess::start(nats_spec(nats_addr, Path::new(&data("nats"))), &dir)?;
         let nats_url = format!("nats://{nats_addr}");
 
         let api = |name: &str, port: u16| -> std::io::Result<ManagedProcess> {

@@ -22,6 +22,25 @@ fn nats_server_program() -> PathBuf {
     }
 }
 
+/// How to run nats-server (JetStream on, its store in `store`) on `addr`.
+pub(crate) fn nats_spec(addr: SocketAddr, store: &std::path::Path) -> ProcessSpec {
+    ProcessSpec {
+        name: format!("nats-{}", addr.port()),
+        program: nats_server_program(),
+        args: vec![
+            "-a".into(),
+            addr.ip().to_string(),
+            "-p".into(),
+            addr.port().to_string(),
+            "-js".into(),
+            "-sd".into(),
+            store.display().to_string(),
+        ],
+        env: vec![],
+        ready_addr: addr,
+    }
+}
+
 /// A running nats-server; stopped (SIGKILL) when dropped.
 #[derive(Debug)]
 pub struct NatsServer {
@@ -33,26 +52,14 @@ impl NatsServer {
     /// Starts `nats-server` (from PATH, or `$NATS_SERVER`) on a free port.
     pub fn start() -> std::io::Result<Self> {
         let dir = tempfile::tempdir()?;
-        let program = nats_server_program();
         let mut last_err = None;
         // A free port can be taken between finding and binding it: try a few.
         for _ in 0..5 {
             let port = free_port()?;
-            let spec = ProcessSpec {
-                name: format!("nats-{port}"),
-                program: program.clone(),
-                args: vec![
-                    "-a".into(),
-                    "127.0.0.1".into(),
-                    "-p".into(),
-                    port.to_string(),
-                    "-js".into(),
-                    "-sd".into(),
-                    dir.path().join("js").display().to_string(),
-                ],
-                env: vec![],
-                ready_addr: SocketAddr::from(([127, 0, 0, 1], port)),
-            };
+            let spec = nats_spec(
+                SocketAddr::from(([127, 0, 0, 1], port)),
+                &dir.path().join("js"),
+            );
             match ManagedProcess::start(spec, dir.path()) {
                 Ok(process) => return Ok(Self { process, _dir: dir }),
                 Err(e) => last_err = Some(e),

@@ -57,7 +57,6 @@ pub struct ZoneActorState {
     links: FxHashMap<EntityId, Link>,
     pending: HashMap<Ticket, PendingArrival>,
     saves: HashMap<CharacterId, SaveSlot>,
-    registered: bool,
     tick_micros: Vec<u32>,
     out: TickOutput,
     bytes_per_client: FxHashMap<EntityId, usize>,
@@ -119,7 +118,6 @@ impl Actor for ZoneActor {
             links: FxHashMap::default(),
             pending: HashMap::new(),
             saves: HashMap::new(),
-            registered: false,
             tick_micros: Vec::new(),
             out: TickOutput::default(),
             bytes_per_client: FxHashMap::default(),
@@ -234,7 +232,6 @@ impl ZoneActorState {
             area: self.held.as_ref().map(|h| h.area),
             epoch: self.held.as_ref().map(|h| h.epoch),
         };
-        self.registered = true;
         let zone = self.id;
         tokio::spawn(async move {
             let payload = Bytes::from(cluster::encode(&message));
@@ -804,9 +801,6 @@ impl ZoneActorState {
                 .collect(),
         });
         let shared = self.shared.clone();
-        if !self.registered {
-            self.register();
-        }
         tokio::spawn(async move {
             let _ = shared
                 .nats
