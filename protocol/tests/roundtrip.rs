@@ -14,6 +14,10 @@ use protocol::http::quest::QuestProgress;
 use protocol::*;
 use support::*;
 
+fn spawn_of(at: u64) -> u32 {
+    (at % 7) as u32
+}
+
 fn named_round_trip<T>(value: &T) -> Result<(), TestCaseError>
 where
     T: serde::Serialize + serde::de::DeserializeOwned + PartialEq + std::fmt::Debug,
@@ -180,7 +184,7 @@ proptest! {
         named_round_trip(&AreaStateTransfer {
             zone, area: to, epoch, from_zone: zone, players: vec![player],
             npcs: npcs.into_iter().map(|(k, spawn, position, health)| NpcSnapshot { kind: protocol::content::NpcKind(k), spawn, position, health }).collect(),
-            ground_items: items.into_iter().map(|(stack, position, despawn_at)| GroundItemSnapshot { stack, position, despawn_at }).collect(),
+            ground_items: items.into_iter().map(|(stack, position, despawn_at)| GroundItemSnapshot { stack, position, despawn_at, node: Some(spawn_of(despawn_at)) }).collect(),
         })?;
         named_round_trip(&AreaStateAccepted { zone, ws_url: "ws://x/ws".into(), tickets: vec![PlayerTicket { character, ticket: t }], expires_at: at })?;
         named_round_trip(&PositionSample { zone, area: to, players: dots.into_iter().map(|(c, x, z)| PlayerDot { character: CharacterId(c), x, z }).collect() })?;

@@ -47,7 +47,18 @@ impl CharacterClient {
             .connect_timeout(Duration::from_secs(2))
             .pool_max_idle_per_host(64)
             .build()
-            .map_err(|e| CharacterError::Upstream(e.to_string()))?;
+            .map_err(|e| {
+                // reqwest's message alone ("builder error") hides the cause, such as a
+                // missing certificate store: say all of it.
+                let mut why = e.to_string();
+                let mut source = std::error::Error::source(&e);
+                while let Some(cause) = source {
+                    why.push_str(": ");
+                    why.push_str(&cause.to_string());
+                    source = cause.source();
+                }
+                CharacterError::Upstream(why)
+            })?;
         Ok(Self {
             http,
             base: base.trim_end_matches('/').to_owned(),

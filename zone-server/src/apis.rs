@@ -133,6 +133,35 @@ impl Apis {
         Ok(saved.version)
     }
 
+    /// Saves `character`, retrying while character-api is unreachable. A retry that gets
+    /// 412 after an attempt whose answer was lost may be meeting its own write (applied
+    /// durably, then the service died before answering): if the stored character is exactly
+    /// what was sent, one version on, that is this save's success, not a newer writer.
+    pub async fn save_with_retry(&self, character: &Character) -> Result<u64, ApiError> {
+        let answer_lost = std::sync::atomic::AtomicBool::new(false);
+        let saved = with_retry(|| async {
+            let attempt = self.save(character).await;
+            if attempt.as_ref().is_err_and(ApiError::is_transient) {
+                answer_lost.store(true, std::sync::atomic::Ordering::Relaxed);
+            }
+            attempt
+        })
+        .await;
+        match saved {
+            Err(e)
+                if answer_lost.load(std::sync::atomic::Ordering::Relaxed)
+                    && e.status() == Some(412) =>
+            {
+                let stored = with_retry(|| self.character(character.id)).await?;
+                let own = stored.version == character.version + 1
+                    && CharacterUpdate::from(stored.clone())
+                        == CharacterUpdate::from(character.clone());
+                if own { Ok(stored.version) } else { Err(e) }
+            }
+            other => other,
+        }
+    }
+
     /// The quest catalog.
     pub async fn catalog(&self) -> Result<Vec<Quest>, ApiError> {
         let url = format!("{}/v1/quests", self.quest_api);

@@ -1,6 +1,7 @@
 //! Settings: flags with environment fallbacks (DESIGN.md, "Processes and how they start").
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand, ValueEnum};
@@ -45,7 +46,15 @@ pub struct Config {
     /// Address for WebSocket (`/ws`), health and metrics.
     #[arg(long, env = "LISTEN", default_value = "127.0.0.1:7200", global = true)]
     pub listen: SocketAddr,
-    /// The WebSocket URL clients are sent to (default: `ws://<listen>/ws`).
+    /// Serve on the first free port from `--listen`'s port up to this one (several
+    /// zone-servers sharing one network namespace, e.g. compose replicas on the host network).
+    #[arg(long, env = "LISTEN_PORT_LAST", global = true)]
+    pub listen_port_last: Option<u16>,
+    /// Write the port actually bound to this file; `healthcheck` then probes that port.
+    #[arg(long, env = "PORT_FILE", global = true)]
+    pub port_file: Option<PathBuf>,
+    /// The WebSocket URL clients are sent to (default: `ws://<bound address>/ws`); `{port}`
+    /// in it stands for the port bound (see `--listen-port-last`).
     #[arg(long, env = "PUBLIC_URL", global = true)]
     pub public_url: Option<String>,
     /// NATS server.
@@ -139,13 +148,65 @@ impl Config {
 
     /// The URL clients connect to, given the address actually bound.
     pub fn ws_url(&self, bound: SocketAddr) -> String {
-        self.public_url
-            .clone()
-            .unwrap_or_else(|| format!("ws://{bound}/ws"))
+        match &self.public_url {
+            Some(url) => url.replace("{port}", &bound.port().to_string()),
+            None => format!("ws://{bound}/ws"),
+        }
+    }
+
+    /// The addresses to try binding, in order: `--listen`, then each next port up to
+    /// `--listen-port-last`.
+    pub fn listen_candidates(&self) -> anyhow::Result<Vec<SocketAddr>> {
+        let first = self.listen.port();
+        let last = self.listen_port_last.unwrap_or(first);
+        anyhow::ensure!(
+            last >= first,
+            "--listen-port-last ({last}) is below the port of --listen ({first})"
+        );
+        Ok((first..=last)
+            .map(|port| SocketAddr::new(self.listen.ip(), port))
+            .collect())
     }
 
     /// One tick.
     pub fn tick_interval(&self) -> Duration {
         Duration::from_secs_f64(1.0 / f64::from(self.tick_rate))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn public_url_names_the_bound_port() {
+        let mut args = Args::parse_from(["zone-server", "--listen", "0.0.0.0:7200"]).config;
+        let bound: SocketAddr = "0.0.0.0:7203".parse().unwrap();
+        assert_eq!(args.ws_url(bound), "ws://0.0.0.0:7203/ws");
+        args.public_url = Some("ws://10.0.0.5:{port}/ws".into());
+        assert_eq!(args.ws_url(bound), "ws://10.0.0.5:7203/ws");
+    }
+
+    #[test]
+    fn listen_candidates_span_the_port_range() {
+        let args = Args::parse_from([
+            "zone-server",
+            "--listen",
+            "127.0.0.1:7200",
+            "--listen-port-last",
+            "7202",
+        ]);
+        let ports: Vec<u16> = args
+            .config
+            .listen_candidates()
+            .unwrap()
+            .iter()
+            .map(|a| a.port())
+            .collect();
+        assert_eq!(ports, [7200, 7201, 7202]);
+        let single = Args::parse_from(["zone-server"]).config;
+        assert_eq!(single.listen_candidates().unwrap().len(), 1);
+        let backwards = Args::parse_from(["zone-server", "--listen-port-last", "7100"]).config;
+        assert!(backwards.listen_candidates().is_err());
     }
 }

@@ -1,7 +1,8 @@
 //! The HTTP side of a zone-server process: `/ws` for players, `/healthz`, `/readyz` and
 //! `/metrics` for operators. `configure` serves both `run` and the tests.
 
-use actix_web::{HttpResponse, web};
+use actix_web::http::header;
+use actix_web::{HttpRequest, HttpResponse, web};
 
 use crate::net::ws;
 use crate::shared::Shared;
@@ -11,7 +12,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/ws", web::get().to(ws::route))
         .route("/healthz", web::get().to(healthz))
         .route("/readyz", web::get().to(readyz))
-        .route("/metrics", web::get().to(metrics_text));
+        .route("/metrics", web::get().to(metrics_text))
+        .route("/v1/stays", web::get().to(stays));
 }
 
 async fn healthz() -> HttpResponse {
@@ -39,4 +41,27 @@ async fn metrics_text() -> HttpResponse {
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4")
         .body(crate::telemetry::handle().render())
+}
+
+/// `GET /v1/stays` (bearer: the service token): every player stay this process remembers.
+async fn stays(req: HttpRequest, shared: web::Data<Shared>) -> HttpResponse {
+    let token = &shared.config.service_token;
+    let presented = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(protocol::http::parse_bearer);
+    if !token.is_empty() && presented != Some(token.as_str()) {
+        metrics::counter!("zone_http_unauthorized_total").increment(1);
+        return HttpResponse::Unauthorized()
+            .content_type(protocol::http::problem::PROBLEM_CONTENT_TYPE)
+            .insert_header((header::WWW_AUTHENTICATE, "Bearer"))
+            .json(protocol::http::Problem::new(
+                401,
+                "unauthorized",
+                "Unauthorized",
+                "a bearer token naming the service token is required",
+            ));
+    }
+    HttpResponse::Ok().json(shared.stays.all())
 }

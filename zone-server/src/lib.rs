@@ -8,10 +8,11 @@
 //! | module | what |
 //! | --- | --- |
 //! | [`sim`] | the pure simulation of one area: the tick, physics, NPCs, combat, items, views |
-//! | [`zone`] | zone actors and their supervisor: lifecycle, preloads, admissions, saves |
+//! | [`zone`] | zone actors and their supervisor: lifecycle, preloads, admissions, saves, handoff and migration over NATS |
 //! | [`net`] | the WebSocket endpoint and per-connection limits |
 //! | [`apis`] | character-api and quest-api clients |
-//! | [`http`] | routes: `/ws`, `/healthz`, `/readyz`, `/metrics` |
+//! | [`http`] | routes: `/ws`, `/healthz`, `/readyz`, `/metrics`, `/v1/stays` |
+//! | [`stays`] | who was in which zone when (the record the tests prove ownership from) |
 //! | [`config`], [`shared`], [`telemetry`] | settings, process-wide state, Prometheus |
 //!
 //! Every format it speaks lives in the `protocol` crate; this crate owns the behaviour.
@@ -23,6 +24,7 @@ pub mod http;
 pub mod net;
 pub mod shared;
 pub mod sim;
+pub mod stays;
 pub mod telemetry;
 pub mod zone;
 

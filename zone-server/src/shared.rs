@@ -12,6 +12,7 @@ use ractor::ActorRef;
 
 use crate::apis::Apis;
 use crate::config::Config;
+use crate::stays::StayBook;
 use crate::zone::ZoneMsg;
 
 /// Process-wide state, handed to handlers through `web::Data` and to actors as arguments.
@@ -29,6 +30,8 @@ pub struct Shared {
     pub apis: Apis,
     /// The URL clients connect to.
     pub ws_url: String,
+    /// Who was in which zone when.
+    pub stays: StayBook,
     zones: RwLock<HashMap<ZoneId, ActorRef<ZoneMsg>>>,
     tickets: Mutex<HashMap<Ticket, ZoneId>>,
     catalog: RwLock<Arc<Vec<Quest>>>,
@@ -50,6 +53,7 @@ impl Shared {
             nats,
             apis,
             ws_url,
+            stays: StayBook::default(),
             zones: RwLock::default(),
             tickets: Mutex::default(),
             catalog: RwLock::default(),

@@ -74,6 +74,12 @@ impl ErrorReply {
     }
 }
 
+impl std::fmt::Display for ErrorReply {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.kind.word(), self.message)
+    }
+}
+
 // ---------------------------------------------------------------- lifecycle
 
 /// A zone announces itself (on start, on becoming Idle, and when the manager restarts).
@@ -373,8 +379,12 @@ pub struct GroundItemSnapshot {
     pub stack: ItemStack,
     /// Where it lies.
     pub position: Position,
-    /// When it disappears.
+    /// When it disappears; 0 for never (a resource waiting at its node).
     pub despawn_at: UnixMillis,
+    /// The resource node it grew on (index into the area's content), if any: the node
+    /// regrows only once it is picked up.
+    #[serde(default)]
+    pub node: Option<u32>,
 }
 
 /// Draining zone → target zone: the whole area.

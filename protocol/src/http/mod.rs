@@ -5,6 +5,7 @@ pub mod character;
 pub mod manager;
 pub mod problem;
 pub mod quest;
+pub mod zone;
 
 pub use problem::Problem;
 

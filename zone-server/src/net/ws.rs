@@ -7,7 +7,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use actix_web::{HttpRequest, HttpResponse, web};
-use actix_ws::{AggregatedMessage, AggregatedMessageStream, CloseCode, CloseReason, Session};
+use actix_ws::{
+    AggregatedMessage, AggregatedMessageStream, CloseCode, CloseReason, ProtocolError, Session,
+};
 use protocol::EntityId;
 use protocol::client::packets::ErrorCode;
 use protocol::client::{ClientPacket, PROTOCOL_VERSION, ServerPacket};
@@ -212,7 +214,38 @@ async fn connection(
                 continue;
             }
         };
-        let Some(Ok(message)) = message else { break };
+        let message = match message {
+            Some(Ok(message)) => message,
+            None => break,
+            Some(Err(e)) => {
+                // A message past the WebSocket limit (or broken framing) ends the connection,
+                // but never silently: the client is told why and it is counted.
+                let overflow = match &e {
+                    ProtocolError::Overflow => true,
+                    ProtocolError::Io(io) => io.to_string().contains("maximum"),
+                    _ => false,
+                };
+                let (reason, code, why) = match e {
+                    _ if overflow => (
+                        "ws_overflow",
+                        ErrorCode::FRAME_TOO_LARGE,
+                        "message larger than 64 KiB",
+                    ),
+                    // The peer went away without a closing handshake (as a client does
+                    // once it has its Transfer): a disconnect, not bad input.
+                    ProtocolError::Io(_) => break,
+                    _ => (
+                        "ws_protocol",
+                        ErrorCode::MALFORMED,
+                        "broken WebSocket framing",
+                    ),
+                };
+                reject(reason);
+                metrics::counter!("zone_clients_dropped_total", "reason" => reason).increment(1);
+                close_with(session.clone(), code, why).await;
+                break;
+            }
+        };
         last_heard = Instant::now();
         let now = Instant::now();
         let strike = match message {

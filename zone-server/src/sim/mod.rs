@@ -14,6 +14,7 @@ pub mod quests;
 mod rng;
 pub mod spatial;
 pub mod view;
+mod world_state;
 
 use std::sync::Arc;
 
@@ -22,9 +23,10 @@ use protocol::client::entity::{
 };
 use protocol::client::packets::{self as pk, ChatChannel, ErrorCode, Input};
 use protocol::client::{ClientPacket, PROTOCOL_VERSION, ServerPacket};
+use protocol::cluster::PlayerTransfer;
 use protocol::content::ItemStack;
 use protocol::http::character::{Character, Skill};
-use protocol::http::quest::{ProgressOutcome, Quest, QuestProgress, QuestStatus};
+use protocol::http::quest::{ProgressOutcome, Quest, QuestProgress};
 use protocol::{AreaId, CharacterId, EntityId, Position, QuestId, WorldGrid};
 use rustc_hash::FxHashMap;
 
@@ -91,6 +93,42 @@ pub struct Arrival {
     pub last_input_seq: u32,
     /// Inputs received elsewhere but not applied yet.
     pub pending_inputs: Vec<Input>,
+}
+
+impl Arrival {
+    /// A player joining with the state as loaded (no inputs carried from elsewhere).
+    pub fn joined(character: Character, quests: Vec<QuestProgress>) -> Self {
+        Self {
+            character,
+            quests,
+            last_input_seq: 0,
+            pending_inputs: Vec::new(),
+        }
+    }
+}
+
+/// A player carried in by a handoff or a migration.
+impl From<PlayerTransfer> for Arrival {
+    fn from(t: PlayerTransfer) -> Self {
+        Self {
+            character: t.character,
+            quests: t.quests,
+            last_input_seq: t.last_input_seq,
+            pending_inputs: t.pending_inputs,
+        }
+    }
+}
+
+/// A player handed on by a handoff or a migration.
+impl From<Departure> for PlayerTransfer {
+    fn from(d: Departure) -> Self {
+        Self {
+            character: d.character,
+            quests: d.quests,
+            pending_inputs: d.pending_inputs,
+            last_input_seq: d.last_input_seq,
+        }
+    }
 }
 
 /// A player leaving the simulation, with everything needed to save or hand them on.
@@ -231,6 +269,8 @@ pub struct Simulation {
     ids: Vec<EntityId>,
     near: Vec<(f32, EntityId)>,
     deferred: TickOutput,
+    /// The packets one player's turn applies (kept for its allocation).
+    batch: Vec<ClientPacket>,
 }
 
 impl std::fmt::Debug for Simulation {
@@ -279,6 +319,7 @@ impl Simulation {
             ids: Vec::new(),
             near: Vec::new(),
             deferred: TickOutput::default(),
+            batch: Vec::with_capacity(EVENTS_PER_TICK),
             content,
         };
         for (i, spawn) in sim.content.npc_spawns.clone().iter().enumerate() {
@@ -441,6 +482,26 @@ impl Simulation {
         })
     }
 
+    /// Freezes a player for a handoff and returns their state as it stands, which stays
+    /// exact while frozen: their packets wait unapplied, nothing hits them, no save starts.
+    pub fn freeze(&mut self, id: EntityId) -> Option<Departure> {
+        let player = self.players.get_mut(&id)?;
+        player.frozen = true;
+        Some(Departure {
+            character: player.character.clone(),
+            quests: player.quests.clone(),
+            last_input_seq: player.last_input_seq,
+            pending_inputs: player.pending_inputs(),
+        })
+    }
+
+    /// Lets a frozen player play on (their handoff was refused or timed out).
+    pub fn thaw(&mut self, id: EntityId) {
+        if let Some(player) = self.players.get_mut(&id) {
+            player.frozen = false;
+        }
+    }
+
     /// Puts a player somewhere (operator and test tool; nothing on the wire can do this).
     pub fn teleport(&mut self, character: CharacterId, to: Position) {
         if let Some(p) = self
@@ -491,7 +552,7 @@ impl Simulation {
         let Some(player) = self.players.get_mut(&id) else {
             return;
         };
-        let new = outcome.progress;
+        let new = &outcome.progress;
         for (i, count) in new.counters.iter().enumerate() {
             let required = quest.objectives.get(i).map_or(0, |o| o.count);
             self.deferred.frames.push((
@@ -504,31 +565,19 @@ impl Simulation {
                 }),
             ));
         }
-        let was_completed = player
-            .quests
-            .iter()
-            .any(|q| q.quest_id == new.quest_id && q.status == QuestStatus::Completed);
-        upsert_standing(&mut player.quests, new.clone());
-        if let (Some(rewards), false) = (outcome.rewards, was_completed) {
-            let c = &mut player.character;
-            c.inventory.coins = c.inventory.coins.saturating_add(rewards.coins);
-            *c.stats.xp.entry(Skill::Combat).or_default() += rewards.xp;
-            c.stats.level = level_of(c);
-            let mut overflow = Vec::new();
-            for stack in &rewards.items {
-                let left = inventory::add_stack(&mut c.inventory, *stack);
-                if left.count > 0 {
-                    overflow.push(left);
-                }
-            }
-            let at = c.position;
+        let rewards = outcome.rewards.clone();
+        if let Some(overflow) =
+            quests::absorb_outcome(&mut player.character, &mut player.quests, outcome)
+            && let Some(rewards) = rewards
+        {
+            let at = player.character.position;
             player.inventory_changed = true;
             player.stats_changed = true;
             player.urgent_save = true;
             self.deferred.frames.push((
                 id,
                 ServerPacket::QuestCompleted(pk::QuestCompleted {
-                    quest: new.quest_id,
+                    quest: quest.id,
                     xp: rewards.xp,
                     coins: rewards.coins,
                     items: rewards.items,
@@ -538,6 +587,14 @@ impl Simulation {
             for stack in overflow {
                 self.spawn_ground_item(stack, at, None);
             }
+        }
+    }
+
+    /// Puts items on the ground at `at` (rewards of a player who already left, that did not
+    /// fit in their bags).
+    pub fn drop_items(&mut self, at: Position, stacks: Vec<ItemStack>) {
+        for stack in stacks {
+            self.spawn_ground_item(stack, at, None);
         }
     }
 
@@ -610,22 +667,22 @@ impl Simulation {
     }
 
     fn process_events(&mut self, id: EntityId, out: &mut TickOutput) {
-        let Some(player) = self.players.get_mut(&id) else {
+        let Some(player) = self.players.get_mut(&id).filter(|p| !p.frozen) else {
             return;
         };
-        let mut events = std::mem::take(&mut player.events);
-        let excess = events.len().saturating_sub(EVENTS_PER_TICK);
-        if excess > 0 {
-            events.truncate(EVENTS_PER_TICK);
-            metrics::counter!("zone_inputs_dropped_total", "reason" => "per_tick_limit")
-                .increment(excess as u64);
+        // At most EVENTS_PER_TICK now; the rest wait for the next tick (the stack itself is
+        // bounded at push, and the connection's rate limit bounds the flow), so a burst from
+        // an honest client, such as the inputs it resends after a transfer, loses nothing.
+        let take = player.events.len().min(EVENTS_PER_TICK);
+        if player.events.len() > take {
+            metrics::counter!("zone_inputs_deferred_total").increment(1);
         }
-        for packet in events.drain(..) {
+        let mut batch = std::mem::take(&mut self.batch);
+        batch.extend(player.events.drain(..take));
+        for packet in batch.drain(..) {
             self.apply_packet(id, packet, out);
         }
-        if let Some(player) = self.players.get_mut(&id) {
-            player.events = events;
-        }
+        self.batch = batch;
     }
 
     fn reject(out: &mut TickOutput, id: EntityId, why: &str) {
@@ -645,6 +702,8 @@ impl Simulation {
                     return; // already applied (resent after a transfer)
                 }
                 player.last_input_seq = input.seq;
+                player.inputs_applied += 1;
+                player.first_input_seq.get_or_insert(input.seq);
                 let (x, z) = (f32::from(input.move_x), f32::from(input.move_z));
                 let len = x.hypot(z);
                 player.intent = if len > 0.0 {
@@ -897,7 +956,7 @@ impl Simulation {
         let spawn = self.content.player_spawn;
         let bounds = self.grid.bounds(self.content.area);
         let band = self.grid.handoff_margin + 0.5;
-        let Some(player) = self.players.get_mut(&id) else {
+        let Some(player) = self.players.get_mut(&id).filter(|p| !p.frozen) else {
             return;
         };
         if let Some(at) = player.respawn_at {
@@ -967,14 +1026,14 @@ impl Simulation {
                 near.clear();
                 spatial.within(at.x, at.z, radius, &mut near);
                 near.iter()
-                    .filter(|(_, id)| players.get(id).is_some_and(Player::alive))
+                    .filter(|(_, id)| players.get(id).is_some_and(Player::targetable))
                     .min_by(|a, b| a.0.total_cmp(&b.0))
                     .map(|(_, id)| *id)
             };
             let player_pos = |id: EntityId| {
                 players
                     .get(&id)
-                    .filter(|p| p.alive())
+                    .filter(|p| p.targetable())
                     .map(|p| p.character.position)
             };
             if let Some(hit) = npc.think(
@@ -992,7 +1051,7 @@ impl Simulation {
         self.near = near;
         let respawn = self.secs(PLAYER_RESPAWN_SECS as f32);
         for hit in hits {
-            let Some(player) = self.players.get_mut(&hit.target) else {
+            let Some(player) = self.players.get_mut(&hit.target).filter(|p| !p.frozen) else {
                 continue;
             };
             let stats = &mut player.character.stats;
@@ -1156,7 +1215,7 @@ impl Simulation {
             player.stats_changed = false;
             out.frames.push((id, stats_packet(&player.character)));
         }
-        if player.urgent_save || (player.dirty && tick >= player.next_save) {
+        if !player.frozen && (player.urgent_save || (player.dirty && tick >= player.next_save)) {
             player.urgent_save = false;
             player.dirty = false;
             player.next_save = tick + save_every;
@@ -1168,12 +1227,12 @@ impl Simulation {
     }
 }
 
-fn level_of(c: &Character) -> u32 {
+pub(crate) fn level_of(c: &Character) -> u32 {
     let total: u64 = c.stats.xp.values().sum();
     (1 + total / XP_PER_LEVEL).min(u64::from(u32::MAX)) as u32
 }
 
-fn upsert_standing(standings: &mut Vec<QuestProgress>, new: QuestProgress) {
+pub(crate) fn upsert_standing(standings: &mut Vec<QuestProgress>, new: QuestProgress) {
     match standings.iter_mut().find(|q| q.quest_id == new.quest_id) {
         Some(old) => *old = new,
         None => standings.push(new),

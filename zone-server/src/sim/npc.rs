@@ -128,6 +128,22 @@ impl Npc {
         }
     }
 
+    /// Puts it where a migrated area's snapshot says it was: at `pos` with `health`, dead
+    /// until `tick + respawn_ticks` when `health` is 0, otherwise wandering from there.
+    pub fn restore(&mut self, pos: Position, health: u32, tick: u32, respawn_ticks: u32) {
+        self.pos = pos;
+        self.health = health.min(u32::from(self.spec.max_health));
+        self.wander_to = None;
+        self.moving = false;
+        self.mode = if self.health == 0 {
+            NpcMode::Dead {
+                respawn_at: tick + respawn_ticks,
+            }
+        } else {
+            NpcMode::Wander
+        };
+    }
+
     /// Takes `damage` from `attacker`: returns true if this killed it. A living NPC turns
     /// on whoever hits it.
     pub fn take_hit(

@@ -56,6 +56,13 @@ pub struct Player {
     pub inventory_changed: bool,
     /// Stats changed this tick: send them.
     pub stats_changed: bool,
+    /// Being handed to another zone: nothing happens to or by the player (their packets
+    /// wait in the event stack, no save starts), so the state carried over stays exact.
+    pub frozen: bool,
+    /// Inputs applied since admission.
+    pub inputs_applied: u64,
+    /// Sequence number of the first input applied since admission.
+    pub first_input_seq: Option<u32>,
 }
 
 impl Player {
@@ -85,12 +92,20 @@ impl Player {
             next_save,
             inventory_changed: true,
             stats_changed: true,
+            frozen: false,
+            inputs_applied: 0,
+            first_input_seq: None,
         }
     }
 
     /// Whether the player is alive.
     pub fn alive(&self) -> bool {
         self.respawn_at.is_none()
+    }
+
+    /// Whether NPCs and other players can act on them (alive, not being handed over).
+    pub fn targetable(&self) -> bool {
+        self.alive() && !self.frozen
     }
 
     /// Current visible motion.

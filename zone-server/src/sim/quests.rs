@@ -2,8 +2,10 @@
 //! counting itself is quest-api's (idempotent by event id), and its answer is what the
 //! zone shows the player.
 
+use protocol::content::ItemStack;
 use protocol::content::{ItemKind, NpcKind};
-use protocol::http::quest::{ObjectiveKind, Quest, QuestProgress, QuestStatus};
+use protocol::http::character::{Character, Skill};
+use protocol::http::quest::{ObjectiveKind, ProgressOutcome, Quest, QuestProgress, QuestStatus};
 use protocol::{AreaId, QuestId};
 
 /// Something a player did that quests may count.
@@ -15,6 +17,33 @@ pub enum GameEvent {
     Gather(ItemKind, u32),
     /// Is in this area.
     Visit(AreaId),
+}
+
+/// Takes a quest-api outcome into a character's standings and, the first time the quest
+/// completes, grants its rewards (coins, combat xp, items). Returns the stacks that did not
+/// fit in the bags when rewards were granted (the caller puts them on the ground), `None`
+/// when there was nothing to grant (progress only, or a replay of a completion).
+pub fn absorb_outcome(
+    character: &mut Character,
+    standings: &mut Vec<QuestProgress>,
+    outcome: ProgressOutcome,
+) -> Option<Vec<ItemStack>> {
+    let was_completed = standings
+        .iter()
+        .any(|q| q.quest_id == outcome.progress.quest_id && q.status == QuestStatus::Completed);
+    super::upsert_standing(standings, outcome.progress);
+    let rewards = outcome.rewards.filter(|_| !was_completed)?;
+    character.inventory.coins = character.inventory.coins.saturating_add(rewards.coins);
+    *character.stats.xp.entry(Skill::Combat).or_default() += rewards.xp;
+    character.stats.level = super::level_of(character);
+    Some(
+        rewards
+            .items
+            .iter()
+            .map(|stack| super::inventory::add_stack(&mut character.inventory, *stack))
+            .filter(|left| left.count > 0)
+            .collect(),
+    )
 }
 
 /// The (quest, objective index, amount) triples `event` advances for a player with these

@@ -194,6 +194,16 @@ fn the_event_stack_is_bounded() {
         .filter(|(_, p)| matches!(p, ServerPacket::Pong(_)))
         .count();
     assert_eq!(pongs, EVENTS_PER_TICK);
+    let later = run(&mut sim, 3)
+        .frames
+        .iter()
+        .filter(|(_, p)| matches!(p, ServerPacket::Pong(_)))
+        .count();
+    assert_eq!(
+        pongs + later,
+        player::EVENT_STACK_CAPACITY,
+        "the rest wait for later ticks, none dropped"
+    );
     assert_eq!(
         sim.push(EntityId(9999), ClientPacket::Ping(Ping { nonce: 0 })),
         Err(PushError::UnknownPlayer)
@@ -401,4 +411,104 @@ fn a_removed_player_leaves_with_their_latest_state() {
         "the unapplied input travels with the player"
     );
     assert!(sim.player(id).is_none());
+}
+
+#[test]
+fn a_frozen_player_stays_exactly_as_carried_until_thawed() {
+    let mut sim = sim();
+    let spawn = sim.content().player_spawn;
+    let id = join(&mut sim, "Frozen", spawn, vec![]);
+    run(&mut sim, 2);
+    let carried = sim.freeze(id).expect("present");
+    for seq in 1..=5 {
+        sim.push(id, input(seq, 127, 0, true)).expect("queued");
+    }
+    let out = run(&mut sim, 20);
+    let player = sim.player(id).expect("present");
+    assert_eq!(player.character.position, carried.character.position);
+    assert_eq!(player.last_input_seq, carried.last_input_seq, "inputs wait");
+    assert_eq!(player.inputs_applied, 0);
+    assert!(
+        !out.effects.iter().any(|e| matches!(e, Effect::Save { .. })),
+        "no save starts while frozen"
+    );
+    let departure = sim.remove_player(id).expect("present");
+    assert_eq!(
+        departure
+            .pending_inputs
+            .iter()
+            .map(|i| i.seq)
+            .collect::<Vec<_>>(),
+        vec![1, 2, 3, 4, 5],
+        "the waiting inputs leave with the player"
+    );
+}
+
+#[test]
+fn a_thawed_player_plays_on() {
+    let mut sim = sim();
+    let spawn = sim.content().player_spawn;
+    let id = join(&mut sim, "Thawed", spawn, vec![]);
+    sim.freeze(id);
+    sim.push(id, input(1, 127, 0, false)).expect("queued");
+    run(&mut sim, 3);
+    assert_eq!(pos(&sim, id), spawn);
+    sim.thaw(id);
+    run(&mut sim, 3);
+    assert!(pos(&sim, id).x > spawn.x, "moved once thawed");
+    assert_eq!(sim.player(id).expect("present").inputs_applied, 1);
+}
+
+#[test]
+fn the_world_state_moves_to_another_simulation_of_the_area() {
+    let mut old = sim();
+    run(&mut old, 3);
+    // Take one resource off its node (it will regrow there later).
+    let node = old.content().resource_nodes[0];
+    let id = join(&mut old, "Picker", node.position, vec![]);
+    run(&mut old, 1);
+    let on_node = old
+        .ground_items()
+        .find(|(_, _, at)| at.planar_distance(&node.position) < 0.01)
+        .map(|(e, _, _)| e)
+        .expect("a resource on the node");
+    old.push(id, ClientPacket::Pickup(Pickup { item: on_node }))
+        .expect("queued");
+    run(&mut old, 1);
+    let (npcs, items) = old.world_state(1_000_000);
+    assert!(items.iter().all(|i| i.position != node.position));
+
+    let mut new = sim();
+    new.load_world_state(&npcs, &items, 1_000_000);
+    let (npcs_after, items_after) = new.world_state(1_000_000);
+    let key = |v: &[protocol::cluster::GroundItemSnapshot]| {
+        let mut k: Vec<_> = v
+            .iter()
+            .map(|i| {
+                (
+                    i.stack.item.0,
+                    i.stack.count,
+                    i.position.x.to_bits(),
+                    i.node,
+                )
+            })
+            .collect();
+        k.sort_unstable();
+        k
+    };
+    assert_eq!(key(&items), key(&items_after), "same items, same nodes");
+    assert_eq!(npcs.len(), npcs_after.len());
+    for (a, b) in npcs.iter().zip(&npcs_after) {
+        assert_eq!(
+            (a.spawn, a.position, a.health),
+            (b.spawn, b.position, b.health)
+        );
+    }
+    // The picked node does not regrow at once in the new simulation.
+    run(&mut new, 2);
+    assert!(
+        new.ground_items()
+            .all(|(_, _, at)| at.planar_distance(&node.position) >= 0.01),
+        "the picked node is still regrowing"
+    );
 }

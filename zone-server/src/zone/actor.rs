@@ -1,25 +1,36 @@
-//! The zone actor: lifecycle (`Idle → Allocated → Idle`), preloading expected players,
-//! admitting them, the tick loop, and the saves and quest calls it starts.
+//! The zone actor: lifecycle (`Idle → Allocated → Draining → Idle`), preloading expected
+//! players, admitting them, the tick loop, and the saves and quest calls it starts. Handoffs
+//! across borders are in [`handoff`], whole-area moves (drain, lost area) in [`evacuation`].
+
+mod evacuation;
+mod handoff;
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
-use protocol::client::packets::ErrorCode;
+use protocol::client::ServerPacket;
+use protocol::client::packets::{ErrorCode, Transfer};
 use protocol::cluster::{self, *};
 use protocol::http::character::Character;
-use protocol::http::quest::QuestProgress;
-use protocol::{AreaId, CharacterId, EntityId, Epoch, EventId, Ticket, UnixMillis, ZoneId};
+use protocol::http::quest::{ProgressOutcome, QuestProgress};
+use protocol::http::zone::{ArrivedBy, PlayerStay};
+use protocol::{
+    AreaId, CharacterId, EntityId, Epoch, EventId, HandoffId, Ticket, UnixMillis, ZoneId,
+};
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
-use rustc_hash::FxHashMap;
+use rustc_hash::{FxHashMap, FxHashSet};
 use tokio::sync::mpsc::error::TrySendError;
 use tokio::task::JoinHandle;
 
 use super::{Link, Outbound, PlayerView, ZoneMsg, ZoneReport};
 use crate::apis::with_retry;
 use crate::shared::Shared;
-use crate::sim::{Arrival, Effect, SimConfig, Simulation, TickOutput};
+use crate::sim::{Arrival, Departure, Effect, SimConfig, Simulation, TickOutput, quests};
+use crate::stays::now_us;
+use evacuation::Evacuation;
+use handoff::Crossing;
 
 /// The zone actor (stateless; its state is [`ZoneActorState`]).
 #[derive(Debug, Clone, Copy)]
@@ -28,9 +39,43 @@ pub struct ZoneActor;
 /// A player whose data is loaded and whose ticket is not spent yet.
 #[derive(Debug)]
 struct PendingArrival {
-    character: Character,
-    quests: Vec<QuestProgress>,
+    /// As loaded (a join) or carried (a handoff or a migration, with its inputs).
+    arrival: Arrival,
     expires_at: UnixMillis,
+    origin: Origin,
+}
+
+/// Where a pending arrival came from, which decides what happens if its ticket expires.
+#[derive(Debug, Clone, Copy)]
+enum Origin {
+    /// A join: the data is as saved; nothing to do.
+    Join,
+    /// A handoff: once committed, the carried state is this zone's to save.
+    Handoff { handoff: HandoffId, committed: bool },
+    /// A migration: the carried state is this zone's to save.
+    Migration,
+}
+
+impl Origin {
+    fn arrived_by(self) -> ArrivedBy {
+        match self {
+            Self::Join => ArrivedBy::Join,
+            Self::Handoff { .. } => ArrivedBy::Handoff,
+            Self::Migration => ArrivedBy::Migration,
+        }
+    }
+
+    /// Whether the carried state must be saved if the client never comes.
+    fn owned(self) -> bool {
+        matches!(
+            self,
+            Self::Migration
+                | Self::Handoff {
+                    committed: true,
+                    ..
+                }
+        )
+    }
 }
 
 /// The area a zone holds.
@@ -40,6 +85,15 @@ struct Held {
     epoch: Epoch,
     sim: Box<Simulation>,
     ticker: JoinHandle<()>,
+    /// Forwards the area's NATS subjects (handoffs into it) while held.
+    subscription: JoinHandle<()>,
+}
+
+/// A player who left while quest calls about them were in flight.
+#[derive(Debug)]
+struct Leaving {
+    character: Box<Character>,
+    quests: Vec<QuestProgress>,
 }
 
 /// Saves of one character: one in flight at a time, the newest waiting behind it.
@@ -56,7 +110,19 @@ pub struct ZoneActorState {
     held: Option<Held>,
     links: FxHashMap<EntityId, Link>,
     pending: HashMap<Ticket, PendingArrival>,
+    /// Pending arrivals made by a handoff prepare.
+    by_handoff: HashMap<HandoffId, Ticket>,
     saves: HashMap<CharacterId, SaveSlot>,
+    /// Quest calls in flight per character (a handoff waits for them).
+    quest_calls: FxHashMap<CharacterId, u32>,
+    /// Players gone while quest calls about them were in flight: saved once answered.
+    leaving: FxHashMap<CharacterId, Leaving>,
+    /// Players at a border.
+    crossings: FxHashMap<EntityId, Crossing>,
+    /// Players whose stay has had no input applied yet.
+    first_input_due: FxHashSet<EntityId>,
+    /// The whole area on its way to another zone.
+    evacuation: Option<Evacuation>,
     tick_micros: Vec<u32>,
     out: TickOutput,
     bytes_per_client: FxHashMap<EntityId, usize>,
@@ -99,6 +165,96 @@ fn refuse<T: serde::Serialize>(
     answer::<T>(shared, reply, &Err(ErrorReply::new(kind, message)));
 }
 
+/// Subscribes to the area's subjects, answers the allocation once the subscription is in
+/// place (so a neighbour's first prepare finds this zone), then forwards every request on
+/// them to the actor until aborted (which unsubscribes).
+fn subscribe_area(
+    shared: Arc<Shared>,
+    myself: ActorRef<ZoneMsg>,
+    allocated: Allocated,
+    reply: Option<async_nats::Subject>,
+) -> JoinHandle<()> {
+    use futures_util::StreamExt;
+    tokio::spawn(async move {
+        let area = allocated.area;
+        let subscribed = shared.nats.subscribe(shared.subjects.area_all(area)).await;
+        let _ = shared.nats.flush().await;
+        let mut subscriber = match subscribed {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::error!(%area, error = %e, "cannot subscribe to the area's subjects");
+                return refuse::<Allocated>(&shared, reply, ErrorKind::Upstream, e.to_string());
+            }
+        };
+        answer(&shared, reply, &Ok(allocated));
+        while let Some(message) = subscriber.next().await {
+            match shared.subjects.parse_area(&message.subject) {
+                Some((area, verb)) => {
+                    let _ = myself.cast(ZoneMsg::AreaRequest {
+                        area,
+                        verb,
+                        payload: message.payload,
+                        reply: message.reply,
+                    });
+                }
+                None => refuse::<()>(
+                    &shared,
+                    message.reply,
+                    ErrorKind::Malformed,
+                    format!("no such request: {}", message.subject),
+                ),
+            }
+        }
+    })
+}
+
+/// Why a request to another part of the cluster got no usable answer.
+#[derive(Debug)]
+enum AskError {
+    /// Nobody listens on the subject.
+    NoResponders,
+    /// No answer within the deadline.
+    TimedOut,
+    /// An error reply, an undecodable one, or a NATS failure.
+    Failed(String),
+}
+
+impl std::fmt::Display for AskError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::NoResponders => f.write_str("nobody answers on that subject"),
+            Self::TimedOut => f.write_str("no answer in time"),
+            Self::Failed(why) => f.write_str(why),
+        }
+    }
+}
+
+/// One NATS request-reply with a deadline, the answer decoded: the asking side of
+/// [`answer`] and [`refuse`], shared by every request a zone makes.
+async fn ask<T: serde::de::DeserializeOwned>(
+    shared: &Shared,
+    subject: String,
+    body: &impl serde::Serialize,
+    within: Duration,
+) -> Result<T, AskError> {
+    let request = shared
+        .nats
+        .request(subject, Bytes::from(cluster::encode(body)));
+    match tokio::time::timeout(within, request).await {
+        Err(_) => Err(AskError::TimedOut),
+        Ok(Err(e)) => Err(match e.kind() {
+            async_nats::RequestErrorKind::NoResponders => AskError::NoResponders,
+            async_nats::RequestErrorKind::TimedOut => AskError::TimedOut,
+            _ => AskError::Failed(e.to_string()),
+        }),
+        Ok(Ok(reply)) => match cluster::decode::<Reply<T>>(&reply.payload) {
+            Ok(Ok(answer)) => Ok(answer),
+            Ok(Err(e)) => Err(AskError::Failed(e.to_string())),
+            Err(e) => Err(AskError::Failed(format!("undecodable answer: {e}"))),
+        },
+    }
+}
+
 impl Actor for ZoneActor {
     type Msg = ZoneMsg;
     type State = ZoneActorState;
@@ -117,7 +273,13 @@ impl Actor for ZoneActor {
             held: None,
             links: FxHashMap::default(),
             pending: HashMap::new(),
+            by_handoff: HashMap::new(),
             saves: HashMap::new(),
+            quest_calls: FxHashMap::default(),
+            leaving: FxHashMap::default(),
+            crossings: FxHashMap::default(),
+            first_input_due: FxHashSet::default(),
+            evacuation: None,
             tick_micros: Vec::new(),
             out: TickOutput::default(),
             bytes_per_client: FxHashMap::default(),
@@ -135,6 +297,7 @@ impl Actor for ZoneActor {
     ) -> Result<(), ActorProcessingErr> {
         if let Some(held) = state.held.take() {
             held.ticker.abort();
+            held.subscription.abort();
         }
         Ok(())
     }
@@ -147,12 +310,29 @@ impl Actor for ZoneActor {
     ) -> Result<(), ActorProcessingErr> {
         match message {
             ZoneMsg::Tick => state.tick(&myself),
-            ZoneMsg::Heartbeat => state.heartbeat(),
+            ZoneMsg::Heartbeat => state.heartbeat(&myself),
             ZoneMsg::Request {
                 verb,
                 payload,
                 reply,
             } => state.request(&myself, verb, &payload, reply),
+            ZoneMsg::AreaRequest {
+                area,
+                verb,
+                payload,
+                reply,
+            } => state.area_request(area, verb, &payload, reply),
+            ZoneMsg::HandoffAnswered {
+                player,
+                character,
+                handoff,
+                target,
+                outcome,
+            } => {
+                state.handoff_answered(player, character, handoff, target, outcome);
+                state.try_evacuate(&myself);
+            }
+            ZoneMsg::EvacuationAnswered(result) => state.evacuation_answered(&myself, result),
             ZoneMsg::Preloaded {
                 expect,
                 reply,
@@ -163,7 +343,7 @@ impl Actor for ZoneActor {
                 link,
                 reply,
             } => {
-                let _ = reply.send(state.connect(ticket, link));
+                let _ = reply.send(state.connect(&myself, ticket, link));
             }
             ZoneMsg::Packet { player, packet } => {
                 if let Some(held) = &mut state.held {
@@ -176,20 +356,25 @@ impl Actor for ZoneActor {
                     state.depart(&myself, player);
                 }
             }
-            ZoneMsg::SaveDone { character, result } => state.save_done(&myself, character, result),
-            ZoneMsg::QuestProgressDone { character, result } => match result {
-                Ok(outcome) => {
-                    if let Some(held) = &mut state.held {
-                        held.sim.quest_progressed(character, outcome);
-                    }
+            ZoneMsg::SaveDone { character, result } => {
+                state.save_done(&myself, character, result);
+                state.try_evacuate(&myself);
+            }
+            ZoneMsg::QuestProgressDone { character, result } => {
+                match result {
+                    Ok(outcome) => state.quest_outcome(character, outcome),
+                    Err(e) => tracing::warn!(%character, error = %e, "quest progress refused"),
                 }
-                Err(e) => tracing::warn!(%character, error = %e, "quest progress refused"),
-            },
+                state.quest_call_done(&myself, character);
+                state.try_evacuate(&myself);
+            }
             ZoneMsg::QuestAcceptDone { character, result } => {
                 if let Some(held) = &mut state.held {
                     held.sim
                         .quest_accepted(character, result.map_err(|e| e.to_string()));
                 }
+                state.quest_call_done(&myself, character);
+                state.try_evacuate(&myself);
             }
             ZoneMsg::Teleport { character, to } => {
                 if let Some(held) = &mut state.held {
@@ -216,10 +401,10 @@ impl Actor for ZoneActor {
 
 impl ZoneActorState {
     fn zone_state(&self) -> ZoneState {
-        if self.held.is_some() {
-            ZoneState::Allocated
-        } else {
-            ZoneState::Idle
+        match (&self.held, &self.evacuation) {
+            (Some(_), Some(_)) => ZoneState::Draining,
+            (Some(_), None) => ZoneState::Allocated,
+            (None, _) => ZoneState::Idle,
         }
     }
 
@@ -234,16 +419,13 @@ impl ZoneActorState {
         };
         let zone = self.id;
         tokio::spawn(async move {
-            let payload = Bytes::from(cluster::encode(&message));
-            let request = shared.nats.request(shared.subjects.register(), payload);
-            match tokio::time::timeout(Duration::from_secs(2), request).await {
-                Ok(Ok(reply)) => match cluster::decode::<Reply<RegisterAck>>(&reply.payload) {
-                    Ok(Ok(_)) => tracing::info!(%zone, "registered with the manager"),
-                    other => tracing::warn!(%zone, ?other, "registration refused"),
-                },
+            let subject = shared.subjects.register();
+            match ask::<RegisterAck>(&shared, subject, &message, Duration::from_secs(2)).await {
+                Ok(_) => tracing::info!(%zone, "registered with the manager"),
+                Err(AskError::Failed(why)) => tracing::warn!(%zone, %why, "registration refused"),
                 // No manager yet: heartbeats carry everything, and the manager rebuilds its
                 // map from them when it comes up.
-                _ => {
+                Err(_) => {
                     tracing::info!(%zone, "no manager answered the registration; heartbeats go on")
                 }
             }
@@ -270,6 +452,10 @@ impl ZoneActorState {
             players,
             pending_arrivals: self.pending.len(),
             saves_in_flight: self.saves.len(),
+            world: self
+                .held
+                .as_ref()
+                .map_or_else(Default::default, |h| h.sim.world_state(now_ms())),
         }
     }
 
@@ -302,12 +488,7 @@ impl ZoneActorState {
             },
             ZoneVerb::LostArea => match cluster::decode::<LostArea>(payload) {
                 Ok(m) if self.holds(m.zone, m.area, m.lost_epoch) => {
-                    tracing::warn!(zone = %self.id, area = %m.area, new_owner = %m.new_owner, "lost the area");
-                    self.leave_area(
-                        myself,
-                        ErrorCode::ZONE_UNAVAILABLE,
-                        "the area moved to another zone",
-                    );
+                    self.lost_area(myself, m);
                     answer(&self.shared, reply, &Ok(Released { zone: self.id }));
                 }
                 Ok(m) => self.wrong_epoch::<Released>(reply, m.zone, m.area, m.lost_epoch),
@@ -322,18 +503,23 @@ impl ZoneActorState {
                     refuse::<ExpectReady>(&self.shared, reply, ErrorKind::Malformed, e.to_string())
                 }
             },
-            ZoneVerb::Migrate => refuse::<Migrated>(
-                &self.shared,
-                reply,
-                ErrorKind::WrongState,
-                "this zone server does not migrate areas yet",
-            ),
-            ZoneVerb::AreaState => refuse::<AreaStateAccepted>(
-                &self.shared,
-                reply,
-                ErrorKind::WrongState,
-                "this zone server does not accept migrated areas yet",
-            ),
+            ZoneVerb::Migrate => match cluster::decode::<Migrate>(payload) {
+                Ok(m) if self.holds(m.zone, m.area, m.epoch) => self.migrate(myself, m, reply),
+                Ok(m) => self.wrong_epoch::<Migrated>(reply, m.zone, m.area, m.epoch),
+                Err(e) => {
+                    refuse::<Migrated>(&self.shared, reply, ErrorKind::Malformed, e.to_string())
+                }
+            },
+            ZoneVerb::AreaState => match cluster::decode::<AreaStateTransfer>(payload) {
+                Ok(m) if self.holds(m.zone, m.area, m.epoch) => self.receive_area(m, reply),
+                Ok(m) => self.wrong_epoch::<AreaStateAccepted>(reply, m.zone, m.area, m.epoch),
+                Err(e) => refuse::<AreaStateAccepted>(
+                    &self.shared,
+                    reply,
+                    ErrorKind::Malformed,
+                    e.to_string(),
+                ),
+            },
         }
     }
 
@@ -409,25 +595,23 @@ impl ZoneActorState {
         };
         let sim = Simulation::new(m.area, self.shared.grid, cfg, self.shared.catalog());
         let ticker = myself.send_interval(self.shared.config.tick_interval(), || ZoneMsg::Tick);
+        let allocated = Allocated {
+            zone: self.id,
+            area: m.area,
+            epoch: m.epoch,
+            ws_url: self.shared.ws_url.clone(),
+        };
+        let subscription = subscribe_area(self.shared.clone(), myself.clone(), allocated, reply);
         self.held = Some(Held {
             area: m.area,
             epoch: m.epoch,
             sim: Box::new(sim),
             ticker,
+            subscription,
         });
         metrics::histogram!("zone_allocate_seconds").record(started.elapsed().as_secs_f64());
         tracing::info!(zone = %self.id, area = %m.area, epoch = %m.epoch, "allocated");
-        answer(
-            &self.shared,
-            reply,
-            &Ok(Allocated {
-                zone: self.id,
-                area: m.area,
-                epoch: m.epoch,
-                ws_url: self.shared.ws_url.clone(),
-            }),
-        );
-        self.heartbeat();
+        self.report_heartbeat();
     }
 
     fn expect(
@@ -479,9 +663,9 @@ impl ZoneActorState {
                 self.pending.insert(
                     m.ticket,
                     PendingArrival {
-                        character,
-                        quests,
+                        arrival: Arrival::joined(character, quests),
                         expires_at: m.expires_at,
+                        origin: Origin::Join,
                     },
                 );
                 self.shared.add_ticket(m.ticket, self.id);
@@ -502,16 +686,44 @@ impl ZoneActorState {
 
     // ------------------------------------------------------------------ players
 
-    fn connect(&mut self, ticket: Ticket, link: Link) -> Result<EntityId, super::Refusal> {
+    fn connect(
+        &mut self,
+        myself: &ActorRef<ZoneMsg>,
+        ticket: Ticket,
+        link: Link,
+    ) -> Result<EntityId, super::Refusal> {
+        if self.evacuation.is_some() && self.pending.contains_key(&ticket) {
+            // The arrival stays pending: leaving the area saves it if it is this zone's.
+            return Err((
+                ErrorCode::ZONE_UNAVAILABLE,
+                "the area is moving to another zone; rejoin".into(),
+            ));
+        }
         let Some(arrival) = self.pending.remove(&ticket) else {
             return Err((
                 ErrorCode::BAD_TICKET,
                 "unknown or already spent ticket".into(),
             ));
         };
-        self.shared.remove_ticket(&ticket);
         if arrival.expires_at <= now_ms() {
+            self.unclaimed(myself, &ticket, arrival);
             return Err((ErrorCode::TICKET_EXPIRED, "the ticket expired".into()));
+        }
+        self.forget_ticket(&ticket, arrival.origin);
+        let (origin, arrival) = (arrival.origin, arrival.arrival);
+        // The same character twice: the newer connection wins, the older one is closed.
+        let old = self
+            .held
+            .as_ref()
+            .and_then(|h| h.sim.player_of(arrival.character.id));
+        if let Some(old) = old {
+            if let Some(old_link) = self.links.remove(&old) {
+                let _ = old_link.try_send(Outbound::Close(
+                    ErrorCode::KICKED,
+                    "connected again elsewhere".into(),
+                ));
+            }
+            self.remove_from_sim(old, None);
         }
         let Some(held) = &mut self.held else {
             return Err((
@@ -519,22 +731,27 @@ impl ZoneActorState {
                 "the zone no longer holds the area".into(),
             ));
         };
-        // The same character twice: the newer connection wins, the older one is closed.
-        if let Some(old) = held.sim.player_of(arrival.character.id) {
-            if let Some(old_link) = self.links.remove(&old) {
-                let _ = old_link.try_send(Outbound::Close(
-                    ErrorCode::KICKED,
-                    "connected again elsewhere".into(),
-                ));
-            }
-            held.sim.remove_player(old);
-        }
-        let (entity, opening) = held.sim.add_player(Arrival {
-            character: arrival.character,
-            quests: arrival.quests,
-            last_input_seq: 0,
-            pending_inputs: Vec::new(),
-        });
+        let character = arrival.character.id;
+        let entry_seq = arrival.last_input_seq;
+        let (entity, opening) = held.sim.add_player(arrival);
+        self.shared.stays.open(
+            entity,
+            PlayerStay {
+                character,
+                zone: self.id,
+                area: held.area,
+                entered_us: now_us(),
+                left_us: None,
+                entry_seq,
+                exit_seq: entry_seq,
+                inputs_applied: 0,
+                handoff_started_us: None,
+                first_input_us: None,
+                first_input_seq: None,
+                arrived_by: origin.arrived_by(),
+            },
+        );
+        self.first_input_due.insert(entity);
         for packet in opening {
             self.buf.clear();
             if packet.encode_into(&mut self.buf).is_ok() {
@@ -548,8 +765,82 @@ impl ZoneActorState {
 
     /// A player left (disconnected or dropped): take them out and save their state.
     fn depart(&mut self, myself: &ActorRef<ZoneMsg>, player: EntityId) {
-        let Some(held) = &mut self.held else { return };
-        if let Some(gone) = held.sim.remove_player(player) {
+        if let Some(gone) = self.remove_from_sim(player, None) {
+            self.save_departed(myself, gone);
+        }
+    }
+
+    /// Takes a player out of the simulation, closing their stay and forgetting any border
+    /// crossing (`handoff_started_us`: when the handoff that moves them began).
+    fn remove_from_sim(
+        &mut self,
+        player: EntityId,
+        handoff_started_us: Option<u64>,
+    ) -> Option<Departure> {
+        let held = self.held.as_mut()?;
+        let inputs_applied = held.sim.player(player).map_or(0, |p| p.inputs_applied);
+        let gone = held.sim.remove_player(player)?;
+        self.crossings.remove(&player);
+        self.first_input_due.remove(&player);
+        self.shared.stays.close(
+            self.id,
+            player,
+            gone.last_input_seq,
+            inputs_applied,
+            handoff_started_us,
+        );
+        Some(gone)
+    }
+
+    /// Tells a client where to go next; dropping the link then closes the connection once
+    /// the `Transfer` is written.
+    fn send_transfer(&mut self, link: &Link, ws_url: String, ticket: Ticket) {
+        let transfer = ServerPacket::Transfer(Transfer { ws_url, ticket });
+        self.buf.clear();
+        if transfer.encode_into(&mut self.buf).is_ok() {
+            let _ = link.try_send(Outbound::Frame(Bytes::copy_from_slice(&self.buf)));
+        }
+    }
+
+    /// A quest call ended; a player who left meanwhile is saved once their last one has.
+    fn quest_call_done(&mut self, myself: &ActorRef<ZoneMsg>, character: CharacterId) {
+        if let Some(n) = self.quest_calls.get_mut(&character) {
+            *n -= 1;
+            if *n == 0 {
+                self.quest_calls.remove(&character);
+                if let Some(left) = self.leaving.remove(&character) {
+                    self.queue_save(myself, left.character);
+                }
+            }
+        }
+    }
+
+    /// quest-api's answer to a progress event: into the player's simulation, or, if they
+    /// left while it was on its way, into the state about to be saved for them (so a reward
+    /// earned just before leaving is never lost).
+    fn quest_outcome(&mut self, character: CharacterId, outcome: ProgressOutcome) {
+        if let Some(left) = self.leaving.get_mut(&character) {
+            let overflow = quests::absorb_outcome(&mut left.character, &mut left.quests, outcome);
+            if let (Some(overflow), Some(held)) = (overflow, &mut self.held) {
+                held.sim.drop_items(left.character.position, overflow);
+            }
+        } else if let Some(held) = &mut self.held {
+            held.sim.quest_progressed(character, outcome);
+        }
+    }
+
+    /// Saves a player who left, or holds the save until their quest calls are answered.
+    fn save_departed(&mut self, myself: &ActorRef<ZoneMsg>, gone: Departure) {
+        let id = gone.character.id;
+        if self.quest_calls.contains_key(&id) {
+            self.leaving.insert(
+                id,
+                Leaving {
+                    character: Box::new(gone.character),
+                    quests: gone.quests,
+                },
+            );
+        } else {
             self.queue_save(myself, Box::new(gone.character));
         }
     }
@@ -565,11 +856,10 @@ impl ZoneActorState {
         if let Some(link) = self.links.remove(&player) {
             let _ = link.try_send(Outbound::Close(code, why.to_owned()));
         }
-        let Some(held) = &mut self.held else { return };
-        if let Some(gone) = held.sim.remove_player(player)
+        if let Some(gone) = self.remove_from_sim(player, None)
             && save
         {
-            self.queue_save(myself, Box::new(gone.character));
+            self.save_departed(myself, gone);
         }
     }
 
@@ -579,12 +869,20 @@ impl ZoneActorState {
         for player in players {
             self.drop_player(myself, player, code, why, true);
         }
-        for ticket in self.pending.keys() {
-            self.shared.remove_ticket(ticket);
+        let pending: Vec<(Ticket, PendingArrival)> = self.pending.drain().collect();
+        for (ticket, arrival) in pending {
+            self.unclaimed(myself, &ticket, arrival);
         }
-        self.pending.clear();
+        let leaving: Vec<Leaving> = self.leaving.drain().map(|(_, l)| l).collect();
+        for left in leaving {
+            self.queue_save(myself, left.character);
+        }
+        self.crossings.clear();
+        self.first_input_due.clear();
+        self.evacuation = None;
         if let Some(held) = self.held.take() {
             held.ticker.abort();
+            held.subscription.abort();
             tracing::info!(zone = %self.id, area = %held.area, epoch = %held.epoch, "released; idle");
             self.register();
         }
@@ -606,7 +904,7 @@ impl ZoneActorState {
         let apis = self.shared.apis.clone();
         let myself = myself.clone();
         tokio::spawn(async move {
-            let result = with_retry(|| apis.save(&character)).await;
+            let result = apis.save_with_retry(&character).await;
             let _ = myself.cast(ZoneMsg::SaveDone {
                 character: character.id,
                 result,
@@ -709,10 +1007,17 @@ impl ZoneActorState {
                 true,
             );
         }
+        // Border crossings last: a save or quest call this tick produced must be seen in
+        // flight by the handoff, which then waits for it (the carried state stays exact).
+        // (A stable sort in place rather than two new lists every tick.)
+        out.effects
+            .sort_by_key(|e| matches!(e, Effect::Crossing { .. }));
         for effect in out.effects.drain(..) {
             self.apply(myself, effect);
         }
         self.out = out;
+        self.forget_stale_crossings();
+        self.note_first_inputs();
         let micros = started.elapsed().as_micros().min(u128::from(u32::MAX)) as u32;
         self.tick_micros.push(micros);
         metrics::histogram!("zone_tick_duration_seconds").record(f64::from(micros) / 1e6);
@@ -731,6 +1036,7 @@ impl ZoneActorState {
                 let myself = myself.clone();
                 // One event id for every retry: quest-api counts it once.
                 let event = EventId::new_random();
+                *self.quest_calls.entry(character).or_default() += 1;
                 tokio::spawn(async move {
                     let result =
                         with_retry(|| apis.progress(character, &quest, event, objective, amount))
@@ -739,6 +1045,7 @@ impl ZoneActorState {
                 });
             }
             Effect::QuestAccept { character, quest } => {
+                *self.quest_calls.entry(character).or_default() += 1;
                 let apis = self.shared.apis.clone();
                 let myself = myself.clone();
                 tokio::spawn(async move {
@@ -746,15 +1053,41 @@ impl ZoneActorState {
                     let _ = myself.cast(ZoneMsg::QuestAcceptDone { character, result });
                 });
             }
-            // The player is held at the border by the simulation; handing them to the
-            // neighbouring zone is the handoff protocol's job.
-            Effect::Crossing { .. } => {}
+            Effect::Crossing {
+                player,
+                character,
+                target,
+            } => self.crossing(myself, player, character, target),
         }
+    }
+
+    /// Records when each new stay's first input was applied (the handoff benchmark's end).
+    fn note_first_inputs(&mut self) {
+        if self.first_input_due.is_empty() {
+            return;
+        }
+        let Some(held) = &self.held else { return };
+        let now = now_us();
+        let (zone, stays) = (self.id, &self.shared.stays);
+        self.first_input_due.retain(|id| {
+            let first = held.sim.player(*id).and_then(|p| p.first_input_seq);
+            if let Some(seq) = first {
+                stays.first_input(zone, *id, now, seq);
+            }
+            first.is_none()
+        });
     }
 
     // ------------------------------------------------------------------ heartbeat
 
-    fn heartbeat(&mut self) {
+    fn heartbeat(&mut self, myself: &ActorRef<ZoneMsg>) {
+        self.expire_tickets(myself);
+        self.report_heartbeat();
+    }
+
+    /// Forgets tickets nobody spent in time; carried state that was this zone's (a
+    /// committed handoff, a migration) is saved.
+    fn expire_tickets(&mut self, myself: &ActorRef<ZoneMsg>) {
         let now = now_ms();
         let expired: Vec<Ticket> = self
             .pending
@@ -763,10 +1096,34 @@ impl ZoneActorState {
             .map(|(t, _)| *t)
             .collect();
         for ticket in expired {
-            self.pending.remove(&ticket);
-            self.shared.remove_ticket(&ticket);
+            let Some(arrival) = self.pending.remove(&ticket) else {
+                continue;
+            };
             metrics::counter!("zone_tickets_expired_total").increment(1);
+            self.unclaimed(myself, &ticket, arrival);
         }
+    }
+
+    /// A spent or dropped ticket: it no longer admits anyone, nor answers its handoff.
+    fn forget_ticket(&mut self, ticket: &Ticket, origin: Origin) {
+        self.shared.remove_ticket(ticket);
+        if let Origin::Handoff { handoff, .. } = origin {
+            self.by_handoff.remove(&handoff);
+        }
+    }
+
+    /// A pending arrival no client will claim (expired, or the area is left): its ticket
+    /// goes, and carried state that is this zone's (a committed handoff, a migration) is
+    /// saved, never dropped.
+    fn unclaimed(&mut self, myself: &ActorRef<ZoneMsg>, ticket: &Ticket, pending: PendingArrival) {
+        self.forget_ticket(ticket, pending.origin);
+        if pending.origin.owned() {
+            self.queue_save(myself, Box::new(pending.arrival.character));
+        }
+    }
+
+    fn report_heartbeat(&mut self) {
+        let now = now_ms();
         let mut micros = std::mem::take(&mut self.tick_micros);
         micros.sort_unstable();
         let p99 = micros

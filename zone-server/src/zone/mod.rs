@@ -11,10 +11,13 @@ mod supervisor;
 use bytes::Bytes;
 use protocol::client::ClientPacket;
 use protocol::client::packets::ErrorCode;
-use protocol::cluster::{Expect, ZoneState, ZoneVerb};
+use protocol::cluster::{
+    AreaStateAccepted, AreaVerb, Expect, GroundItemSnapshot, HandoffAnswer, NpcSnapshot, ZoneState,
+    ZoneVerb,
+};
 use protocol::http::character::Character;
 use protocol::http::quest::{ProgressOutcome, QuestProgress};
-use protocol::{AreaId, CharacterId, EntityId, Epoch, Position, Ticket};
+use protocol::{AreaId, CharacterId, EntityId, Epoch, HandoffId, Position, Ticket};
 use ractor::RpcReplyPort;
 use tokio::sync::mpsc;
 
@@ -68,6 +71,21 @@ pub struct ZoneReport {
     pub pending_arrivals: usize,
     /// Saves not yet acknowledged by character-api.
     pub saves_in_flight: usize,
+    /// NPCs and ground items, as a migration would carry them.
+    pub world: (Vec<NpcSnapshot>, Vec<GroundItemSnapshot>),
+}
+
+/// How a handoff prepare ended, as the sending zone sees it.
+#[derive(Debug)]
+pub enum HandoffOutcome {
+    /// The owner's answer (accepted or refused).
+    Answered(HandoffAnswer),
+    /// The owner answered with an error (wrong area, malformed).
+    Failed(String),
+    /// Nobody owns the area: ask the manager for an owner.
+    NoOwner,
+    /// No answer in time: it may have accepted, so abort.
+    TimedOut,
 }
 
 /// Messages of a zone actor.
@@ -86,6 +104,32 @@ pub enum ZoneMsg {
         /// Where to answer.
         reply: Option<async_nats::Subject>,
     },
+    /// A NATS request addressed to whichever zone owns `area` (handoffs into it).
+    AreaRequest {
+        /// The area named in the subject.
+        area: AreaId,
+        /// Which request.
+        verb: AreaVerb,
+        /// Its payload.
+        payload: Bytes,
+        /// Where to answer.
+        reply: Option<async_nats::Subject>,
+    },
+    /// The neighbouring area's owner answered (or failed to answer) a handoff prepare.
+    HandoffAnswered {
+        /// The player being handed over.
+        player: EntityId,
+        /// Their character.
+        character: CharacterId,
+        /// The handoff.
+        handoff: HandoffId,
+        /// The area they cross into.
+        target: AreaId,
+        /// What came back.
+        outcome: HandoffOutcome,
+    },
+    /// The zone taking over this area answered the area's state (a drain or a lost area).
+    EvacuationAnswered(Result<AreaStateAccepted, String>),
     /// character-api and quest-api answered a preload started by `Expect`.
     Preloaded {
         /// The request.

@@ -174,17 +174,7 @@ impl TestZone {
         self.expect(self.zone(0), AreaId::new(0, 0), epoch, c, ticket, 30_000)
             .await
             .expect("expect answered ready");
-        let mut client = Client::connect(&self.ws_url).await;
-        client
-            .send(
-                Hello {
-                    ticket,
-                    protocol_version: PROTOCOL_VERSION,
-                }
-                .into(),
-            )
-            .await;
-        client
+        Client::hello(&self.ws_url, ticket).await
     }
 
     pub async fn inspect(&self, zone: ZoneId) -> ZoneReport {
@@ -229,6 +219,21 @@ impl Client {
             .await
             .expect("websocket connects");
         Self { ws }
+    }
+
+    /// Connects to `url` and says `Hello` with `ticket`.
+    pub async fn hello(url: &str, ticket: Ticket) -> Self {
+        let mut client = Self::connect(url).await;
+        client
+            .send(
+                Hello {
+                    ticket,
+                    protocol_version: PROTOCOL_VERSION,
+                }
+                .into(),
+            )
+            .await;
+        client
     }
 
     pub async fn send(&mut self, packet: ClientPacket) {

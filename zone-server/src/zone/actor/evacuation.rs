@@ -1,0 +1,272 @@
+//! Moving every player of the area to another zone at once: a drain (`Migrate`: players,
+//! NPCs and ground items go to the zone the manager allocated the area to) or a lost area
+//! (`LostArea`: the area already has a newer owner, whose world wins, so only the players
+//! go). The zone stops ticking, waits until nothing about its players is in flight (saves,
+//! quest calls, handoffs), sends the whole state in one `AreaStateTransfer`, sends every
+//! client `Transfer` with the ticket the new owner made for them, and goes Idle. If the new
+//! owner does not take it, every player is saved and told to rejoin.
+
+use std::time::Duration;
+
+use protocol::client::packets::ErrorCode;
+use protocol::cluster::*;
+use protocol::{EntityId, Epoch, Ticket, ZoneId};
+use ractor::ActorRef;
+
+use super::{Origin, PendingArrival, ZoneActorState, answer, ask, now_ms, refuse};
+use crate::sim::Departure;
+use crate::zone::{Outbound, ZoneMsg};
+
+/// How long the new owner may take to load the area.
+const TRANSFER_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a migrated player's ticket lives.
+const MIGRATION_TICKET_LIFE_MS: u64 = 15_000;
+
+/// An evacuation under way.
+#[derive(Debug)]
+pub(super) struct Evacuation {
+    target_zone: ZoneId,
+    target_epoch: Epoch,
+    /// NPCs and ground items go too (a drain), or only players (a lost area).
+    carry_world: bool,
+    /// Where to answer `Migrate` once done.
+    reply: Option<async_nats::Subject>,
+    /// The players sent, once the transfer is on its way.
+    sent: Option<Vec<(EntityId, Departure)>>,
+}
+
+impl ZoneActorState {
+    /// `Migrate`: the manager allocated this zone's area to `target_zone` (a drain).
+    pub(super) fn migrate(
+        &mut self,
+        myself: &ActorRef<ZoneMsg>,
+        m: Migrate,
+        reply: Option<async_nats::Subject>,
+    ) {
+        if self.evacuation.is_some() {
+            return refuse::<Migrated>(
+                &self.shared,
+                reply,
+                ErrorKind::WrongState,
+                "the area is already moving",
+            );
+        }
+        if m.target_zone == self.id {
+            return refuse::<Migrated>(
+                &self.shared,
+                reply,
+                ErrorKind::Malformed,
+                "a zone cannot migrate to itself",
+            );
+        }
+        tracing::info!(zone = %self.id, area = %m.area, target = %m.target_zone, "migrating the area");
+        self.begin_evacuation(myself, m.target_zone, m.target_epoch, true, reply);
+    }
+
+    /// `LostArea`: the area went to `new_owner` under a newer epoch.
+    pub(super) fn lost_area(&mut self, myself: &ActorRef<ZoneMsg>, m: LostArea) {
+        tracing::warn!(zone = %self.id, area = %m.area, new_owner = %m.new_owner, "lost the area; handing the players to its new owner");
+        if self.evacuation.is_none() {
+            self.begin_evacuation(myself, m.new_owner, m.new_epoch, false, None);
+        }
+    }
+
+    fn begin_evacuation(
+        &mut self,
+        myself: &ActorRef<ZoneMsg>,
+        target_zone: ZoneId,
+        target_epoch: Epoch,
+        carry_world: bool,
+        reply: Option<async_nats::Subject>,
+    ) {
+        let Some(held) = &self.held else { return };
+        held.ticker.abort();
+        held.subscription.abort();
+        self.evacuation = Some(Evacuation {
+            target_zone,
+            target_epoch,
+            carry_world,
+            reply,
+            sent: None,
+        });
+        self.report_heartbeat();
+        self.try_evacuate(myself);
+    }
+
+    /// Sends the area once nothing about its players is in flight.
+    pub(super) fn try_evacuate(&mut self, myself: &ActorRef<ZoneMsg>) {
+        let ready = self.evacuation.as_ref().is_some_and(|e| e.sent.is_none())
+            && self.saves.is_empty()
+            && self.quest_calls.is_empty()
+            && !self.handoffs_in_flight();
+        if !ready {
+            return;
+        }
+        let Some(area) = self.held.as_ref().map(|h| h.area) else {
+            return;
+        };
+        let players: Vec<EntityId> = self.links.keys().copied().collect();
+        let mut sent = Vec::with_capacity(players.len());
+        for player in players {
+            if let Some(departure) = self.remove_from_sim(player, None) {
+                sent.push((player, departure));
+            }
+        }
+        let Some(evacuation) = &mut self.evacuation else {
+            return;
+        };
+        let (npcs, ground_items) = match (&self.held, evacuation.carry_world) {
+            (Some(held), true) => held.sim.world_state(now_ms()),
+            _ => (Vec::new(), Vec::new()),
+        };
+        let transfer = AreaStateTransfer {
+            zone: evacuation.target_zone,
+            area,
+            epoch: evacuation.target_epoch,
+            from_zone: self.id,
+            players: sent
+                .iter()
+                .map(|(_, d)| PlayerTransfer::from(d.clone()))
+                .collect(),
+            npcs,
+            ground_items,
+        };
+        evacuation.sent = Some(sent);
+        let target = evacuation.target_zone;
+        let shared = self.shared.clone();
+        let myself = myself.clone();
+        tokio::spawn(async move {
+            let subject = shared.subjects.zone(target, ZoneVerb::AreaState);
+            let result = ask::<AreaStateAccepted>(&shared, subject, &transfer, TRANSFER_TIMEOUT)
+                .await
+                .map_err(|e| format!("the new owner: {e}"));
+            let _ = myself.cast(ZoneMsg::EvacuationAnswered(result));
+        });
+    }
+
+    /// The new owner answered: every client goes there (or, failing that, rejoins), and
+    /// this zone goes Idle.
+    pub(super) fn evacuation_answered(
+        &mut self,
+        myself: &ActorRef<ZoneMsg>,
+        result: Result<AreaStateAccepted, String>,
+    ) {
+        let Some(evacuation) = self.evacuation.take() else {
+            return;
+        };
+        let sent = evacuation.sent.unwrap_or_default();
+        let count = sent.len() as u32;
+        let (ws_url, tickets) = match &result {
+            Ok(accepted) => (accepted.ws_url.clone(), accepted.tickets.clone()),
+            Err(reason) => {
+                tracing::warn!(zone = %self.id, %reason, "the area's new owner did not take it; players rejoin");
+                (String::new(), Vec::new())
+            }
+        };
+        for (player, departure) in sent {
+            let link = self.links.remove(&player);
+            let ticket = tickets
+                .iter()
+                .find(|t| t.character == departure.character.id)
+                .map(|t| t.ticket);
+            match (link, ticket) {
+                (Some(link), Some(ticket)) => self.send_transfer(&link, ws_url.clone(), ticket),
+                (link, _) => {
+                    if let Some(link) = link {
+                        let _ = link.try_send(Outbound::Close(
+                            ErrorCode::ZONE_UNAVAILABLE,
+                            "the area moved; rejoin".into(),
+                        ));
+                    }
+                    self.queue_save(myself, Box::new(departure.character));
+                }
+            }
+        }
+        metrics::counter!("zone_evacuations_total", "result" => if result.is_ok() { "ok" } else { "failed" }).increment(1);
+        self.leave_area(
+            myself,
+            ErrorCode::ZONE_UNAVAILABLE,
+            "the area moved; rejoin",
+        );
+        match result {
+            Ok(_) => answer(
+                &self.shared,
+                evacuation.reply,
+                &Ok(Migrated {
+                    zone: self.id,
+                    players: count,
+                }),
+            ),
+            Err(reason) => {
+                refuse::<Migrated>(&self.shared, evacuation.reply, ErrorKind::Upstream, reason)
+            }
+        }
+    }
+
+    /// `AreaStateTransfer`: this zone takes over a whole area from another.
+    pub(super) fn receive_area(
+        &mut self,
+        m: AreaStateTransfer,
+        reply: Option<async_nats::Subject>,
+    ) {
+        let Some(held) = &mut self.held else {
+            return refuse::<AreaStateAccepted>(
+                &self.shared,
+                reply,
+                ErrorKind::WrongState,
+                "this zone holds no area",
+            );
+        };
+        if self.evacuation.is_some() {
+            return refuse::<AreaStateAccepted>(
+                &self.shared,
+                reply,
+                ErrorKind::WrongState,
+                "this zone is handing its own area away",
+            );
+        }
+        if m.from_zone == self.id {
+            return refuse::<AreaStateAccepted>(
+                &self.shared,
+                reply,
+                ErrorKind::Malformed,
+                "a zone cannot send its area to itself",
+            );
+        }
+        if !m.npcs.is_empty() || !m.ground_items.is_empty() {
+            held.sim
+                .load_world_state(&m.npcs, &m.ground_items, now_ms());
+        }
+        let expires_at = now_ms() + MIGRATION_TICKET_LIFE_MS;
+        let mut tickets = Vec::with_capacity(m.players.len());
+        for player in m.players {
+            let character = player.character.id;
+            if held.sim.player_of(character).is_some() {
+                // Already back here through a join: that newer session wins.
+                continue;
+            }
+            let ticket = Ticket::new_random();
+            self.pending.insert(
+                ticket,
+                PendingArrival {
+                    arrival: player.into(),
+                    expires_at,
+                    origin: Origin::Migration,
+                },
+            );
+            self.shared.add_ticket(ticket, self.id);
+            tickets.push(PlayerTicket { character, ticket });
+        }
+        tracing::info!(zone = %self.id, area = %m.area, from = %m.from_zone, players = tickets.len(), "took over the area");
+        answer(
+            &self.shared,
+            reply,
+            &Ok(AreaStateAccepted {
+                zone: self.id,
+                ws_url: self.shared.ws_url.clone(),
+                tickets,
+                expires_at,
+            }),
+        );
+    }
+}
