@@ -217,6 +217,24 @@ impl Cluster {
         format!("http://{}", self.characters.addr())
     }
 
+    /// Every zone-server's base URL (health, metrics, `/v1/stays`).
+    pub fn zone_urls(&self) -> Vec<String> {
+        self.zones
+            .iter()
+            .map(|z| format!("http://{}", z.addr()))
+            .collect()
+    }
+
+    /// A bot configuration for this cluster.
+    pub fn bot_config(&self) -> crate::bot::BotConfig {
+        crate::bot::BotConfig {
+            manager_url: self.manager_url(),
+            character_api_url: self.character_api_url(),
+            service_token: self.secrets.service_token.clone(),
+            jwt_secret: self.secrets.jwt_secret.clone(),
+        }
+    }
+
     /// Where data and logs live.
     pub fn dir(&self) -> &Path {
         &self.dir

@@ -123,6 +123,28 @@ impl ManagedProcess {
         None
     }
 
+    /// Freezes the process (SIGSTOP): it keeps its sockets, the kernel still accepts
+    /// connections for it, but it answers nothing, like a process stalled on a disk.
+    /// Returns whether the signal was delivered.
+    pub fn pause(&self) -> bool {
+        self.signal("-STOP")
+    }
+
+    /// Lets a [paused](ManagedProcess::pause) process run again (SIGCONT).
+    pub fn resume(&self) -> bool {
+        self.signal("-CONT")
+    }
+
+    fn signal(&self, signal: &str) -> bool {
+        self.pid().is_some_and(|pid| {
+            Command::new("kill")
+                .arg(signal)
+                .arg(pid.to_string())
+                .status()
+                .is_ok_and(|s| s.success())
+        })
+    }
+
     /// Whether the process is still running.
     pub fn is_running(&mut self) -> bool {
         self.child

@@ -1,22 +1,11 @@
 //! End to end on a real cluster: every process is the real binary.
 
 use std::sync::atomic::Ordering;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use cluster_tests::bot::{Bot, BotConfig};
-use cluster_tests::{Cluster, ClusterOptions};
+use cluster_tests::bot::Bot;
+use cluster_tests::{Cluster, ClusterOptions, wait_for};
 use protocol::http::manager::AreaInfo;
-
-async fn wait_for(what: &str, timeout: Duration, mut f: impl AsyncFnMut() -> bool) {
-    let deadline = Instant::now() + timeout;
-    while !f().await {
-        assert!(
-            Instant::now() < deadline,
-            "{what} did not happen within {timeout:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bots_join_through_the_manager_into_a_real_zone_and_play() {
@@ -24,12 +13,7 @@ async fn bots_join_through_the_manager_into_a_real_zone_and_play() {
         .await
         .expect("join")
         .expect("the cluster starts");
-    let config = BotConfig {
-        manager_url: cluster.manager_url(),
-        character_api_url: cluster.character_api_url(),
-        service_token: cluster.secrets.service_token.clone(),
-        jwt_secret: cluster.secrets.jwt_secret.clone(),
-    };
+    let config = cluster.bot_config();
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let mut stats = Vec::new();
     let mut tasks = Vec::new();

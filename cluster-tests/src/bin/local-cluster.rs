@@ -1,13 +1,15 @@
 //! The local cluster (the README's run command, via `scripts/run-local`): nats-server, both
 //! APIs, the manager and zone-server processes on the well-known loopback ports, a few
-//! bots playing, the dashboard URL printed; Ctrl-C stops everything cleanly.
+//! bots playing (half of them walking back and forth across the border between areas 0-0
+//! and 1-0, so handoffs show on the dashboard), the dashboard URL printed; Ctrl-C stops
+//! everything cleanly.
 #![allow(clippy::print_stdout)]
 
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use cluster_tests::bot::{Bot, BotConfig};
+use cluster_tests::bot::{Bot, Route};
 use cluster_tests::{Cluster, ClusterOptions};
 
 fn arg(name: &str, default: usize) -> usize {
@@ -37,17 +39,19 @@ async fn main() -> anyhow::Result<()> {
     };
     let mut cluster = tokio::task::spawn_blocking(move || Cluster::start(options)).await??;
 
-    let config = BotConfig {
-        manager_url: cluster.manager_url(),
-        character_api_url: cluster.character_api_url(),
-        service_token: cluster.secrets.service_token.clone(),
-        jwt_secret: cluster.secrets.jwt_secret.clone(),
-    };
+    let config = cluster.bot_config();
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let mut players = Vec::new();
     let run_id = std::process::id() % 10_000;
     for i in 0..bots {
-        let bot = Bot::create(config.clone(), &format!("bot{run_id}x{i}")).await?;
+        let route = if i % 2 == 0 {
+            Route::Roam
+        } else {
+            Route::BorderRunner
+        };
+        let bot = Bot::create(config.clone(), &format!("bot{run_id}x{i}"))
+            .await?
+            .with_route(route);
         let stats = bot.stats.clone();
         players.push((tokio::spawn(bot.play(stopped.clone())), stats));
     }
@@ -76,7 +80,8 @@ async fn main() -> anyhow::Result<()> {
                 let welcomes: u64 = players.iter().map(|(_, s)| s.welcomes.load(Ordering::Relaxed)).sum();
                 let acked: u64 = players.iter().map(|(_, s)| s.inputs_acked.load(Ordering::Relaxed)).sum();
                 let kills: u64 = players.iter().map(|(_, s)| s.kills.load(Ordering::Relaxed)).sum();
-                println!("bots: {} in play, {welcomes} zone entries, {acked} inputs acknowledged, {kills} kills", players.len());
+                let transfers: u64 = players.iter().map(|(_, s)| s.transfers.load(Ordering::Relaxed)).sum();
+                println!("bots: {} in play, {welcomes} zone entries, {transfers} handoffs followed, {acked} inputs acknowledged, {kills} kills", players.len());
             }
         }
     }
