@@ -66,10 +66,11 @@ async fn bots_join_through_the_manager_into_a_real_zone_and_play() {
         let _ = tokio::time::timeout(Duration::from_secs(5), task).await;
     }
     for s in &stats {
-        assert_eq!(
-            s.errors.load(Ordering::Relaxed),
-            0,
-            "a well-behaved bot gets no Error packets"
+        // A refused attack or pickup (another bot was first) is play; anything else is not.
+        let serious = s.serious_errors();
+        assert!(
+            serious.is_empty(),
+            "a well-behaved bot gets no Error packets but these: {serious:?}"
         );
     }
     let mut cluster = cluster;

@@ -161,7 +161,9 @@ async fn bots_crossing_a_border_again_and_again_are_in_one_zone_at_a_time_and_lo
     }
     let (stats, ids) = players.finish().await;
     for s in &stats {
-        assert_eq!(s.errors.load(Ordering::Relaxed), 0, "no Error packets");
+        // A refused attack or pickup (another bot was first) is play; anything else is not.
+        let serious = s.serious_errors();
+        assert!(serious.is_empty(), "Error packets: {serious:?}");
         assert_eq!(s.lost.load(Ordering::Relaxed), 0, "no connection lost");
     }
     let transfers: u64 = stats
@@ -169,7 +171,10 @@ async fn bots_crossing_a_border_again_and_again_are_in_one_zone_at_a_time_and_lo
         .map(|s| s.transfers.load(Ordering::Relaxed))
         .sum();
     let resent: u64 = stats.iter().map(|s| s.resent.load(Ordering::Relaxed)).sum();
-    eprintln!("{transfers} transfers followed, {resent} inputs resent after them");
+    let refused: Vec<_> = stats.iter().flat_map(|s| s.error_packets()).collect();
+    eprintln!(
+        "{transfers} transfers followed, {resent} inputs resent after them; refused in play: {refused:?}"
+    );
     check_nothing_lost(&cluster, &stats, &ids).await;
     stop(cluster).await;
 }
@@ -243,7 +248,8 @@ async fn draining_a_zone_moves_its_players_who_play_on() {
     for s in &stats {
         assert_eq!(s.transfers.load(Ordering::Relaxed), 1, "moved by Transfer");
         assert_eq!(s.lost.load(Ordering::Relaxed), 0, "never dropped");
-        assert_eq!(s.errors.load(Ordering::Relaxed), 0);
+        let serious = s.serious_errors();
+        assert!(serious.is_empty(), "Error packets: {serious:?}");
     }
     check_nothing_lost(&cluster, &stats, &ids).await;
     stop(cluster).await;
