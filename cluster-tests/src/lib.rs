@@ -30,4 +30,4 @@ pub use cluster::{Cluster, ClusterOptions, Secrets};
 pub use nats::NatsServer;
 pub use process::{ManagedProcess, ProcessSpec, free_port, wait_for_tcp};
 pub use services::{Service, binary};
-pub use wait::wait_for;
+pub use wait::{wait_for, wait_for_showing};

@@ -12,6 +12,7 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use cluster_tests::bot::{Bot, BotStats, items_in};
+use cluster_tests::wait_for_showing;
 use protocol::cluster::messages::ZoneState;
 use support::*;
 use tokio::sync::watch;
@@ -22,7 +23,7 @@ fn get(c: &std::sync::atomic::AtomicU64) -> u64 {
 
 /// Waits until every player is admitted and has had `acks` inputs acknowledged.
 async fn all_playing(players: &[PlayerHandle], acks: u64, timeout: Duration) -> Duration {
-    wait_for(
+    wait_for_showing(
         "every player admitted and acknowledged",
         timeout,
         async || {
@@ -32,6 +33,7 @@ async fn all_playing(players: &[PlayerHandle], acks: u64, timeout: Duration) -> 
                     && get(&p.stats.inputs_acked) >= acks
             })
         },
+        || describe(players),
     )
     .await
 }
@@ -42,7 +44,7 @@ async fn saves_settled(
     players: &[PlayerHandle],
     timeout: Duration,
 ) -> Duration {
-    wait_for(
+    wait_for_showing(
         "character-api to hold what every player last saw",
         timeout,
         async || {
@@ -58,6 +60,7 @@ async fn saves_settled(
             }
             true
         },
+        || describe(players),
     )
     .await
 }
@@ -368,7 +371,7 @@ async fn a_killed_manager_leaves_players_connected_and_rebuilds_its_area_map_fro
 /// Waits until character-api holds what each player last saw *and* where it stands: with
 /// the players standing still, nothing is left to save, so no save is in flight.
 async fn quiet(characters: &Characters, players: &[PlayerHandle], timeout: Duration) -> Duration {
-    wait_for(
+    wait_for_showing(
         "every player's state saved (inventory and position)",
         timeout,
         async || {
@@ -388,15 +391,19 @@ async fn quiet(characters: &Characters, players: &[PlayerHandle], timeout: Durat
             }
             true
         },
+        || describe(players),
     )
     .await
 }
 
 /// Gathers until `n` players carry something; those will juggle.
 async fn carriers(players: &[PlayerHandle], n: usize, timeout: Duration) -> Vec<PlayerHandle> {
-    let took = wait_for("players to pick something up", timeout, async || {
-        players.iter().filter(|p| p.stats.items() >= 1).count() >= n
-    })
+    let took = wait_for_showing(
+        "players to pick something up",
+        timeout,
+        async || players.iter().filter(|p| p.stats.items() >= 1).count() >= n,
+        || describe(players),
+    )
     .await;
     eprintln!("{n} player(s) carried something after {took:?}");
     players
@@ -432,12 +439,12 @@ async fn character_api_restarted_mid_play_loses_nothing_players_picked_up() {
     cluster.characters.kill();
     let killed = Instant::now();
     // Play on while it is down: whoever carries something juggles it (drop one, pick it up
-    // again: every step an urgent save, failing and retried), the others gather.
+    // again: every step an urgent save, failing and retried), the others walk their routes
+    // (moves saved now and then). Nobody else picks up: a gatherer beside a juggler could
+    // take its dropped item and leave it nothing to juggle.
     for p in &players {
-        if is_juggler(p) {
-            p.controls.gather.store(false, Ordering::SeqCst);
-            p.controls.juggle.store(true, Ordering::SeqCst);
-        }
+        p.controls.gather.store(false, Ordering::SeqCst);
+        p.controls.juggle.store(is_juggler(p), Ordering::SeqCst);
         p.controls.stand.store(false, Ordering::SeqCst);
     }
     let updates_before: Vec<u64> = players
@@ -445,7 +452,7 @@ async fn character_api_restarted_mid_play_loses_nothing_players_picked_up() {
         .map(|p| get(&p.stats.inventory_updates))
         .collect();
     let acks_before: Vec<u64> = players.iter().map(|p| get(&p.stats.inputs_acked)).collect();
-    let took = wait_for(
+    let took = wait_for_showing(
         "inventory changes and acknowledged inputs while character-api is down",
         Duration::from_secs(60),
         async || {
@@ -459,6 +466,7 @@ async fn character_api_restarted_mid_play_loses_nothing_players_picked_up() {
                 .all(|(p, before)| get(&p.stats.inputs_acked) >= before + 40);
             juggled && acked
         },
+        || describe(&players),
     )
     .await;
     let changes: u64 = players
@@ -482,7 +490,7 @@ async fn character_api_restarted_mid_play_loses_nothing_players_picked_up() {
         .iter()
         .map(|p| get(&p.stats.inventory_updates))
         .collect();
-    wait_for(
+    wait_for_showing(
         "more inventory changes after the restart",
         Duration::from_secs(30),
         async || {
@@ -491,6 +499,7 @@ async fn character_api_restarted_mid_play_loses_nothing_players_picked_up() {
                 .zip(&updates_at_restart)
                 .all(|(p, before)| !is_juggler(p) || get(&p.stats.inventory_updates) >= before + 2)
         },
+        || describe(&players),
     )
     .await;
     for p in &players {
@@ -545,8 +554,11 @@ async fn character_api_killed_during_saves_never_makes_a_zone_drop_its_players()
     let (players, tasks) = spawn_players(&config, "Juggler", 3, true, &stopped).await;
     all_playing(&players, 20, Duration::from_secs(60)).await;
     let jugglers = carriers(&players, 2, Duration::from_secs(180)).await;
-    for p in &jugglers {
+    // Nobody gathers from now on: a gatherer could take the jugglers' dropped items.
+    for p in &players {
         p.controls.gather.store(false, Ordering::SeqCst);
+    }
+    for p in &jugglers {
         p.controls.juggle_every_ms.store(300, Ordering::SeqCst);
         p.controls.juggle.store(true, Ordering::SeqCst);
     }
@@ -558,13 +570,18 @@ async fn character_api_killed_during_saves_never_makes_a_zone_drop_its_players()
             .map(|p| get(&p.stats.inventory_updates))
             .collect();
         let before: u64 = before.iter().sum();
-        wait_for("saves flowing", Duration::from_secs(30), async || {
-            jugglers
-                .iter()
-                .map(|p| get(&p.stats.inventory_updates))
-                .sum::<u64>()
-                >= before + 4
-        })
+        wait_for_showing(
+            "saves flowing",
+            Duration::from_secs(30),
+            async || {
+                jugglers
+                    .iter()
+                    .map(|p| get(&p.stats.inventory_updates))
+                    .sum::<u64>()
+                    >= before + 4
+            },
+            || describe(&jugglers),
+        )
         .await;
         cluster.characters.kill();
         tokio::time::sleep(Duration::from_millis(500)).await;

@@ -262,6 +262,15 @@ pub struct PlayerHandle {
     pub controls: Arc<Controls>,
 }
 
+/// Every player's name, controls and stats, for a failure message.
+pub fn describe(players: &[PlayerHandle]) -> String {
+    players
+        .iter()
+        .map(|p| format!("{}: {:?}\n  {:?}", p.name, p.controls, p.stats))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 /// Starts one player named `name`: it roams its area without fighting, or gathers items.
 pub async fn spawn_player(
     config: &BotConfig,
