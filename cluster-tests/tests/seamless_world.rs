@@ -7,33 +7,14 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
+use cluster_tests::Cluster;
 use cluster_tests::bot::{Bot, BotStats, Route};
 use cluster_tests::stays::{check_stays, fetch_stays};
-use cluster_tests::{Cluster, ClusterOptions, wait_for};
-use protocol::http::character::Character;
-use protocol::http::manager::{AreaInfo, ZoneInfo};
 use protocol::{AreaId, CharacterId};
+use support::{Admin, Characters, start_cluster, stop_cluster, wait_for};
 use tokio::sync::watch;
 
-async fn start(zone_servers: usize) -> Cluster {
-    tokio::task::spawn_blocking(move || {
-        Cluster::start(ClusterOptions {
-            zone_servers,
-            slots: 2,
-            ..ClusterOptions::default()
-        })
-    })
-    .await
-    .expect("join")
-    .expect("the cluster starts")
-}
-
-async fn stop(cluster: Cluster) {
-    let mut cluster = cluster;
-    tokio::task::spawn_blocking(move || cluster.stop())
-        .await
-        .expect("stopped");
-}
+mod support;
 
 struct Players {
     stop: watch::Sender<bool>,
@@ -72,26 +53,12 @@ impl Players {
     }
 }
 
-async fn saved(cluster: &Cluster, id: CharacterId) -> Character {
-    reqwest::Client::new()
-        .get(format!(
-            "{}/v1/characters/{id}",
-            cluster.character_api_url()
-        ))
-        .bearer_auth(&cluster.secrets.service_token)
-        .send()
-        .await
-        .expect("character-api answers")
-        .json()
-        .await
-        .expect("a character")
-}
-
 /// Once every bot has stopped: the stays show one owner at a time and no input lost, and
 /// what character-api holds is what each bot last saw.
 async fn check_nothing_lost(cluster: &Cluster, stats: &[Arc<BotStats>], ids: &[CharacterId]) {
     let token = cluster.secrets.service_token.clone();
     let urls = cluster.zone_urls();
+    let characters = Characters::new(cluster);
     let mut report = None;
     wait_for("every stay closed", Duration::from_secs(15), async || {
         let stays = fetch_stays(&urls, &token).await.expect("stays");
@@ -113,7 +80,9 @@ async fn check_nothing_lost(cluster: &Cluster, stats: &[Arc<BotStats>], ids: &[C
         let seen = s.last_inventory().expect("an inventory was seen");
         let mut stored = None;
         wait_for("the last save", Duration::from_secs(15), async || {
-            let c = saved(cluster, *id).await;
+            let Some(c) = characters.get(*id).await else {
+                return false;
+            };
             let same = c.inventory.coins == seen.coins && c.inventory.slots == seen.slots;
             stored = Some(c);
             same
@@ -130,7 +99,7 @@ async fn check_nothing_lost(cluster: &Cluster, stats: &[Arc<BotStats>], ids: &[C
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bots_crossing_a_border_again_and_again_are_in_one_zone_at_a_time_and_lose_nothing() {
-    let cluster = start(2).await;
+    let cluster = start_cluster(2, 2).await;
     let players = play(&cluster, "runner", 4, Route::BorderRunner).await;
     wait_for(
         "every bot handed over at least 4 times",
@@ -144,15 +113,7 @@ async fn bots_crossing_a_border_again_and_again_are_in_one_zone_at_a_time_and_lo
     )
     .await;
     // Both areas by the border have owners, given on demand.
-    let areas: Vec<AreaInfo> = reqwest::Client::new()
-        .get(format!("{}/v1/areas", cluster.manager_url()))
-        .bearer_auth(&cluster.secrets.admin_token)
-        .send()
-        .await
-        .expect("areas")
-        .json()
-        .await
-        .expect("a list");
+    let areas = Admin::new(&cluster).areas().await.expect("areas");
     for area in [AreaId::new(0, 0), AreaId::new(1, 0)] {
         assert!(
             areas.iter().any(|a| a.area == area && a.zone.is_some()),
@@ -176,12 +137,12 @@ async fn bots_crossing_a_border_again_and_again_are_in_one_zone_at_a_time_and_lo
         "{transfers} transfers followed, {resent} inputs resent after them; refused in play: {refused:?}"
     );
     check_nothing_lost(&cluster, &stats, &ids).await;
-    stop(cluster).await;
+    stop_cluster(cluster).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn draining_a_zone_moves_its_players_who_play_on() {
-    let cluster = start(2).await;
+    let cluster = start_cluster(2, 2).await;
     let players = play(&cluster, "drained", 3, Route::Roam).await;
     wait_for("every bot playing", Duration::from_secs(60), async || {
         players
@@ -190,18 +151,8 @@ async fn draining_a_zone_moves_its_players_who_play_on() {
             .all(|s| s.inputs_acked.load(Ordering::Relaxed) >= 20)
     })
     .await;
-    let http = reqwest::Client::new();
-    let admin = cluster.secrets.admin_token.clone();
-    let zones = async || -> Vec<ZoneInfo> {
-        http.get(format!("{}/v1/zones", cluster.manager_url()))
-            .bearer_auth(&admin)
-            .send()
-            .await
-            .expect("zones")
-            .json()
-            .await
-            .expect("a list")
-    };
+    let admin = Admin::new(&cluster);
+    let zones = async || admin.zones().await.expect("zones");
     let home = AreaId::new(0, 0);
     let old = zones()
         .await
@@ -209,9 +160,9 @@ async fn draining_a_zone_moves_its_players_who_play_on() {
         .find(|z| z.area == Some(home))
         .expect("the spawn area's zone")
         .zone;
-    let drained = http
+    let drained = reqwest::Client::new()
         .post(format!("{}/v1/zones/{old}/drain", cluster.manager_url()))
-        .bearer_auth(&admin)
+        .bearer_auth(&cluster.secrets.admin_token)
         .send()
         .await
         .expect("drain");
@@ -252,5 +203,5 @@ async fn draining_a_zone_moves_its_players_who_play_on() {
         assert!(serious.is_empty(), "Error packets: {serious:?}");
     }
     check_nothing_lost(&cluster, &stats, &ids).await;
-    stop(cluster).await;
+    stop_cluster(cluster).await;
 }

@@ -1,7 +1,8 @@
-//! Helpers shared by the fault and hostile-client tests: a real cluster started off the
-//! async runtime, a polling `wait_for`, the manager's operator API, character-api reads, a
-//! zone-server's `/metrics`, players (library bots that roam without fighting, or gather,
-//! juggle or stand on command) and a raw WebSocket client that misbehaves on purpose.
+//! Helpers shared by the fault, hostile-client and seamless-world tests: a real cluster
+//! started off the async runtime, a polling `wait_for`, the manager's operator API,
+//! character-api reads, a zone-server's `/metrics`, players (library bots that roam without
+//! fighting, or gather, juggle or stand on command) and a raw WebSocket client that
+//! misbehaves on purpose.
 #![allow(dead_code, unreachable_pub)]
 
 use std::net::SocketAddr;
