@@ -12,9 +12,10 @@ use std::time::{Duration, Instant};
 
 use protocol::client::ClientPacket;
 use protocol::client::packets::Input;
+use protocol::cluster::PlayerTransfer;
 use protocol::http::character::{Character, Inventory, Stats};
 use protocol::{AccountId, AreaId, CharacterId, Position, WorldGrid};
-use zone_server::sim::{Arrival, SimConfig, Simulation, TickOutput};
+use zone_server::sim::{SimConfig, Simulation, TickOutput};
 
 const WARMUP_TICKS: u32 = 40;
 const MEASURED_TICKS: u32 = 200;
@@ -75,7 +76,7 @@ fn measure(players: usize) -> Row {
                 0.0,
                 bounds.min_z + 4.0 + rng.unit() * (bounds.max_z - bounds.min_z - 8.0),
             );
-            sim.add_player(Arrival {
+            sim.add_player(PlayerTransfer {
                 character: character(i, at),
                 quests: vec![],
                 last_input_seq: 0,

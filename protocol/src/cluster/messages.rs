@@ -243,7 +243,9 @@ pub struct ExpectReady {
 
 // ---------------------------------------------------------------- handoff
 
-/// A player's whole state as it moves between zones.
+/// A player's whole state as it moves between zones, and in and out of a zone's
+/// simulation: zone-server's `Simulation` admits and gives back exactly this, so what a
+/// handoff or a migration carries is what was simulated.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PlayerTransfer {
     /// The character, as last saved or newer (its `version` is the one to save against).

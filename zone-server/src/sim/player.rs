@@ -1,6 +1,6 @@
 //! A connected player as the simulation holds them: the authoritative character (saved
 //! back to character-api), quest standings, the per-tick event stack of their packets, and
-//! what their client has been told.
+//! what their client and storage have been told.
 
 use std::collections::VecDeque;
 
@@ -11,6 +11,7 @@ use protocol::client::entity::{
     quantize_yaw,
 };
 use protocol::client::packets::Input;
+use protocol::cluster::PlayerTransfer;
 use protocol::http::character::Character;
 use protocol::http::quest::QuestProgress;
 
@@ -18,6 +19,113 @@ use super::view::View;
 
 /// Packets held per player between ticks; more are dropped and counted.
 pub const EVENT_STACK_CAPACITY: usize = 64;
+const XP_PER_LEVEL: u64 = 100;
+
+/// Where a player wants to go, from their last input: the movement phase applies it every
+/// tick until the next input changes it.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct Intent {
+    /// Ground direction, x part: a unit vector with `z`, or zero standing still.
+    pub x: f32,
+    /// Ground direction, z part.
+    pub z: f32,
+    /// Running rather than walking.
+    pub running: bool,
+}
+
+impl Intent {
+    /// Standing still (after a death, or an input with no stick).
+    pub const STILL: Self = Self {
+        x: 0.0,
+        z: 0.0,
+        running: false,
+    };
+
+    /// The direction of an input's stick, normalised so that no input moves faster than
+    /// the gait allows however far the stick is pushed.
+    pub fn of(input: &Input) -> Self {
+        let (x, z) = (f32::from(input.move_x), f32::from(input.move_z));
+        let len = x.hypot(z);
+        if len > 0.0 {
+            Self {
+                x: x / len,
+                z: z / len,
+                running: input.running,
+            }
+        } else {
+            Self::STILL
+        }
+    }
+
+    /// Whether the player stands still.
+    pub fn still(&self) -> bool {
+        self.x == 0.0 && self.z == 0.0
+    }
+}
+
+/// Whether a player takes part in the play or is held for a handoff.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Presence {
+    /// Playing here.
+    #[default]
+    Playing,
+    /// Being handed to another zone: nothing happens to or by the player (their packets
+    /// wait in the event stack, no save starts), so the state carried over stays exact.
+    Frozen,
+}
+
+/// How soon storage must hear of a player's changes. Ordered: a change only ever makes a
+/// save more urgent, and one save settles them all.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
+pub enum SaveDue {
+    /// Storage holds the player as they are.
+    #[default]
+    Saved,
+    /// Changed (moved, hurt, gained xp): saved with the next periodic save, since losing
+    /// a few seconds of it to a crash costs little.
+    Periodic,
+    /// The bags or quests changed: saved at once, so no item is lost or duplicated.
+    Now,
+}
+
+/// What of a player's own panel (bags, stats) their client has not been sent yet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Unsent {
+    /// The client shows both as they are.
+    #[default]
+    Nothing,
+    /// Health, level or xp changed.
+    Stats,
+    /// The bags changed.
+    Inventory,
+    /// Both changed.
+    InventoryAndStats,
+}
+
+impl Unsent {
+    /// This and `other` together.
+    fn with(self, other: Self) -> Self {
+        match (
+            self.inventory() || other.inventory(),
+            self.stats() || other.stats(),
+        ) {
+            (false, false) => Self::Nothing,
+            (false, true) => Self::Stats,
+            (true, false) => Self::Inventory,
+            (true, true) => Self::InventoryAndStats,
+        }
+    }
+
+    /// Whether the bags are to be sent.
+    pub fn inventory(self) -> bool {
+        matches!(self, Self::Inventory | Self::InventoryAndStats)
+    }
+
+    /// Whether the stats are to be sent.
+    pub fn stats(self) -> bool {
+        matches!(self, Self::Stats | Self::InventoryAndStats)
+    }
+}
 
 /// One player in the simulation.
 #[derive(Debug)]
@@ -34,8 +142,8 @@ pub struct Player {
     pub last_input_seq: u32,
     /// Highest sequence number acknowledged to the client.
     pub acked_seq: u32,
-    /// Current movement intent (unit vector or zero) and gait.
-    pub intent: (f32, f32, bool),
+    /// Where the last input steers.
+    pub intent: Intent,
     /// Facing from the last input, 1/256 turns.
     pub facing: u8,
     /// Animation this tick.
@@ -44,58 +152,56 @@ pub struct Player {
     pub attack_ready: u32,
     /// Tick of respawn while dead.
     pub respawn_at: Option<u32>,
-    /// What the client has been told.
+    /// What the client has been told of the world around.
     pub view: View,
-    /// Changed since the last save.
-    pub dirty: bool,
-    /// Needs saving now (inventory or quest change), not just periodically.
-    pub urgent_save: bool,
+    /// Playing, or held for a handoff.
+    pub presence: Presence,
+    /// How soon storage must hear of the player's changes.
+    pub save: SaveDue,
     /// Tick of the next periodic save.
     pub next_save: u32,
-    /// Inventory changed this tick: send it.
-    pub inventory_changed: bool,
-    /// Stats changed this tick: send them.
-    pub stats_changed: bool,
-    /// Being handed to another zone: nothing happens to or by the player (their packets
-    /// wait in the event stack, no save starts), so the state carried over stays exact.
-    pub frozen: bool,
+    /// What of their own panel the client is sent at the end of this tick.
+    pub unsent: Unsent,
     /// Inputs applied since admission.
     pub inputs_applied: u64,
-    /// Sequence number of the first input applied since admission.
-    pub first_input_seq: Option<u32>,
 }
 
 impl Player {
-    /// A player for `character` as entity `entity`.
-    pub fn new(
-        entity: EntityId,
-        character: Character,
-        quests: Vec<QuestProgress>,
-        last_input_seq: u32,
-        next_save: u32,
-    ) -> Self {
-        Self {
+    /// A player admitted as `entity` with the state carried in `arrival`, whose client has
+    /// been sent their panel (the opening frames) and whose state is due with the periodic
+    /// save at `next_save`. The inputs carried along wait in the event stack.
+    pub fn new(entity: EntityId, arrival: PlayerTransfer, next_save: u32) -> Self {
+        let mut player = Self {
             entity,
-            character,
-            quests,
+            character: arrival.character,
+            quests: arrival.quests,
             events: VecDeque::with_capacity(8),
-            last_input_seq,
-            acked_seq: last_input_seq,
-            intent: (0.0, 0.0, false),
+            last_input_seq: arrival.last_input_seq,
+            acked_seq: arrival.last_input_seq,
+            intent: Intent::STILL,
             facing: 0,
             anim: AnimState::Idle,
             attack_ready: 0,
             respawn_at: None,
             view: View::default(),
-            dirty: false,
-            urgent_save: false,
+            presence: Presence::Playing,
+            save: SaveDue::Periodic,
             next_save,
-            inventory_changed: true,
-            stats_changed: true,
-            frozen: false,
+            unsent: Unsent::Nothing,
             inputs_applied: 0,
-            first_input_seq: None,
+        };
+        for input in arrival.pending_inputs {
+            if player.unapplied(input.seq) {
+                player.events.push_back(ClientPacket::Input(input));
+            }
         }
+        player
+    }
+
+    /// Whether the input numbered `seq` is still to be applied: inputs are applied once
+    /// each, in order, and a client resends the unacknowledged ones after a transfer.
+    pub fn unapplied(&self, seq: u32) -> bool {
+        seq > self.last_input_seq
     }
 
     /// Whether the player is alive.
@@ -103,9 +209,43 @@ impl Player {
         self.respawn_at.is_none()
     }
 
+    /// Whether the player is held for a handoff.
+    pub fn frozen(&self) -> bool {
+        self.presence == Presence::Frozen
+    }
+
     /// Whether NPCs and other players can act on them (alive, not being handed over).
     pub fn targetable(&self) -> bool {
-        self.alive() && !self.frozen
+        self.alive() && !self.frozen()
+    }
+
+    /// The bags changed: the client is sent them this tick and storage hears at once.
+    pub fn inventory_changed(&mut self) {
+        self.unsent = self.unsent.with(Unsent::Inventory);
+        self.save = self.save.max(SaveDue::Now);
+    }
+
+    /// Health, level or xp changed: the client is sent them this tick, storage with the
+    /// next periodic save.
+    pub fn stats_changed(&mut self) {
+        self.unsent = self.unsent.with(Unsent::Stats);
+        self.changed();
+    }
+
+    /// Something only storage cares about changed (position, gathering xp).
+    pub fn changed(&mut self) {
+        self.save = self.save.max(SaveDue::Periodic);
+    }
+
+    /// Whether a save is to start at `tick` (never while frozen: the carried state is the
+    /// handoff's).
+    pub fn save_due(&self, tick: u32) -> bool {
+        match self.save {
+            _ if self.frozen() => false,
+            SaveDue::Saved => false,
+            SaveDue::Periodic => tick >= self.next_save,
+            SaveDue::Now => true,
+        }
     }
 
     /// Current visible motion.
@@ -138,14 +278,42 @@ impl Player {
         }
     }
 
+    /// The player as they stand, to carry to another zone (or keep for a handoff that may
+    /// yet be refused).
+    pub fn transfer(&self) -> PlayerTransfer {
+        PlayerTransfer {
+            character: self.character.clone(),
+            quests: self.quests.clone(),
+            pending_inputs: self.pending_inputs(),
+            last_input_seq: self.last_input_seq,
+        }
+    }
+
+    /// The player leaving, with everything needed to save or hand them on.
+    pub fn into_transfer(self) -> PlayerTransfer {
+        let pending_inputs = self.pending_inputs();
+        PlayerTransfer {
+            character: self.character,
+            quests: self.quests,
+            pending_inputs,
+            last_input_seq: self.last_input_seq,
+        }
+    }
+
     /// Inputs still waiting in the event stack (carried along in a handoff).
-    pub fn pending_inputs(&self) -> Vec<Input> {
+    fn pending_inputs(&self) -> Vec<Input> {
         self.events
             .iter()
             .filter_map(|p| match p {
-                ClientPacket::Input(i) if i.seq > self.last_input_seq => Some(*i),
+                ClientPacket::Input(i) if self.unapplied(i.seq) => Some(*i),
                 _ => None,
             })
             .collect()
     }
+}
+
+/// A character's level, from their xp in every skill.
+pub fn level_of(c: &Character) -> u32 {
+    let total: u64 = c.stats.xp.values().sum();
+    (1 + total / XP_PER_LEVEL).min(u64::from(u32::MAX)) as u32
 }

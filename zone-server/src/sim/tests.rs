@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use protocol::client::packets::*;
 use protocol::client::{ClientPacket, ServerPacket};
+use protocol::cluster::PlayerTransfer;
 use protocol::content::{ItemKind, NpcKind};
 use protocol::http::character::{Character, Inventory, Stats};
 use protocol::http::quest::{
@@ -67,7 +68,7 @@ fn sim() -> Simulation {
 }
 
 fn join(sim: &mut Simulation, name: &str, at: Position, quests: Vec<QuestProgress>) -> EntityId {
-    let (id, opening) = sim.add_player(Arrival {
+    let (id, opening) = sim.add_player(PlayerTransfer {
         character: character(name, at),
         quests,
         last_input_seq: 0,
@@ -511,4 +512,35 @@ fn the_world_state_moves_to_another_simulation_of_the_area() {
             .all(|(_, _, at)| at.planar_distance(&node.position) >= 0.01),
         "the picked node is still regrowing"
     );
+}
+
+#[test]
+fn the_first_input_applied_in_a_stay_is_reported_once() {
+    let mut sim = sim();
+    let spawn = sim.content().player_spawn;
+    let carried = |seq| Input {
+        seq,
+        move_x: 127,
+        move_z: 0,
+        running: false,
+        yaw: 0,
+    };
+    let (id, _) = sim.add_player(PlayerTransfer {
+        character: character("Carried", spawn),
+        quests: vec![],
+        last_input_seq: 5,
+        pending_inputs: vec![carried(4), carried(6)],
+    });
+    let mut out = run(&mut sim, 1);
+    assert_eq!(
+        out.first_inputs,
+        vec![(id, 6)],
+        "the first input not applied elsewhere"
+    );
+    out.clear();
+    assert!(out.first_inputs.is_empty());
+    sim.push(id, input(7, 127, 0, false)).expect("queued");
+    sim.tick(&mut out);
+    assert!(out.first_inputs.is_empty(), "once per stay");
+    assert_eq!(sim.player(id).expect("present").inputs_applied, 2);
 }

@@ -5,7 +5,9 @@
 use protocol::UnixMillis;
 use protocol::cluster::{GroundItemSnapshot, NpcSnapshot};
 
-use super::{NPC_RESPAWN_SECS, RESOURCE_RESPAWN_SECS, Simulation};
+use super::Simulation;
+use super::combat::NPC_RESPAWN_SECS;
+use super::items::RESOURCE_RESPAWN_SECS;
 
 impl Simulation {
     /// Every NPC and ground item as they stand; tick-based timers become wall-clock times

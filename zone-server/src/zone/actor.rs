@@ -20,14 +20,14 @@ use protocol::{
     AreaId, CharacterId, EntityId, Epoch, EventId, HandoffId, Ticket, UnixMillis, ZoneId,
 };
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
-use rustc_hash::{FxHashMap, FxHashSet};
+use rustc_hash::FxHashMap;
 use tokio::sync::mpsc::error::TrySendError;
 use tokio::task::JoinHandle;
 
 use super::{Link, Outbound, PlayerView, ZoneMsg, ZoneReport};
 use crate::apis::with_retry;
 use crate::shared::Shared;
-use crate::sim::{Arrival, Departure, Effect, SimConfig, Simulation, TickOutput, quests};
+use crate::sim::{Effect, SimConfig, Simulation, TickOutput, joining, quests};
 use crate::stays::now_us;
 use evacuation::Evacuation;
 use handoff::Crossing;
@@ -40,7 +40,7 @@ pub struct ZoneActor;
 #[derive(Debug)]
 struct PendingArrival {
     /// As loaded (a join) or carried (a handoff or a migration, with its inputs).
-    arrival: Arrival,
+    arrival: PlayerTransfer,
     expires_at: UnixMillis,
     origin: Origin,
 }
@@ -119,8 +119,6 @@ pub struct ZoneActorState {
     leaving: FxHashMap<CharacterId, Leaving>,
     /// Players at a border.
     crossings: FxHashMap<EntityId, Crossing>,
-    /// Players whose stay has had no input applied yet.
-    first_input_due: FxHashSet<EntityId>,
     /// The whole area on its way to another zone.
     evacuation: Option<Evacuation>,
     tick_micros: Vec<u32>,
@@ -278,7 +276,6 @@ impl Actor for ZoneActor {
             quest_calls: FxHashMap::default(),
             leaving: FxHashMap::default(),
             crossings: FxHashMap::default(),
-            first_input_due: FxHashSet::default(),
             evacuation: None,
             tick_micros: Vec::new(),
             out: TickOutput::default(),
@@ -663,7 +660,7 @@ impl ZoneActorState {
                 self.pending.insert(
                     m.ticket,
                     PendingArrival {
-                        arrival: Arrival::joined(character, quests),
+                        arrival: joining(character, quests),
                         expires_at: m.expires_at,
                         origin: Origin::Join,
                     },
@@ -751,7 +748,6 @@ impl ZoneActorState {
                 arrived_by: origin.arrived_by(),
             },
         );
-        self.first_input_due.insert(entity);
         for packet in opening {
             self.buf.clear();
             if packet.encode_into(&mut self.buf).is_ok() {
@@ -776,12 +772,11 @@ impl ZoneActorState {
         &mut self,
         player: EntityId,
         handoff_started_us: Option<u64>,
-    ) -> Option<Departure> {
+    ) -> Option<PlayerTransfer> {
         let held = self.held.as_mut()?;
         let inputs_applied = held.sim.player(player).map_or(0, |p| p.inputs_applied);
         let gone = held.sim.remove_player(player)?;
         self.crossings.remove(&player);
-        self.first_input_due.remove(&player);
         self.shared.stays.close(
             self.id,
             player,
@@ -830,7 +825,7 @@ impl ZoneActorState {
     }
 
     /// Saves a player who left, or holds the save until their quest calls are answered.
-    fn save_departed(&mut self, myself: &ActorRef<ZoneMsg>, gone: Departure) {
+    fn save_departed(&mut self, myself: &ActorRef<ZoneMsg>, gone: PlayerTransfer) {
         let id = gone.character.id;
         if self.quest_calls.contains_key(&id) {
             self.leaving.insert(
@@ -878,7 +873,6 @@ impl ZoneActorState {
             self.queue_save(myself, left.character);
         }
         self.crossings.clear();
-        self.first_input_due.clear();
         self.evacuation = None;
         if let Some(held) = self.held.take() {
             held.ticker.abort();
@@ -1015,9 +1009,9 @@ impl ZoneActorState {
         for effect in out.effects.drain(..) {
             self.apply(myself, effect);
         }
+        self.note_first_inputs(&out.first_inputs);
         self.out = out;
         self.forget_stale_crossings();
-        self.note_first_inputs();
         let micros = started.elapsed().as_micros().min(u128::from(u32::MAX)) as u32;
         self.tick_micros.push(micros);
         metrics::histogram!("zone_tick_duration_seconds").record(f64::from(micros) / 1e6);
@@ -1062,20 +1056,14 @@ impl ZoneActorState {
     }
 
     /// Records when each new stay's first input was applied (the handoff benchmark's end).
-    fn note_first_inputs(&mut self) {
-        if self.first_input_due.is_empty() {
+    fn note_first_inputs(&self, first_inputs: &[(EntityId, u32)]) {
+        if first_inputs.is_empty() {
             return;
         }
-        let Some(held) = &self.held else { return };
         let now = now_us();
-        let (zone, stays) = (self.id, &self.shared.stays);
-        self.first_input_due.retain(|id| {
-            let first = held.sim.player(*id).and_then(|p| p.first_input_seq);
-            if let Some(seq) = first {
-                stays.first_input(zone, *id, now, seq);
-            }
-            first.is_none()
-        });
+        for &(player, seq) in first_inputs {
+            self.shared.stays.first_input(self.id, player, now, seq);
+        }
     }
 
     // ------------------------------------------------------------------ heartbeat

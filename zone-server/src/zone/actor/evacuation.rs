@@ -14,7 +14,6 @@ use protocol::{EntityId, Epoch, Ticket, ZoneId};
 use ractor::ActorRef;
 
 use super::{Origin, PendingArrival, ZoneActorState, answer, ask, now_ms, refuse};
-use crate::sim::Departure;
 use crate::zone::{Outbound, ZoneMsg};
 
 /// How long the new owner may take to load the area.
@@ -32,7 +31,7 @@ pub(super) struct Evacuation {
     /// Where to answer `Migrate` once done.
     reply: Option<async_nats::Subject>,
     /// The players sent, once the transfer is on its way.
-    sent: Option<Vec<(EntityId, Departure)>>,
+    sent: Option<Vec<(EntityId, PlayerTransfer)>>,
 }
 
 impl ZoneActorState {
@@ -124,10 +123,7 @@ impl ZoneActorState {
             area,
             epoch: evacuation.target_epoch,
             from_zone: self.id,
-            players: sent
-                .iter()
-                .map(|(_, d)| PlayerTransfer::from(d.clone()))
-                .collect(),
+            players: sent.iter().map(|(_, d)| d.clone()).collect(),
             npcs,
             ground_items,
         };
@@ -249,7 +245,7 @@ impl ZoneActorState {
             self.pending.insert(
                 ticket,
                 PendingArrival {
-                    arrival: player.into(),
+                    arrival: player,
                     expires_at,
                     origin: Origin::Migration,
                 },

@@ -91,7 +91,7 @@ impl ZoneActorState {
             from_area: held.area,
             from_epoch: held.epoch,
             to_area: target,
-            player: departure.into(),
+            player: departure,
         };
         let shared = self.shared.clone();
         let myself = myself.clone();
@@ -390,7 +390,7 @@ impl ZoneActorState {
                 self.pending.insert(
                     ticket,
                     PendingArrival {
-                        arrival: m.player.into(),
+                        arrival: m.player,
                         expires_at: now_ms() + HANDOFF_TICKET_LIFE_MS,
                         origin: Origin::Handoff {
                             handoff: m.handoff,

@@ -1,0 +1,148 @@
+//! The end of the tick: the spatial index and motion table rebuilt from where everything
+//! now is, then each client sent the changes it can see (its area of interest as a
+//! `Snapshot` or `Delta`), its input acknowledgement and its own panel, and saves started
+//! for players whose changes are due in storage.
+
+use protocol::client::ServerPacket;
+use protocol::client::entity::{EntityMotion, EntityState};
+use protocol::client::packets as pk;
+use protocol::http::character::Character;
+use protocol::{CharacterId, EntityId};
+
+use super::items::GroundItem;
+use super::player::SaveDue;
+use super::{Effect, Simulation, TickOutput};
+
+impl Simulation {
+    /// Indexes every entity where it now stands, with its motion this tick.
+    pub(super) fn rebuild_spatial(&mut self) {
+        self.spatial.clear();
+        for i in self.motions_set.drain(..) {
+            self.motions[i] = None;
+        }
+        if self.motions.len() < self.next_entity as usize {
+            self.motions.resize(self.next_entity as usize, None);
+        }
+        let mut set = |id: EntityId, m: EntityMotion, x: f32, z: f32| {
+            self.spatial.insert(id, x, z);
+            self.motions[id.0 as usize] = Some(m);
+            self.motions_set.push(id.0 as usize);
+        };
+        for p in self.players.values() {
+            set(
+                p.entity,
+                p.motion(),
+                p.character.position.x,
+                p.character.position.z,
+            );
+        }
+        for n in &self.npcs {
+            set(n.entity, n.motion(), n.pos.x, n.pos.z);
+        }
+        for i in self.items.values() {
+            set(i.entity, i.motion(), i.pos.x, i.pos.z);
+        }
+    }
+
+    /// Sends every client what changed for them, in player order.
+    pub(super) fn send_views(&mut self, ids: &[EntityId], out: &mut TickOutput) {
+        for &id in ids {
+            self.send_view(id, out);
+        }
+    }
+
+    fn state_of(&self, id: EntityId) -> Option<EntityState> {
+        if let Some(p) = self.players.get(&id) {
+            return Some(p.state());
+        }
+        if let Some(&i) = self.npc_index.get(&id) {
+            return Some(self.npcs[i].state());
+        }
+        self.items.get(&id).map(GroundItem::state)
+    }
+
+    fn send_view(&mut self, id: EntityId, out: &mut TickOutput) {
+        let tick = self.tick;
+        let save_every = self.secs(self.cfg.save_interval_secs as f32);
+        let Some(player) = self.players.get_mut(&id) else {
+            return;
+        };
+        let at = player.character.position;
+        let mut view = std::mem::take(&mut player.view);
+        let mut near = std::mem::take(&mut self.near);
+        let mut visible = std::mem::take(&mut self.visible);
+        self.spatial
+            .nearest(at.x, at.z, self.cfg.aoi_radius, self.cfg.aoi_max, &mut near);
+        visible.clear();
+        visible.extend(near.iter().map(|(_, e)| *e));
+        let motions = &self.motions;
+        let update = view.update(
+            tick,
+            &mut visible,
+            |e| motions.get(e.0 as usize).copied().flatten(),
+            |e| self.state_of(e),
+        );
+        self.near = near;
+        self.visible = visible;
+        let Some(player) = self.players.get_mut(&id) else {
+            return;
+        };
+        player.view = view;
+        if let Some(packet) = update {
+            out.frames.push((id, packet));
+        }
+        if player.last_input_seq > player.acked_seq {
+            player.acked_seq = player.last_input_seq;
+            out.frames.push((
+                id,
+                ServerPacket::InputAck(pk::InputAck {
+                    seq: player.acked_seq,
+                }),
+            ));
+        }
+        let unsent = std::mem::take(&mut player.unsent);
+        if unsent.inventory() {
+            out.frames.push((id, inventory_packet(&player.character)));
+        }
+        if unsent.stats() {
+            out.frames.push((id, stats_packet(&player.character)));
+        }
+        if player.save_due(tick) {
+            player.save = SaveDue::Saved;
+            player.next_save = tick + save_every;
+            out.effects.push(Effect::Save {
+                character: Box::new(player.character.clone()),
+            });
+        }
+    }
+
+    /// A save of `character` succeeded with `version`: later saves must name it.
+    pub fn saved(&mut self, character: CharacterId, version: u64) {
+        if let Some(p) = self
+            .by_character
+            .get(&character)
+            .and_then(|id| self.players.get_mut(id))
+        {
+            p.character.version = p.character.version.max(version);
+        }
+    }
+}
+
+/// A player's bags, as their client shows them.
+pub(super) fn inventory_packet(c: &Character) -> ServerPacket {
+    ServerPacket::Inventory(pk::Inventory {
+        coins: c.inventory.coins,
+        slots: c.inventory.slots.clone(),
+        weapon: c.inventory.weapon,
+    })
+}
+
+/// A player's stats, as their client shows them.
+pub(super) fn stats_packet(c: &Character) -> ServerPacket {
+    ServerPacket::Stats(pk::Stats {
+        health: c.stats.health,
+        max_health: c.stats.max_health,
+        level: c.stats.level,
+        xp: c.stats.xp.values().sum(),
+    })
+}
