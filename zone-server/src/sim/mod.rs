@@ -10,14 +10,14 @@
 //!
 //! | phase | file |
 //! | --- | --- |
-//! | players entering, leaving, held for a handoff | [`admission`] |
-//! | the event stack drained, every packet validated and applied | [`intents`] |
-//! | characters stepped through the physics world, border crossings | [`movement`] |
-//! | players hitting NPCs, NPC AI hitting players | [`combat`] |
-//! | items picked up, used, dropped, despawned, regrown | [`items`] |
-//! | chat | [`chat`] |
-//! | quest events counted, quest-api answers taken in | [`quests`] |
-//! | each client sent what it can see, saves started | [`outbox`] |
+//! | players entering, leaving, held for a handoff | `admission.rs` |
+//! | the event stack drained, every packet validated and applied | `intents.rs` |
+//! | characters stepped through the physics world, border crossings | `movement.rs` |
+//! | players hitting NPCs, NPC AI hitting players | `combat.rs` |
+//! | items picked up, used, dropped, despawned, regrown | `items.rs` |
+//! | chat | `chat.rs` |
+//! | quest events counted, quest-api answers taken in | `quests.rs` |
+//! | each client sent what it can see, saves started | `outbox.rs` |
 
 mod admission;
 mod chat;
