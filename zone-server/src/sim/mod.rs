@@ -190,13 +190,16 @@ pub struct TickOutput {
     pub frames: Vec<(EntityId, ServerPacket)>,
     /// Side effects for the actor.
     pub effects: Vec<Effect>,
+    /// Players whose stay had its first input applied this tick, with that input's seq.
+    pub first_inputs: Vec<(EntityId, u32)>,
 }
 
 impl TickOutput {
-    /// Empties both lists, keeping their allocations.
+    /// Empties every list, keeping their allocations.
     pub fn clear(&mut self) {
         self.frames.clear();
         self.effects.clear();
+        self.first_inputs.clear();
     }
 }
 
@@ -703,7 +706,10 @@ impl Simulation {
                 }
                 player.last_input_seq = input.seq;
                 player.inputs_applied += 1;
-                player.first_input_seq.get_or_insert(input.seq);
+                if player.first_input_seq.is_none() {
+                    player.first_input_seq = Some(input.seq);
+                    out.first_inputs.push((id, input.seq));
+                }
                 let (x, z) = (f32::from(input.move_x), f32::from(input.move_z));
                 let len = x.hypot(z);
                 player.intent = if len > 0.0 {
