@@ -3,6 +3,10 @@
 //! the configured rate. Everything that touches the network or an API runs in tasks whose
 //! results come back as [`ZoneMsg`]s, so a tick never waits on I/O.
 //!
+//! The actor's core and the owner of each of its concerns live in `actor/`, its NATS
+//! requests and replies in `nats`. The messages only tests send (`Teleport`, `Inspect`,
+//! `Panic`) exist only with the `test-hooks` feature, which the crate's own tests enable.
+//!
 //! [`Simulation`]: crate::sim::Simulation
 
 mod actor;
