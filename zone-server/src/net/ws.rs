@@ -19,7 +19,7 @@ use tokio::sync::mpsc;
 
 use super::ratelimit::{AbuseMeter, RateLimiter};
 use crate::shared::Shared;
-use crate::zone::{OUTBOUND_QUEUE, Outbound, ZoneMsg};
+use crate::zone::{ConnectRefused, OUTBOUND_QUEUE, Outbound, ZoneMsg};
 
 /// How long a new connection has to send `Hello`.
 pub const HELLO_DEADLINE: Duration = Duration::from_secs(5);
@@ -72,19 +72,46 @@ async fn close_with(mut session: Session, code: ErrorCode, message: &str) {
         .await;
 }
 
+/// Why a connection was not admitted: what its client is told before the close.
+#[derive(Debug)]
+struct Rejection {
+    code: ErrorCode,
+    message: String,
+}
+
+impl Rejection {
+    fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        Self {
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+impl From<ConnectRefused> for Rejection {
+    fn from(refused: ConnectRefused) -> Self {
+        Self::new(refused.code(), refused.to_string())
+    }
+}
+
 /// Waits for `Hello` and admits the player, or says why not.
 async fn hello(
     shared: &Shared,
     session: &mut Session,
     stream: &mut AggregatedMessageStream,
     tx: mpsc::Sender<Outbound>,
-) -> Result<(EntityId, ActorRef<ZoneMsg>), (ErrorCode, String)> {
+) -> Result<(EntityId, ActorRef<ZoneMsg>), Rejection> {
     let deadline = tokio::time::Instant::now() + HELLO_DEADLINE;
     loop {
         let message = match tokio::time::timeout_at(deadline, stream.recv()).await {
-            Err(_) => return Err((ErrorCode::HELLO_TIMEOUT, "no Hello within 5 s".into())),
+            Err(_) => {
+                return Err(Rejection::new(
+                    ErrorCode::HELLO_TIMEOUT,
+                    "no Hello within 5 s",
+                ));
+            }
             Ok(None | Some(Err(_))) => {
-                return Err((ErrorCode::MALFORMED, "connection closed".into()));
+                return Err(Rejection::new(ErrorCode::MALFORMED, "connection closed"));
             }
             Ok(Some(Ok(m))) => m,
         };
@@ -97,32 +124,32 @@ async fn hello(
             AggregatedMessage::Pong(_) => continue,
             AggregatedMessage::Text(_) => {
                 reject("text");
-                return Err((
+                return Err(Rejection::new(
                     ErrorCode::UNEXPECTED_PACKET,
-                    "binary frames only; the first must be Hello".into(),
+                    "binary frames only; the first must be Hello",
                 ));
             }
             AggregatedMessage::Close(_) => {
-                return Err((ErrorCode::MALFORMED, "closed before Hello".into()));
+                return Err(Rejection::new(ErrorCode::MALFORMED, "closed before Hello"));
             }
         };
         let hello = match ClientPacket::decode(&frame) {
             Ok(ClientPacket::Hello(h)) => h,
             Ok(other) => {
                 reject("before_hello");
-                return Err((
+                return Err(Rejection::new(
                     ErrorCode::UNEXPECTED_PACKET,
                     format!("expected Hello first, got {}", other.name()),
                 ));
             }
             Err(e) => {
                 reject(e.reason());
-                return Err((e.code(), e.to_string()));
+                return Err(Rejection::new(e.code(), e.to_string()));
             }
         };
         if hello.protocol_version != PROTOCOL_VERSION {
             reject("version");
-            return Err((
+            return Err(Rejection::new(
                 ErrorCode::VERSION_MISMATCH,
                 format!(
                     "this zone speaks protocol {PROTOCOL_VERSION}, not {}",
@@ -135,9 +162,9 @@ async fn hello(
             .and_then(|z| shared.zone(z));
         let Some(zone) = zone else {
             reject("bad_ticket");
-            return Err((
+            return Err(Rejection::new(
                 ErrorCode::BAD_TICKET,
-                "unknown or already spent ticket".into(),
+                "unknown or already spent ticket",
             ));
         };
         let answer = zone
@@ -154,11 +181,11 @@ async fn hello(
             Ok(CallResult::Success(Ok(player))) => Ok((player, zone)),
             Ok(CallResult::Success(Err(refusal))) => {
                 reject("bad_ticket");
-                Err(refusal)
+                Err(refusal.into())
             }
-            _ => Err((
+            _ => Err(Rejection::new(
                 ErrorCode::ZONE_UNAVAILABLE,
-                "the zone did not answer".into(),
+                "the zone did not answer",
             )),
         };
     }
@@ -172,7 +199,9 @@ async fn connection(
     let (tx, mut rx) = mpsc::channel::<Outbound>(OUTBOUND_QUEUE);
     let (player, zone) = match hello(&shared, &mut session, &mut stream, tx).await {
         Ok(admitted) => admitted,
-        Err((code, message)) => return close_with(session, code, &message).await,
+        Err(rejection) => {
+            return close_with(session, rejection.code, &rejection.message).await;
+        }
     };
 
     // The writer: the zone's frames for this client, in order. It ends when the zone drops

@@ -3,25 +3,32 @@
 //! the configured rate. Everything that touches the network or an API runs in tasks whose
 //! results come back as [`ZoneMsg`]s, so a tick never waits on I/O.
 //!
+//! The actor's core and the owner of each of its concerns live in `actor/`, its NATS
+//! requests and replies in `nats`. The messages only tests send (`Teleport`, `Inspect`,
+//! `Panic`) exist only with the `test-hooks` feature, which the crate's own tests enable.
+//!
 //! [`Simulation`]: crate::sim::Simulation
 
 mod actor;
+mod nats;
+#[cfg(feature = "test-hooks")]
+mod report;
 mod supervisor;
 
 use bytes::Bytes;
 use protocol::client::ClientPacket;
 use protocol::client::packets::ErrorCode;
-use protocol::cluster::{
-    AreaStateAccepted, AreaVerb, Expect, GroundItemSnapshot, HandoffAnswer, NpcSnapshot, ZoneState,
-    ZoneVerb,
-};
+use protocol::cluster::{AreaStateAccepted, AreaVerb, Expect, HandoffAnswer, ZoneVerb};
 use protocol::http::character::Character;
 use protocol::http::quest::{ProgressOutcome, QuestProgress};
-use protocol::{AreaId, CharacterId, EntityId, Epoch, HandoffId, Position, Ticket};
+use protocol::{AreaId, CharacterId, EntityId, HandoffId, Ticket};
 use ractor::RpcReplyPort;
 use tokio::sync::mpsc;
 
 pub use actor::ZoneActor;
+pub use nats::AskError;
+#[cfg(feature = "test-hooks")]
+pub use report::{PlayerView, ZoneReport};
 pub use supervisor::{SupervisorMsg, ZoneSupervisor};
 
 use crate::apis::ApiError;
@@ -42,50 +49,60 @@ pub enum Outbound {
 /// The sending end of a connection, held by the zone.
 pub type Link = mpsc::Sender<Outbound>;
 
-/// Why a `Hello` was not admitted.
-pub type Refusal = (ErrorCode, String);
+/// Why a ticket presented in `Hello` did not admit its player; the client gets
+/// [`code`](Self::code) and the message in an `Error` packet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum ConnectRefused {
+    /// The area is on its way to another zone; the arrival stays pending (and is saved
+    /// if it is this zone's), the client rejoins through the manager.
+    #[error("the area is moving to another zone; rejoin")]
+    AreaMoving,
+    /// No pending arrival has this ticket (never issued, spent, or expired and forgotten).
+    #[error("unknown or already spent ticket")]
+    UnknownTicket,
+    /// The ticket was still pending but is past its expiry.
+    #[error("the ticket expired")]
+    TicketExpired,
+    /// The zone gave its area up between the ticket and the connection.
+    #[error("the zone no longer holds the area")]
+    AreaGone,
+}
 
-/// A player as seen by [`ZoneMsg::Inspect`] (tests, diagnostics).
+impl ConnectRefused {
+    /// The protocol error code the client sees.
+    pub fn code(self) -> ErrorCode {
+        match self {
+            Self::AreaMoving | Self::AreaGone => ErrorCode::ZONE_UNAVAILABLE,
+            Self::UnknownTicket => ErrorCode::BAD_TICKET,
+            Self::TicketExpired => ErrorCode::TICKET_EXPIRED,
+        }
+    }
+}
+
+/// A preloaded player: what character-api and quest-api hold about them.
 #[derive(Debug, Clone)]
-pub struct PlayerView {
-    /// Their entity.
-    pub entity: EntityId,
-    /// Their character (current).
+pub struct Preload {
+    /// The character as saved.
     pub character: Character,
+    /// Their quest standings.
+    pub quests: Vec<QuestProgress>,
 }
 
-/// A zone's state as seen by [`ZoneMsg::Inspect`].
-#[derive(Debug, Clone)]
-pub struct ZoneReport {
-    /// Lifecycle state.
-    pub state: ZoneState,
-    /// The area held.
-    pub area: Option<AreaId>,
-    /// Its epoch.
-    pub epoch: Option<Epoch>,
-    /// The tick number.
-    pub tick: u32,
-    /// Players present.
-    pub players: Vec<PlayerView>,
-    /// Tickets waiting to be spent.
-    pub pending_arrivals: usize,
-    /// Saves not yet acknowledged by character-api.
-    pub saves_in_flight: usize,
-    /// NPCs and ground items, as a migration would carry them.
-    pub world: (Vec<NpcSnapshot>, Vec<GroundItemSnapshot>),
-}
-
-/// How a handoff prepare ended, as the sending zone sees it.
-#[derive(Debug)]
-pub enum HandoffOutcome {
-    /// The owner's answer (accepted or refused).
-    Answered(HandoffAnswer),
-    /// The owner answered with an error (wrong area, malformed).
-    Failed(String),
-    /// Nobody owns the area: ask the manager for an owner.
-    NoOwner,
-    /// No answer in time: it may have accepted, so abort.
-    TimedOut,
+/// Why a preload for an expected player failed; the manager gets it as the message of an
+/// `upstream` error reply.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum PreloadError {
+    /// The character exists but the join named another account.
+    #[error("character {character} belongs to another account than {account}")]
+    OtherAccount {
+        /// The character asked for.
+        character: CharacterId,
+        /// The account the join named.
+        account: protocol::AccountId,
+    },
+    /// An API did not answer or refused.
+    #[error(transparent)]
+    Api(#[from] ApiError),
 }
 
 /// Messages of a zone actor.
@@ -125,11 +142,12 @@ pub enum ZoneMsg {
         handoff: HandoffId,
         /// The area they cross into.
         target: AreaId,
-        /// What came back.
-        outcome: HandoffOutcome,
+        /// What came back: accepted or refused, or no usable answer (nobody owns the
+        /// area, no answer in time: it may have accepted).
+        outcome: Result<HandoffAnswer, AskError>,
     },
     /// The zone taking over this area answered the area's state (a drain or a lost area).
-    EvacuationAnswered(Result<AreaStateAccepted, String>),
+    EvacuationAnswered(Result<AreaStateAccepted, AskError>),
     /// character-api and quest-api answered a preload started by `Expect`.
     Preloaded {
         /// The request.
@@ -137,7 +155,7 @@ pub enum ZoneMsg {
         /// Where to answer the manager.
         reply: Option<async_nats::Subject>,
         /// The data, or what failed.
-        result: Result<(Character, Vec<QuestProgress>), String>,
+        result: Result<Preload, PreloadError>,
     },
     /// A WebSocket presented a ticket in `Hello`.
     Connect {
@@ -146,7 +164,7 @@ pub enum ZoneMsg {
         /// Where the zone sends this client's frames.
         link: Link,
         /// The player's entity, or why not.
-        reply: RpcReplyPort<Result<EntityId, Refusal>>,
+        reply: RpcReplyPort<Result<EntityId, ConnectRefused>>,
     },
     /// A decoded packet from a connected player.
     Packet {
@@ -181,17 +199,20 @@ pub enum ZoneMsg {
         /// The standing, or why not.
         result: Result<QuestProgress, ApiError>,
     },
-    /// Moves a player (diagnostics and tests only: no wire reaches this).
+    /// Moves a player (tests only: no wire reaches this).
+    #[cfg(feature = "test-hooks")]
     Teleport {
         /// The character.
         character: CharacterId,
         /// Where to.
-        to: Position,
+        to: protocol::Position,
     },
-    /// Describe yourself.
+    /// Describe yourself (tests only).
+    #[cfg(feature = "test-hooks")]
     Inspect(RpcReplyPort<ZoneReport>),
     /// Leave the area (saving everyone) and answer once every save is acknowledged.
     Shutdown(RpcReplyPort<()>),
     /// Panic, to exercise supervision (tests only: no wire reaches this).
+    #[cfg(feature = "test-hooks")]
     Panic,
 }

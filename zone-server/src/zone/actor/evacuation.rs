@@ -6,18 +6,16 @@
 //! client `Transfer` with the ticket the new owner made for them, and goes Idle. If the new
 //! owner does not take it, every player is saved and told to rejoin.
 
-use std::time::Duration;
-
 use protocol::client::packets::ErrorCode;
 use protocol::cluster::*;
 use protocol::{EntityId, Epoch, Ticket, ZoneId};
 use ractor::ActorRef;
 
-use super::{Origin, PendingArrival, ZoneActorState, answer, ask, now_ms, refuse};
-use crate::zone::{Outbound, ZoneMsg};
+use super::arrivals::{Origin, PendingArrival};
+use super::{ZoneActorState, now_ms};
+use crate::zone::nats::{self, answer, refuse};
+use crate::zone::{AskError, ZoneMsg};
 
-/// How long the new owner may take to load the area.
-const TRANSFER_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long a migrated player's ticket lives.
 const MIGRATION_TICKET_LIFE_MS: u64 = 15_000;
 
@@ -36,12 +34,7 @@ pub(super) struct Evacuation {
 
 impl ZoneActorState {
     /// `Migrate`: the manager allocated this zone's area to `target_zone` (a drain).
-    pub(super) fn migrate(
-        &mut self,
-        myself: &ActorRef<ZoneMsg>,
-        m: Migrate,
-        reply: Option<async_nats::Subject>,
-    ) {
+    pub(super) fn migrate(&mut self, m: Migrate, reply: Option<async_nats::Subject>) {
         if self.evacuation.is_some() {
             return refuse::<Migrated>(
                 &self.shared,
@@ -59,28 +52,28 @@ impl ZoneActorState {
             );
         }
         tracing::info!(zone = %self.id, area = %m.area, target = %m.target_zone, "migrating the area");
-        self.begin_evacuation(myself, m.target_zone, m.target_epoch, true, reply);
+        self.begin_evacuation(m.target_zone, m.target_epoch, true, reply);
     }
 
     /// `LostArea`: the area went to `new_owner` under a newer epoch.
-    pub(super) fn lost_area(&mut self, myself: &ActorRef<ZoneMsg>, m: LostArea) {
+    pub(super) fn lost_area(&mut self, m: LostArea) {
         tracing::warn!(zone = %self.id, area = %m.area, new_owner = %m.new_owner, "lost the area; handing the players to its new owner");
         if self.evacuation.is_none() {
-            self.begin_evacuation(myself, m.new_owner, m.new_epoch, false, None);
+            self.begin_evacuation(m.new_owner, m.new_epoch, false, None);
         }
     }
 
+    /// Stops ticking and marks the area as leaving; the actor sends it once nothing about
+    /// its players is in flight ([`try_evacuate`](Self::try_evacuate), after each message).
     fn begin_evacuation(
         &mut self,
-        myself: &ActorRef<ZoneMsg>,
         target_zone: ZoneId,
         target_epoch: Epoch,
         carry_world: bool,
         reply: Option<async_nats::Subject>,
     ) {
         let Some(held) = &self.held else { return };
-        held.ticker.abort();
-        held.subscription.abort();
+        held.stop();
         self.evacuation = Some(Evacuation {
             target_zone,
             target_epoch,
@@ -89,22 +82,21 @@ impl ZoneActorState {
             sent: None,
         });
         self.report_heartbeat();
-        self.try_evacuate(myself);
     }
 
     /// Sends the area once nothing about its players is in flight.
     pub(super) fn try_evacuate(&mut self, myself: &ActorRef<ZoneMsg>) {
         let ready = self.evacuation.as_ref().is_some_and(|e| e.sent.is_none())
             && self.saves.is_empty()
-            && self.quest_calls.is_empty()
-            && !self.handoffs_in_flight();
+            && self.quests.is_empty()
+            && !self.crossings.any_in_flight();
         if !ready {
             return;
         }
         let Some(area) = self.held.as_ref().map(|h| h.area) else {
             return;
         };
-        let players: Vec<EntityId> = self.links.keys().copied().collect();
+        let players = self.outbox.players();
         let mut sent = Vec::with_capacity(players.len());
         for player in players {
             if let Some(departure) = self.remove_from_sim(player, None) {
@@ -128,16 +120,7 @@ impl ZoneActorState {
             ground_items,
         };
         evacuation.sent = Some(sent);
-        let target = evacuation.target_zone;
-        let shared = self.shared.clone();
-        let myself = myself.clone();
-        tokio::spawn(async move {
-            let subject = shared.subjects.zone(target, ZoneVerb::AreaState);
-            let result = ask::<AreaStateAccepted>(&shared, subject, &transfer, TRANSFER_TIMEOUT)
-                .await
-                .map_err(|e| format!("the new owner: {e}"));
-            let _ = myself.cast(ZoneMsg::EvacuationAnswered(result));
-        });
+        nats::send_area_state(&self.shared, myself, transfer);
     }
 
     /// The new owner answered: every client goes there (or, failing that, rejoins), and
@@ -145,7 +128,7 @@ impl ZoneActorState {
     pub(super) fn evacuation_answered(
         &mut self,
         myself: &ActorRef<ZoneMsg>,
-        result: Result<AreaStateAccepted, String>,
+        result: Result<AreaStateAccepted, AskError>,
     ) {
         let Some(evacuation) = self.evacuation.take() else {
             return;
@@ -154,27 +137,25 @@ impl ZoneActorState {
         let count = sent.len() as u32;
         let (ws_url, tickets) = match &result {
             Ok(accepted) => (accepted.ws_url.clone(), accepted.tickets.clone()),
-            Err(reason) => {
-                tracing::warn!(zone = %self.id, %reason, "the area's new owner did not take it; players rejoin");
+            Err(e) => {
+                tracing::warn!(zone = %self.id, reason = %e, "the area's new owner did not take it; players rejoin");
                 (String::new(), Vec::new())
             }
         };
         for (player, departure) in sent {
-            let link = self.links.remove(&player);
             let ticket = tickets
                 .iter()
                 .find(|t| t.character == departure.character.id)
                 .map(|t| t.ticket);
-            match (link, ticket) {
-                (Some(link), Some(ticket)) => self.send_transfer(&link, ws_url.clone(), ticket),
-                (link, _) => {
-                    if let Some(link) = link {
-                        let _ = link.try_send(Outbound::Close(
-                            ErrorCode::ZONE_UNAVAILABLE,
-                            "the area moved; rejoin".into(),
-                        ));
-                    }
-                    self.queue_save(myself, Box::new(departure.character));
+            match ticket {
+                Some(ticket) if self.outbox.transfer(player, ws_url.clone(), ticket) => {}
+                _ => {
+                    self.outbox.close(
+                        player,
+                        ErrorCode::ZONE_UNAVAILABLE,
+                        "the area moved; rejoin",
+                    );
+                    self.saves.queue(myself, Box::new(departure.character));
                 }
             }
         }
@@ -193,9 +174,12 @@ impl ZoneActorState {
                     players: count,
                 }),
             ),
-            Err(reason) => {
-                refuse::<Migrated>(&self.shared, evacuation.reply, ErrorKind::Upstream, reason)
-            }
+            Err(e) => refuse::<Migrated>(
+                &self.shared,
+                evacuation.reply,
+                ErrorKind::Upstream,
+                format!("the new owner: {e}"),
+            ),
         }
     }
 
@@ -242,7 +226,7 @@ impl ZoneActorState {
                 continue;
             }
             let ticket = Ticket::new_random();
-            self.pending.insert(
+            self.arrivals.insert(
                 ticket,
                 PendingArrival {
                     arrival: player,
@@ -250,7 +234,6 @@ impl ZoneActorState {
                     origin: Origin::Migration,
                 },
             );
-            self.shared.add_ticket(ticket, self.id);
             tickets.push(PlayerTicket { character, ticket });
         }
         tracing::info!(zone = %self.id, area = %m.area, from = %m.from_zone, players = tickets.len(), "took over the area");

@@ -7,45 +7,17 @@
 //! turns a prepare into a pending arrival with a ticket, which it saves as its own when the
 //! commit came but the client never did.
 
-use std::time::{Duration, Instant};
-
-use bytes::Bytes;
 use protocol::cluster::{self, *};
 use protocol::{AreaId, CharacterId, EntityId, Epoch, HandoffId, Ticket};
 use ractor::ActorRef;
 
-use super::{AskError, Origin, PendingArrival, ZoneActorState, answer, ask, now_ms, refuse};
-use crate::stays::now_us;
-use crate::zone::{HandoffOutcome, ZoneMsg};
+use super::arrivals::{Origin, PendingArrival};
+use super::{ZoneActorState, now_ms};
+use crate::zone::nats::{self, answer, refuse};
+use crate::zone::{AskError, ZoneMsg};
 
-/// How long a prepare may take before the sender gives up on it.
-const PREPARE_TIMEOUT: Duration = Duration::from_secs(1);
 /// How long a handoff ticket lives.
 const HANDOFF_TICKET_LIFE_MS: u64 = 10_000;
-/// First wait before retrying a refused handoff; doubles per attempt.
-const RETRY_FIRST: Duration = Duration::from_millis(100);
-/// Longest wait between attempts.
-const RETRY_MAX: Duration = Duration::from_secs(2);
-
-/// A player at the border, as the sending zone tracks them.
-#[derive(Debug)]
-pub(super) struct Crossing {
-    /// The first tick the player was past the margin (the benchmark's start).
-    started_us: u64,
-    /// Attempts so far.
-    attempts: u32,
-    /// Last tick a `Crossing` effect named the player (entries not renewed are dropped).
-    seen_tick: u32,
-    state: CrossingState,
-}
-
-#[derive(Debug)]
-enum CrossingState {
-    /// Prepare sent; the player is frozen.
-    InFlight { handoff: HandoffId },
-    /// Waiting until then before trying again.
-    Waiting { until: Instant },
-}
 
 impl ZoneActorState {
     /// The simulation reports `player` past the border into `target` (every tick they
@@ -58,32 +30,19 @@ impl ZoneActorState {
         target: AreaId,
     ) {
         let Some(held) = &mut self.held else { return };
-        let tick = held.sim.tick_number();
-        let entry = self.crossings.entry(player).or_insert_with(|| Crossing {
-            started_us: now_us(),
-            attempts: 0,
-            seen_tick: tick,
-            state: CrossingState::Waiting {
-                until: Instant::now(),
-            },
-        });
-        entry.seen_tick = tick;
-        match entry.state {
-            CrossingState::InFlight { .. } => return,
-            CrossingState::Waiting { until } if Instant::now() < until => return,
-            CrossingState::Waiting { .. } => {}
+        if !self.crossings.seen(player, held.sim.tick_number()) {
+            return;
         }
         // The carried version must be the latest and no reward may land after the player
         // left: wait (at the border) for saves and quest calls still in flight.
-        if self.saves.contains_key(&character) || self.quest_calls.contains_key(&character) {
+        if self.saves.in_flight(character) || self.quests.busy(character) {
             return;
         }
         let Some(departure) = held.sim.freeze(player) else {
             return;
         };
         let handoff = HandoffId::new_random();
-        entry.state = CrossingState::InFlight { handoff };
-        entry.attempts += 1;
+        self.crossings.sent(player, handoff);
         metrics::counter!("zone_handoffs_started_total").increment(1);
         let prepare = HandoffPrepare {
             handoff,
@@ -93,41 +52,7 @@ impl ZoneActorState {
             to_area: target,
             player: departure,
         };
-        let shared = self.shared.clone();
-        let myself = myself.clone();
-        tokio::spawn(async move {
-            let subject = shared.subjects.area(target, AreaVerb::Prepare);
-            let outcome =
-                match ask::<HandoffAnswer>(&shared, subject, &prepare, PREPARE_TIMEOUT).await {
-                    Ok(answer) => HandoffOutcome::Answered(answer),
-                    Err(AskError::NoResponders) => HandoffOutcome::NoOwner,
-                    Err(AskError::TimedOut) => HandoffOutcome::TimedOut,
-                    Err(AskError::Failed(why)) => HandoffOutcome::Failed(why),
-                };
-            let _ = myself.cast(ZoneMsg::HandoffAnswered {
-                player,
-                character,
-                handoff,
-                target,
-                outcome,
-            });
-        });
-    }
-
-    /// Drops border entries the simulation no longer reports (the player stepped back).
-    pub(super) fn forget_stale_crossings(&mut self) {
-        let Some(held) = &self.held else { return };
-        let tick = held.sim.tick_number();
-        self.crossings.retain(|_, c| {
-            matches!(c.state, CrossingState::InFlight { .. }) || c.seen_tick == tick
-        });
-    }
-
-    /// Whether any handoff of this zone is waiting for its answer.
-    pub(super) fn handoffs_in_flight(&self) -> bool {
-        self.crossings
-            .values()
-            .any(|c| matches!(c.state, CrossingState::InFlight { .. }))
+        nats::prepare(&self.shared, myself, player, prepare);
     }
 
     /// The answer to a prepare this zone sent.
@@ -137,38 +62,35 @@ impl ZoneActorState {
         character: CharacterId,
         handoff: HandoffId,
         target: AreaId,
-        outcome: HandoffOutcome,
+        outcome: Result<HandoffAnswer, AskError>,
     ) {
-        let current = self.crossings.get(&player).is_some_and(
-            |c| matches!(c.state, CrossingState::InFlight { handoff: h, .. } if h == handoff),
-        );
-        if !current {
+        if !self.crossings.is_current(player, handoff) {
             // The player left meanwhile (disconnected, dropped): what was accepted must
             // not wait for a client that will never come.
-            if let HandoffOutcome::Answered(HandoffAnswer::Accepted { epoch, .. }) = outcome {
+            if let Ok(HandoffAnswer::Accepted { epoch, .. }) = outcome {
                 self.send_abort(handoff, target, epoch, character);
             }
             return;
         }
         match outcome {
-            HandoffOutcome::Answered(HandoffAnswer::Accepted {
+            Ok(HandoffAnswer::Accepted {
                 epoch,
                 ws_url,
                 ticket,
                 ..
             }) => self.hand_over(player, handoff, target, epoch, ws_url, ticket),
-            HandoffOutcome::Answered(HandoffAnswer::Refused { reason, .. }) => {
+            Ok(HandoffAnswer::Refused { reason, .. }) => {
                 self.retry_later(player, "refused", &reason);
             }
-            HandoffOutcome::Failed(reason) => self.retry_later(player, "failed", &reason),
-            HandoffOutcome::TimedOut => {
+            Err(AskError::NoResponders) => {
+                nats::request_owner(&self.shared, target, self.id);
+                self.retry_later(player, "no_owner", "the area has no zone yet");
+            }
+            Err(AskError::TimedOut) => {
                 self.send_abort(handoff, target, Epoch(0), character);
                 self.retry_later(player, "timed_out", "no answer in time");
             }
-            HandoffOutcome::NoOwner => {
-                self.request_owner(target);
-                self.retry_later(player, "no_owner", "the area has no zone yet");
-            }
+            Err(e) => self.retry_later(player, "failed", &e.to_string()),
         }
     }
 
@@ -183,15 +105,13 @@ impl ZoneActorState {
         ws_url: String,
         ticket: Ticket,
     ) {
-        let started = self.crossings.get(&player).map(|c| c.started_us);
+        let started = self.crossings.started_us(player);
         let from = self.held.as_ref().map(|h| h.area);
         let Some(departure) = self.remove_from_sim(player, started) else {
             return;
         };
         let character = departure.character.id;
-        if let Some(link) = self.links.remove(&player) {
-            self.send_transfer(&link, ws_url, ticket);
-        }
+        self.outbox.transfer(player, ws_url, ticket);
         metrics::counter!("zone_handoffs_total", "result" => "committed").increment(1);
         let commit = HandoffCommit {
             handoff,
@@ -205,26 +125,7 @@ impl ZoneActorState {
             to: target,
             at: now_ms(),
         });
-        let shared = self.shared.clone();
-        tokio::spawn(async move {
-            let subject = shared.subjects.area(target, AreaVerb::Commit);
-            for _ in 0..3 {
-                let acked =
-                    ask::<HandoffAck>(&shared, subject.clone(), &commit, PREPARE_TIMEOUT).await;
-                if acked.is_ok() {
-                    break;
-                }
-            }
-            if let Some(event) = event {
-                let _ = shared
-                    .nats
-                    .publish(
-                        shared.subjects.handoff_events(),
-                        cluster::encode(&event).into(),
-                    )
-                    .await;
-            }
-        });
+        nats::commit(&self.shared, commit, event);
     }
 
     fn retry_later(&mut self, player: EntityId, result: &'static str, reason: &str) {
@@ -232,15 +133,7 @@ impl ZoneActorState {
         if let Some(held) = &mut self.held {
             held.sim.thaw(player);
         }
-        if let Some(c) = self.crossings.get_mut(&player) {
-            let wait = RETRY_FIRST
-                .saturating_mul(1 << c.attempts.saturating_sub(1).min(8))
-                .min(RETRY_MAX);
-            tracing::debug!(%player, %reason, attempts = c.attempts, ?wait, "handoff not done; holding the player at the border");
-            c.state = CrossingState::Waiting {
-                until: Instant::now() + wait,
-            };
-        }
+        self.crossings.retry_later(player, reason);
     }
 
     /// Tells the receiver to forget a pending arrival that no client will claim.
@@ -257,32 +150,7 @@ impl ZoneActorState {
             to_epoch,
             character,
         };
-        let shared = self.shared.clone();
-        tokio::spawn(async move {
-            let subject = shared.subjects.area(to_area, AreaVerb::Abort);
-            let _ = shared
-                .nats
-                .publish(subject, Bytes::from(cluster::encode(&abort)))
-                .await;
-        });
-    }
-
-    /// Asks the manager to give `area` an owner (a player waits at its border).
-    fn request_owner(&self, area: AreaId) {
-        let request = AreaRequest {
-            area,
-            requested_by: self.id,
-        };
-        let shared = self.shared.clone();
-        tokio::spawn(async move {
-            let subject = shared.subjects.area_request();
-            match ask::<AreaOwner>(&shared, subject, &request, Duration::from_secs(5)).await {
-                Ok(owner) => {
-                    tracing::info!(%area, zone = %owner.zone, "the neighbouring area has an owner")
-                }
-                Err(why) => tracing::warn!(%area, %why, "no owner for the neighbouring area"),
-            }
-        });
+        nats::abort(&self.shared, abort);
     }
 
     // ------------------------------------------------------------------ receiving end
@@ -308,16 +176,7 @@ impl ZoneActorState {
             },
             AreaVerb::Commit => match cluster::decode::<HandoffCommit>(payload) {
                 Ok(m) => {
-                    if let Some(p) = self
-                        .by_handoff
-                        .get(&m.handoff)
-                        .and_then(|t| self.pending.get_mut(t))
-                    {
-                        p.origin = Origin::Handoff {
-                            handoff: m.handoff,
-                            committed: true,
-                        };
-                    }
+                    self.arrivals.commit(m.handoff);
                     answer(&self.shared, reply, &Ok(HandoffAck { handoff: m.handoff }));
                 }
                 Err(e) => {
@@ -326,21 +185,7 @@ impl ZoneActorState {
             },
             AreaVerb::Abort => match cluster::decode::<HandoffAbort>(payload) {
                 Ok(m) => {
-                    if let Some(ticket) = self.by_handoff.remove(&m.handoff) {
-                        let uncommitted = self.pending.get(&ticket).is_some_and(|p| {
-                            matches!(
-                                p.origin,
-                                Origin::Handoff {
-                                    committed: false,
-                                    ..
-                                }
-                            )
-                        });
-                        if let Some(p) = uncommitted.then(|| self.pending.remove(&ticket)).flatten()
-                        {
-                            self.forget_ticket(&ticket, p.origin);
-                        }
-                    }
+                    self.arrivals.abort(m.handoff);
                     answer(&self.shared, reply, &Ok(HandoffAck { handoff: m.handoff }));
                 }
                 Err(e) => {
@@ -382,33 +227,20 @@ impl ZoneActorState {
         if held.sim.player_of(character).is_some() {
             return self.refuse_handoff(reply, m.handoff, "the character is already here");
         }
-        // A repeated prepare (the answer was lost): the same ticket again.
-        let ticket = match self.by_handoff.get(&m.handoff) {
-            Some(ticket) if self.pending.contains_key(ticket) => *ticket,
-            _ => {
-                let ticket = Ticket::new_random();
-                self.pending.insert(
-                    ticket,
-                    PendingArrival {
-                        arrival: m.player,
-                        expires_at: now_ms() + HANDOFF_TICKET_LIFE_MS,
-                        origin: Origin::Handoff {
-                            handoff: m.handoff,
-                            committed: false,
-                        },
-                    },
-                );
-                self.by_handoff.insert(m.handoff, ticket);
-                self.shared.add_ticket(ticket, self.id);
-                ticket
-            }
-        };
-        let expires_at = self.pending.get(&ticket).map_or(0, |p| p.expires_at);
+        let handoff = m.handoff;
+        let (ticket, expires_at) = self.arrivals.for_handoff(handoff, || PendingArrival {
+            arrival: m.player,
+            expires_at: now_ms() + HANDOFF_TICKET_LIFE_MS,
+            origin: Origin::Handoff {
+                handoff,
+                committed: false,
+            },
+        });
         answer(
             &self.shared,
             reply,
             &Ok(HandoffAnswer::Accepted {
-                handoff: m.handoff,
+                handoff,
                 zone: self.id,
                 epoch,
                 ws_url: self.shared.ws_url.clone(),

@@ -1,0 +1,189 @@
+//! Players expected but not connected yet: each with its ticket, its data (loaded for a
+//! join, carried by a handoff or a migration) and where it came from. Invariants kept here:
+//! a ticket admits someone (is in the process's ticket map) exactly while its arrival is
+//! pending; a handoff names at most one pending arrival; a pending arrival leaves only
+//! through [`Arrivals::claim`], [`Arrivals::expired`], [`Arrivals::abort`] or
+//! [`Arrivals::drain`], which hand back what must still be saved.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use protocol::cluster::PlayerTransfer;
+use protocol::http::character::Character;
+use protocol::http::zone::ArrivedBy;
+use protocol::{HandoffId, Ticket, UnixMillis, ZoneId};
+
+use crate::shared::Shared;
+
+/// A player whose data is loaded and whose ticket is not spent yet.
+#[derive(Debug)]
+pub(super) struct PendingArrival {
+    /// As loaded (a join) or carried (a handoff or a migration, with its inputs).
+    pub(super) arrival: PlayerTransfer,
+    pub(super) expires_at: UnixMillis,
+    pub(super) origin: Origin,
+}
+
+impl PendingArrival {
+    /// The character to save if nobody claims this arrival: carried state that is this
+    /// zone's (a committed handoff, a migration) is saved, never dropped.
+    pub(super) fn unclaimed(self) -> Option<Box<Character>> {
+        self.origin
+            .owned()
+            .then(|| Box::new(self.arrival.character))
+    }
+}
+
+/// Where a pending arrival came from, which decides what happens if its ticket expires.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Origin {
+    /// A join: the data is as saved; nothing to do.
+    Join,
+    /// A handoff: once committed, the carried state is this zone's to save.
+    Handoff { handoff: HandoffId, committed: bool },
+    /// A migration: the carried state is this zone's to save.
+    Migration,
+}
+
+impl Origin {
+    pub(super) fn arrived_by(self) -> ArrivedBy {
+        match self {
+            Self::Join => ArrivedBy::Join,
+            Self::Handoff { .. } => ArrivedBy::Handoff,
+            Self::Migration => ArrivedBy::Migration,
+        }
+    }
+
+    /// Whether the carried state must be saved if the client never comes.
+    fn owned(self) -> bool {
+        matches!(
+            self,
+            Self::Migration
+                | Self::Handoff {
+                    committed: true,
+                    ..
+                }
+        )
+    }
+}
+
+/// The pending arrivals of one zone, by ticket and by the handoff that made them.
+#[derive(Debug)]
+pub(super) struct Arrivals {
+    zone: ZoneId,
+    shared: Arc<Shared>,
+    pending: HashMap<Ticket, PendingArrival>,
+    by_handoff: HashMap<HandoffId, Ticket>,
+}
+
+impl Arrivals {
+    pub(super) fn new(zone: ZoneId, shared: Arc<Shared>) -> Self {
+        Self {
+            zone,
+            shared,
+            pending: HashMap::new(),
+            by_handoff: HashMap::new(),
+        }
+    }
+
+    /// How many tickets wait to be spent.
+    #[cfg(feature = "test-hooks")]
+    pub(super) fn len(&self) -> usize {
+        self.pending.len()
+    }
+
+    /// Whether `ticket` is pending here.
+    pub(super) fn contains(&self, ticket: &Ticket) -> bool {
+        self.pending.contains_key(ticket)
+    }
+
+    /// Makes `ticket` admit `arrival` (a join's or a migration's).
+    pub(super) fn insert(&mut self, ticket: Ticket, arrival: PendingArrival) {
+        if let Origin::Handoff { handoff, .. } = arrival.origin {
+            self.by_handoff.insert(handoff, ticket);
+        }
+        self.pending.insert(ticket, arrival);
+        self.shared.add_ticket(ticket, self.zone);
+    }
+
+    /// The pending arrival a handoff prepare made, as `(ticket, expires_at)`, or a new one
+    /// made by `arrive` (a repeated prepare, whose answer was lost, gets the same ticket).
+    pub(super) fn for_handoff(
+        &mut self,
+        handoff: HandoffId,
+        arrive: impl FnOnce() -> PendingArrival,
+    ) -> (Ticket, UnixMillis) {
+        let known = self
+            .by_handoff
+            .get(&handoff)
+            .and_then(|t| self.pending.get(t).map(|p| (*t, p.expires_at)));
+        if let Some(known) = known {
+            return known;
+        }
+        let (ticket, arrival) = (Ticket::new_random(), arrive());
+        let expires_at = arrival.expires_at;
+        self.insert(ticket, arrival);
+        (ticket, expires_at)
+    }
+
+    /// The handoff was committed: its carried state is now this zone's.
+    pub(super) fn commit(&mut self, handoff: HandoffId) {
+        if let Some(p) = self
+            .by_handoff
+            .get(&handoff)
+            .and_then(|t| self.pending.get_mut(t))
+        {
+            p.origin = Origin::Handoff {
+                handoff,
+                committed: true,
+            };
+        }
+    }
+
+    /// The sender gave the handoff up: its arrival goes unless it was committed already
+    /// (then the state is this zone's, and the ticket stays until spent or expired).
+    pub(super) fn abort(&mut self, handoff: HandoffId) {
+        let Some(ticket) = self.by_handoff.remove(&handoff) else {
+            return;
+        };
+        let uncommitted = self.pending.get(&ticket).is_some_and(|p| {
+            matches!(
+                p.origin,
+                Origin::Handoff {
+                    committed: false,
+                    ..
+                }
+            )
+        });
+        if uncommitted {
+            self.claim(&ticket);
+        }
+    }
+
+    /// Takes out every arrival whose ticket is past `now`.
+    pub(super) fn expired(&mut self, now: UnixMillis) -> Vec<PendingArrival> {
+        let expired: Vec<Ticket> = self
+            .pending
+            .iter()
+            .filter(|(_, p)| p.expires_at <= now)
+            .map(|(t, _)| *t)
+            .collect();
+        expired.iter().filter_map(|t| self.claim(t)).collect()
+    }
+
+    /// Takes out every arrival (the area is left).
+    pub(super) fn drain(&mut self) -> Vec<PendingArrival> {
+        let tickets: Vec<Ticket> = self.pending.keys().copied().collect();
+        tickets.iter().filter_map(|t| self.claim(t)).collect()
+    }
+
+    /// Spends `ticket`: its arrival, which no longer admits anyone.
+    pub(super) fn claim(&mut self, ticket: &Ticket) -> Option<PendingArrival> {
+        let pending = self.pending.remove(ticket)?;
+        self.shared.remove_ticket(ticket);
+        if let Origin::Handoff { handoff, .. } = pending.origin {
+            self.by_handoff.remove(&handoff);
+        }
+        Some(pending)
+    }
+}

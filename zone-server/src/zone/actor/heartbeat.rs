@@ -1,0 +1,116 @@
+//! What a zone tells the manager about itself: a registration when it starts or becomes
+//! Idle, a heartbeat every second (state, area, epoch, counts, tick time p99) with a sample
+//! of its players' positions, and, on the same beat, the expiry of tickets nobody spent.
+
+use std::time::Duration;
+
+use protocol::cluster::{Heartbeat, PlayerDot, PositionSample, Register};
+use ractor::ActorRef;
+
+use super::{ZoneActorState, now_ms};
+use crate::zone::{ZoneMsg, nats};
+
+/// Players' positions sent per heartbeat at most (the dashboard's dots).
+const POSITIONS_PER_BEAT: usize = 500;
+
+/// Tick durations since the last heartbeat, and the zone's metrics label.
+#[derive(Debug)]
+pub(super) struct Heartbeats {
+    label: String,
+    tick_micros: Vec<u32>,
+}
+
+impl Heartbeats {
+    pub(super) fn new(label: String) -> Self {
+        Self {
+            label,
+            tick_micros: Vec::new(),
+        }
+    }
+
+    /// One tick took `took`.
+    pub(super) fn tick_took(&mut self, took: Duration) {
+        let micros = took.as_micros().min(u128::from(u32::MAX)) as u32;
+        self.tick_micros.push(micros);
+        metrics::histogram!("zone_tick_duration_seconds").record(f64::from(micros) / 1e6);
+    }
+
+    /// The 99th percentile of the tick times since the last call (0 without ticks), which
+    /// starts the next period.
+    fn take_p99(&mut self) -> u32 {
+        let micros = &mut self.tick_micros;
+        micros.sort_unstable();
+        let p99 = micros
+            .get((micros.len() * 99 / 100).min(micros.len().saturating_sub(1)))
+            .copied()
+            .unwrap_or(0);
+        micros.clear();
+        p99
+    }
+}
+
+impl ZoneActorState {
+    /// Every second: tickets nobody spent expire, then the manager hears from the zone.
+    pub(super) fn heartbeat(&mut self, myself: &ActorRef<ZoneMsg>) {
+        self.expire_tickets(myself);
+        self.report_heartbeat();
+    }
+
+    /// Forgets tickets nobody spent in time; carried state that was this zone's (a
+    /// committed handoff, a migration) is saved.
+    fn expire_tickets(&mut self, myself: &ActorRef<ZoneMsg>) {
+        for pending in self.arrivals.expired(now_ms()) {
+            metrics::counter!("zone_tickets_expired_total").increment(1);
+            if let Some(character) = pending.unclaimed() {
+                self.saves.queue(myself, character);
+            }
+        }
+    }
+
+    /// Registers with the manager (on start and on becoming Idle).
+    pub(super) fn register(&self) {
+        let message = Register {
+            zone: self.id,
+            ws_url: self.shared.ws_url.clone(),
+            state: self.zone_state(),
+            area: self.held.as_ref().map(|h| h.area),
+            epoch: self.held.as_ref().map(|h| h.epoch),
+        };
+        nats::register(&self.shared, message);
+    }
+
+    /// Sends a heartbeat now (also on a change of state, so the manager sees it at once).
+    pub(super) fn report_heartbeat(&mut self) {
+        let now = now_ms();
+        let p99 = self.heartbeats.take_p99();
+        let (players, npcs) = self
+            .held
+            .as_ref()
+            .map_or((0, 0), |h| (h.sim.player_count(), h.sim.npc_count()));
+        let label = &self.heartbeats.label;
+        metrics::gauge!("zone_players", "zone" => label.clone()).set(players as f64);
+        metrics::gauge!("zone_npcs", "zone" => label.clone()).set(npcs as f64);
+        let beat = Heartbeat {
+            zone: self.id,
+            ws_url: self.shared.ws_url.clone(),
+            state: self.zone_state(),
+            area: self.held.as_ref().map(|h| h.area),
+            epoch: self.held.as_ref().map(|h| h.epoch),
+            players: players as u32,
+            npcs: npcs as u32,
+            tick_p99_us: p99,
+            sent_at: now,
+        };
+        let sample = self.held.as_ref().map(|h| PositionSample {
+            zone: self.id,
+            area: h.area,
+            players: h
+                .sim
+                .player_positions()
+                .take(POSITIONS_PER_BEAT)
+                .map(|(character, x, z)| PlayerDot { character, x, z })
+                .collect(),
+        });
+        nats::publish_heartbeat(&self.shared, beat, sample);
+    }
+}

@@ -1,0 +1,174 @@
+//! Players coming and going: a ticket admitted into the simulation, a packet onto their
+//! event stack, a disconnect or a drop (saving what they leave), and the whole area given
+//! up (everyone saved and told to rejoin). Every removal from the simulation goes through
+//! [`ZoneActorState::remove_from_sim`], which closes the player's stay.
+
+use protocol::client::ClientPacket;
+use protocol::client::packets::ErrorCode;
+use protocol::cluster::PlayerTransfer;
+use protocol::http::zone::PlayerStay;
+use protocol::{EntityId, Ticket};
+use ractor::{ActorRef, RpcReplyPort};
+
+use super::{ZoneActorState, now_ms};
+use crate::stays::now_us;
+use crate::zone::{ConnectRefused, Link, ZoneMsg};
+
+impl ZoneActorState {
+    /// A WebSocket presented `ticket`: the pending arrival joins the simulation and `link`
+    /// gets its frames from now on.
+    pub(super) fn connect(
+        &mut self,
+        myself: &ActorRef<ZoneMsg>,
+        ticket: Ticket,
+        link: Link,
+    ) -> Result<EntityId, ConnectRefused> {
+        if self.evacuation.is_some() && self.arrivals.contains(&ticket) {
+            // The arrival stays pending: leaving the area saves it if it is this zone's.
+            return Err(ConnectRefused::AreaMoving);
+        }
+        let Some(pending) = self.arrivals.claim(&ticket) else {
+            return Err(ConnectRefused::UnknownTicket);
+        };
+        if pending.expires_at <= now_ms() {
+            if let Some(character) = pending.unclaimed() {
+                self.saves.queue(myself, character);
+            }
+            return Err(ConnectRefused::TicketExpired);
+        }
+        let (origin, arrival) = (pending.origin, pending.arrival);
+        // The same character twice: the newer connection wins, the older one is closed.
+        let old = self
+            .held
+            .as_ref()
+            .and_then(|h| h.sim.player_of(arrival.character.id));
+        if let Some(old) = old {
+            self.outbox
+                .close(old, ErrorCode::KICKED, "connected again elsewhere");
+            self.remove_from_sim(old, None);
+        }
+        let Some(held) = &mut self.held else {
+            return Err(ConnectRefused::AreaGone);
+        };
+        let character = arrival.character.id;
+        let entry_seq = arrival.last_input_seq;
+        let (entity, opening) = held.sim.add_player(arrival);
+        self.shared.stays.open(
+            entity,
+            PlayerStay {
+                character,
+                zone: self.id,
+                area: held.area,
+                entered_us: now_us(),
+                left_us: None,
+                entry_seq,
+                exit_seq: entry_seq,
+                inputs_applied: 0,
+                handoff_started_us: None,
+                first_input_us: None,
+                first_input_seq: None,
+                arrived_by: origin.arrived_by(),
+            },
+        );
+        self.outbox.connect(entity, link, opening);
+        metrics::counter!("zone_players_admitted_total").increment(1);
+        Ok(entity)
+    }
+
+    /// A decoded packet onto the player's event stack for the next tick.
+    pub(super) fn packet(&mut self, player: EntityId, packet: ClientPacket) {
+        if let Some(held) = &mut self.held {
+            // Unknown player: already left (e.g. transferred); nothing to do.
+            let _ = held.sim.push(player, packet);
+        }
+    }
+
+    /// The client's connection ended: if they were still this zone's, they leave and
+    /// their state is saved.
+    pub(super) fn disconnected(&mut self, myself: &ActorRef<ZoneMsg>, player: EntityId) {
+        if self.outbox.disconnected(player)
+            && let Some(gone) = self.remove_from_sim(player, None)
+        {
+            self.save_departed(myself, gone);
+        }
+    }
+
+    /// Takes a player out of the simulation, closing their stay and forgetting any border
+    /// crossing (`handoff_started_us`: when the handoff that moves them began).
+    pub(super) fn remove_from_sim(
+        &mut self,
+        player: EntityId,
+        handoff_started_us: Option<u64>,
+    ) -> Option<PlayerTransfer> {
+        let held = self.held.as_mut()?;
+        let inputs_applied = held.sim.player(player).map_or(0, |p| p.inputs_applied);
+        let gone = held.sim.remove_player(player)?;
+        self.crossings.remove(player);
+        self.shared.stays.close(
+            self.id,
+            player,
+            gone.last_input_seq,
+            inputs_applied,
+            handoff_started_us,
+        );
+        Some(gone)
+    }
+
+    /// Saves a player who left, or holds the save until their quest calls are answered.
+    fn save_departed(&mut self, myself: &ActorRef<ZoneMsg>, gone: PlayerTransfer) {
+        if let Some(character) = self.quests.departed(gone) {
+            self.saves.queue(myself, character);
+        }
+    }
+
+    /// Closes a player's connection with `code` and takes them out, saving their state if
+    /// `save` (not when a newer writer owns it).
+    pub(super) fn drop_player(
+        &mut self,
+        myself: &ActorRef<ZoneMsg>,
+        player: EntityId,
+        code: ErrorCode,
+        why: &str,
+        save: bool,
+    ) {
+        self.outbox.close(player, code, why);
+        if let Some(gone) = self.remove_from_sim(player, None)
+            && save
+        {
+            self.save_departed(myself, gone);
+        }
+    }
+
+    /// Gives the area up: every player saved and told to rejoin, timers stopped.
+    pub(super) fn leave_area(&mut self, myself: &ActorRef<ZoneMsg>, code: ErrorCode, why: &str) {
+        for player in self.outbox.players() {
+            self.drop_player(myself, player, code, why, true);
+        }
+        for pending in self.arrivals.drain() {
+            if let Some(character) = pending.unclaimed() {
+                self.saves.queue(myself, character);
+            }
+        }
+        for character in self.quests.drain_leaving() {
+            self.saves.queue(myself, character);
+        }
+        self.crossings.clear();
+        self.evacuation = None;
+        if let Some(held) = self.held.take() {
+            held.stop();
+            tracing::info!(zone = %self.id, area = %held.area, epoch = %held.epoch, "released; idle");
+            self.register();
+        }
+    }
+
+    /// The process is stopping: leave the area (saving everyone) and answer once every
+    /// save is acknowledged.
+    pub(super) fn shutdown(&mut self, myself: &ActorRef<ZoneMsg>, reply: RpcReplyPort<()>) {
+        self.leave_area(
+            myself,
+            ErrorCode::ZONE_UNAVAILABLE,
+            "the zone server is shutting down",
+        );
+        self.saves.when_drained(reply);
+    }
+}

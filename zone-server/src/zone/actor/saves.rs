@@ -1,0 +1,112 @@
+//! The save pipeline: at most one save in flight per character, the newest state waiting
+//! behind it (intermediate ones are skipped), each save naming the version the previous
+//! one produced; and the shutdown waiters, answered once nothing is in flight.
+
+use std::collections::HashMap;
+
+use protocol::CharacterId;
+use protocol::http::character::Character;
+use ractor::{ActorRef, RpcReplyPort};
+
+use crate::apis::{ApiError, Apis};
+use crate::zone::ZoneMsg;
+
+/// Saves in flight, per character.
+#[derive(Debug)]
+pub(super) struct SaveQueue {
+    apis: Apis,
+    /// A character's save in flight, and the newest state waiting behind it.
+    in_flight: HashMap<CharacterId, Option<Box<Character>>>,
+    /// Answered once no save is in flight.
+    drained: Vec<RpcReplyPort<()>>,
+}
+
+impl SaveQueue {
+    pub(super) fn new(apis: Apis) -> Self {
+        Self {
+            apis,
+            in_flight: HashMap::new(),
+            drained: Vec::new(),
+        }
+    }
+
+    /// Whether a save of `character` is in flight (a handoff waits for it).
+    pub(super) fn in_flight(&self, character: CharacterId) -> bool {
+        self.in_flight.contains_key(&character)
+    }
+
+    /// Whether no save at all is in flight (an evacuation waits for that).
+    pub(super) fn is_empty(&self) -> bool {
+        self.in_flight.is_empty()
+    }
+
+    /// How many characters have a save in flight.
+    #[cfg(feature = "test-hooks")]
+    pub(super) fn len(&self) -> usize {
+        self.in_flight.len()
+    }
+
+    /// Saves `character` now, or after the save in flight (replacing any state waiting).
+    pub(super) fn queue(&mut self, myself: &ActorRef<ZoneMsg>, character: Box<Character>) {
+        match self.in_flight.get_mut(&character.id) {
+            Some(next) => *next = Some(character),
+            None => {
+                self.in_flight.insert(character.id, None);
+                self.start(myself, character);
+            }
+        }
+    }
+
+    /// A save ended: on success the waiting state (if any) goes next under the new
+    /// version; on a refusal it is dropped with the slot (a stale writer must not write).
+    pub(super) fn finished(
+        &mut self,
+        myself: &ActorRef<ZoneMsg>,
+        character: CharacterId,
+        result: &Result<u64, ApiError>,
+    ) {
+        let next = self.in_flight.get_mut(&character).and_then(Option::take);
+        match result {
+            Ok(version) => {
+                metrics::counter!("zone_saves_total", "result" => "ok").increment(1);
+                if let Some(mut next) = next {
+                    next.version = *version;
+                    return self.start(myself, next);
+                }
+            }
+            Err(e) => {
+                let stale = e.status() == Some(412);
+                metrics::counter!("zone_saves_total", "result" => if stale { "stale" } else { "refused" }).increment(1);
+                tracing::warn!(%character, error = %e, "save failed");
+            }
+        }
+        self.in_flight.remove(&character);
+        self.reply_if_drained();
+    }
+
+    /// Answers `reply` once no save is in flight (at once if none is).
+    pub(super) fn when_drained(&mut self, reply: RpcReplyPort<()>) {
+        self.drained.push(reply);
+        self.reply_if_drained();
+    }
+
+    fn reply_if_drained(&mut self) {
+        if self.in_flight.is_empty() {
+            for reply in self.drained.drain(..) {
+                let _ = reply.send(());
+            }
+        }
+    }
+
+    fn start(&self, myself: &ActorRef<ZoneMsg>, character: Box<Character>) {
+        let apis = self.apis.clone();
+        let myself = myself.clone();
+        tokio::spawn(async move {
+            let result = apis.save_with_retry(&character).await;
+            let _ = myself.cast(ZoneMsg::SaveDone {
+                character: character.id,
+                result,
+            });
+        });
+    }
+}
