@@ -1,6 +1,6 @@
 //! The OpenAPI document's frame (`GET /openapi.json`): the title, the description, the tags
 //! and the service-token scheme. The operations come from the handlers' `#[utoipa::path]`
-//! annotations, listed by [`crate::routes::Operations`] next to the route table, and the
+//! annotations, listed by `routes::Operations` next to the route table, and the
 //! bodies' schemas (with every limit the server enforces) from the `protocol` types: so the
 //! document cannot drift from the code, and this module needs nothing from the routes.
 

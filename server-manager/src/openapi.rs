@@ -1,7 +1,7 @@
 //! The OpenAPI document's frame (`GET /openapi.json`): the title, the description, the tags
 //! and the two security schemes (players' join tokens, the operators' admin token). The
 //! operations come from the handlers' `#[utoipa::path]` annotations, listed by
-//! [`crate::api::Operations`] next to the route table, and the bodies' schemas from the
+//! `api::Operations` next to the route table, and the bodies' schemas from the
 //! `protocol` types: so the document cannot drift from the code, and this module needs
 //! nothing from the routes.
 
