@@ -1,54 +1,44 @@
-//! The OpenAPI document, generated from the handlers' `#[utoipa::path]` annotations and
-//! the protocol types' schemas, so it cannot drift from the code.
+//! The OpenAPI document's frame (`GET /openapi.json`): the title, the description, the tags
+//! and the bearer scheme. The operations come from the handlers' `#[utoipa::path]`
+//! annotations, listed by `routes::Operations` next to the route table, and the
+//! bodies' schemas (with every limit the server enforces) from the `protocol` types: so the
+//! document cannot drift from the code, and this module needs nothing from the routes.
 
-use std::sync::OnceLock;
-
-use protocol::http::Problem;
-use protocol::http::character::{
-    Character, CharacterList, CharacterUpdate, CreateCharacter, Inventory, Skill, Stats,
-};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::routes;
-
-/// The document's root: every route and the schemas they name.
+/// What the document says besides its operations.
 #[derive(OpenApi)]
 #[openapi(
     info(
         title = "character-api",
         description = "Characters of the zone cluster: account, position, stats, inventory. \
             Every write is compare-and-set on the character's version (`If-Match`) and is \
-            answered only once it is on disk. Every error is `application/problem+json`.",
+            answered only once it is on disk. Every error is `application/problem+json`. \
+            A JSON body must be sent as `application/json` (`415` otherwise).",
     ),
-    paths(
-        routes::create_character,
-        routes::get_character,
-        routes::list_characters,
-        routes::update_character,
-        routes::delete_character,
-        routes::healthz,
-        routes::readyz,
-        routes::metrics,
-        routes::openapi,
-    ),
-    components(schemas(
-        Character,
-        CharacterUpdate,
-        CreateCharacter,
-        CharacterList,
-        Stats,
-        Inventory,
-        Skill,
-        Problem
-    )),
     modifiers(&BearerAuth),
     tags(
         (name = "characters", description = "Characters; every call needs the service token."),
         (name = "operations", description = "Health, readiness, metrics and this document."),
     )
 )]
-pub struct ApiDoc;
+struct Frame;
+
+/// The whole document: the frame around `operations`, stating the body size limit the
+/// server enforces (`body_limit` bytes).
+pub fn document(
+    operations: utoipa::openapi::OpenApi,
+    body_limit: usize,
+) -> utoipa::openapi::OpenApi {
+    let mut doc = Frame::openapi().merge_from(operations);
+    if let Some(description) = &mut doc.info.description {
+        description.push_str(&format!(
+            " A request body is at most {body_limit} bytes (`413` past that)."
+        ));
+    }
+    doc
+}
 
 /// Declares the `bearer` security scheme the `/v1` operations name.
 struct BearerAuth;
@@ -68,14 +58,4 @@ impl Modify for BearerAuth {
             ),
         );
     }
-}
-
-/// The document as JSON, built once.
-pub fn json() -> &'static str {
-    static JSON: OnceLock<String> = OnceLock::new();
-    JSON.get_or_init(|| {
-        ApiDoc::openapi()
-            .to_pretty_json()
-            .expect("the OpenAPI document serializes")
-    })
 }

@@ -1,6 +1,7 @@
 //! The HTTP surface: routes, handlers, and the extractor settings that turn bad input into
 //! `400` problems instead of actix-web's plain-text defaults.
 
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use actix_web::http::header::{self, ContentType};
@@ -12,6 +13,7 @@ use protocol::http::character::{
 };
 use protocol::http::{Problem, etag, parse_if_match};
 use protocol::{AccountId, AreaId, CharacterId, WorldGrid};
+use utoipa::OpenApi;
 
 use crate::config::JSON_LIMIT;
 use crate::error::{ApiError, json_error};
@@ -60,6 +62,22 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         )
         .default_service(web::to(not_found));
 }
+
+/// Every operation [`configure`] serves, for the OpenAPI document
+/// ([`crate::openapi::document`] adds the title, tags and security scheme around them).
+#[derive(OpenApi)]
+#[openapi(paths(
+    create_character,
+    get_character,
+    list_characters,
+    update_character,
+    delete_character,
+    healthz,
+    readyz,
+    metrics,
+    openapi,
+))]
+pub struct Operations;
 
 /// JSON bodies: at most `limit` bytes, declared as JSON, and every failure a `400` (or
 /// `415` for another content type) problem that says what was wrong.
@@ -190,10 +208,12 @@ pub fn new_character(req: CreateCharacter) -> Character {
             ("ETag" = String, description = "The version in quotes: `\"1\"`."),
             ("Location" = String, description = "The new character's URL.")
         )),
-        (status = 400, description = "Malformed body or invalid name.", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "Malformed body, or a name that breaks the rules (3 to 20 characters; letters, digits, `_` or `-`; starting with a letter).", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Missing or wrong service token.", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The name is taken (names are unique case-insensitively).", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "The body is over the size limit (see the description).", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "The body is not declared as JSON.", body = Problem, content_type = "application/problem+json"),
+        (status = 500, description = "Storage failure.", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "Shutting down, or the write could not be confirmed on disk.", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
@@ -229,6 +249,7 @@ pub(crate) async fn create_character(
         (status = 400, description = "Malformed id.", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Missing or wrong service token.", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such character.", body = Problem, content_type = "application/problem+json"),
+        (status = 500, description = "Storage failure.", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
 )]
@@ -258,6 +279,7 @@ pub(crate) async fn get_character(
         (status = 200, description = "The account's characters (empty if it has none).", body = CharacterList),
         (status = 400, description = "Malformed id.", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Missing or wrong service token.", body = Problem, content_type = "application/problem+json"),
+        (status = 500, description = "Storage failure.", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
 )]
@@ -282,7 +304,7 @@ pub(crate) async fn list_characters(
     tag = "characters",
     params(
         ("id" = CharacterId, Path, description = "The character."),
-        ("If-Match" = String, Header, description = "The version this write is based on, in quotes (`\"3\"`): the ETag of the last read or write. Required."),
+        ("If-Match" = String, Header, pattern = r#"^(W/)?"[0-9]{1,20}"$"#, description = "The version this write is based on, in quotes (`\"3\"`; a weak `W/\"3\"` compares equal): the ETag of the last read or write. Required: without it (or with `*`) the answer is 428."),
     ),
     request_body(content = CharacterUpdate, description = "The GET representation; `id`, `account_id`, `version`, `created_at` and `updated_at` may be present and are ignored."),
     responses(
@@ -296,8 +318,10 @@ pub(crate) async fn list_characters(
         (status = 412, description = "The version is stale: someone wrote since. The ETag header names the current version.", body = Problem, content_type = "application/problem+json", headers(
             ("ETag" = String, description = "The current version in quotes.")
         )),
+        (status = 413, description = "The body is over the size limit (see the description).", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "The body is not declared as JSON.", body = Problem, content_type = "application/problem+json"),
         (status = 428, description = "If-Match is missing (or `*`).", body = Problem, content_type = "application/problem+json"),
+        (status = 500, description = "Storage failure.", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "Shutting down, or the write could not be confirmed on disk.", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
@@ -330,7 +354,7 @@ pub(crate) async fn update_character(
     tag = "characters",
     params(
         ("id" = CharacterId, Path, description = "The character."),
-        ("If-Match" = String, Header, description = "The current version in quotes (`\"3\"`). Required."),
+        ("If-Match" = String, Header, pattern = r#"^(W/)?"[0-9]{1,20}"$"#, description = "The current version in quotes (`\"3\"`; a weak `W/\"3\"` compares equal). Required: without it (or with `*`) the answer is 428."),
     ),
     responses(
         (status = 204, description = "Deleted."),
@@ -341,6 +365,7 @@ pub(crate) async fn update_character(
             ("ETag" = String, description = "The current version in quotes.")
         )),
         (status = 428, description = "If-Match is missing (or `*`).", body = Problem, content_type = "application/problem+json"),
+        (status = 500, description = "Storage failure.", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "Shutting down, or the delete could not be confirmed on disk.", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
@@ -397,7 +422,13 @@ pub(crate) async fn metrics() -> HttpResponse {
 #[utoipa::path(get, path = "/openapi.json", tag = "operations",
     responses((status = 200, description = "The OpenAPI 3.1 document.", content_type = "application/json")))]
 pub(crate) async fn openapi() -> HttpResponse {
+    static JSON: OnceLock<String> = OnceLock::new();
+    let json = JSON.get_or_init(|| {
+        crate::openapi::document(Operations::openapi(), JSON_LIMIT)
+            .to_pretty_json()
+            .expect("the OpenAPI document serializes")
+    });
     HttpResponse::Ok()
         .content_type(ContentType::json())
-        .body(crate::openapi::json())
+        .body(json.as_str())
 }

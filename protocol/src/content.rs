@@ -63,6 +63,7 @@ pub struct ItemStack {
     /// What the items are.
     pub item: ItemKind,
     /// How many; at least 1 and at most the kind's `max_stack` in a valid stack.
+    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 65535))]
     pub count: u16,
 }
 

@@ -10,11 +10,14 @@ use crate::ids::AreaId;
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
 pub struct Position {
-    /// East-west, metres.
+    /// East-west, metres; every coordinate is a finite 32-bit float.
+    #[cfg_attr(feature = "openapi", schema(minimum = -3.402_823_5e38, maximum = 3.402_823_5e38))]
     pub x: f32,
     /// Height, metres.
+    #[cfg_attr(feature = "openapi", schema(minimum = -3.402_823_5e38, maximum = 3.402_823_5e38))]
     pub y: f32,
     /// North-south, metres.
+    #[cfg_attr(feature = "openapi", schema(minimum = -3.402_823_5e38, maximum = 3.402_823_5e38))]
     pub z: f32,
 }
 

@@ -198,8 +198,10 @@ impl FromStr for Epoch {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct AreaId {
     /// Column, counted from the grid's west edge.
+    #[cfg_attr(feature = "openapi", schema(maximum = 65535))]
     pub x: u16,
     /// Row, counted from the grid's north edge.
+    #[cfg_attr(feature = "openapi", schema(maximum = 65535))]
     pub z: u16,
 }
 
@@ -251,7 +253,6 @@ impl fmt::Display for EntityId {
 }
 
 /// A quest of the catalog, by its stable text id (e.g. `wolf-cull`).
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct QuestId(pub String);

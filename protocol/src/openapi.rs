@@ -7,7 +7,7 @@ use utoipa::openapi::RefOr;
 use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
 
 use crate::content::{ItemKind, NpcKind};
-use crate::ids::Ticket;
+use crate::ids::{QuestId, Ticket};
 
 /// A string schema, optionally restricted to `values`.
 pub(crate) fn string_schema(description: &str, values: Option<Vec<&'static str>>) -> RefOr<Schema> {
@@ -57,4 +57,17 @@ named_schema!(
         "An NPC kind.",
         Some(NpcKind::TABLE.iter().map(|s| s.name).collect())
     )
+);
+named_schema!(
+    QuestId,
+    "QuestId",
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .description(Some(
+            "A quest's stable id: 1 to 64 of `a-z`, `0-9`, `-`, `_`."
+        ))
+        .min_length(Some(1))
+        .max_length(Some(QuestId::MAX_LEN))
+        .pattern(Some("^[a-z0-9_-]+$"))
+        .into()
 );

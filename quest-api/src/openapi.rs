@@ -1,53 +1,22 @@
-//! The OpenAPI document (`GET /openapi.json`), generated from the handlers'
-//! `#[utoipa::path]` annotations and the `protocol` types' schemas, so it cannot drift
-//! from the code.
+//! The OpenAPI document's frame (`GET /openapi.json`): the title, the description, the tags
+//! and the service-token scheme. The operations come from the handlers' `#[utoipa::path]`
+//! annotations, listed by `routes::Operations` next to the route table, and the
+//! bodies' schemas (with every limit the server enforces) from the `protocol` types: so the
+//! document cannot drift from the code, and this module needs nothing from the routes.
 
-use std::sync::OnceLock;
-
-use protocol::http::Problem;
-use protocol::http::quest::{
-    CharacterQuests, Objective, ObjectiveKind, ProgressEvent, ProgressOutcome, Quest, QuestCatalog,
-    QuestProgress, QuestStatus, Rewards,
-};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::routes;
-
-/// The document's root.
+/// What the document says besides its operations.
 #[derive(OpenApi)]
 #[openapi(
     info(
         title = "quest-api",
         description = "The quest catalog and per-character quest progress of the zone \
             cluster. Every `/v1` call needs `Authorization: Bearer <service token>`. Every \
-            error is `application/problem+json`. Writes are answered once durable on disk.",
+            error is `application/problem+json`. Writes are answered once durable on disk. \
+            A JSON body must be sent as `application/json` (`415` otherwise).",
     ),
-    paths(
-        routes::list_quests,
-        routes::get_quest,
-        routes::character_quests,
-        routes::accept_quest,
-        routes::record_progress,
-        routes::healthz,
-        routes::readyz,
-        routes::render_metrics,
-        routes::openapi_json,
-    ),
-    components(schemas(
-        Problem,
-        Quest,
-        QuestCatalog,
-        Objective,
-        ObjectiveKind,
-        Rewards,
-        QuestProgress,
-        QuestStatus,
-        CharacterQuests,
-        ProgressEvent,
-        ProgressOutcome,
-        routes::Health,
-    )),
     modifiers(&ServiceToken),
     tags(
         (name = "quests", description = "The quest catalog"),
@@ -55,7 +24,22 @@ use crate::routes;
         (name = "operations", description = "Health, readiness, metrics, this document"),
     )
 )]
-pub struct ApiDoc;
+struct Frame;
+
+/// The whole document: the frame around `operations`, stating the body size limit the
+/// server enforces (`body_limit` bytes).
+pub fn document(
+    operations: utoipa::openapi::OpenApi,
+    body_limit: usize,
+) -> utoipa::openapi::OpenApi {
+    let mut doc = Frame::openapi().merge_from(operations);
+    if let Some(description) = &mut doc.info.description {
+        description.push_str(&format!(
+            " A request body is at most {body_limit} bytes (`413` past that)."
+        ));
+    }
+    doc
+}
 
 /// Adds the `service_token` bearer scheme the `/v1` paths name.
 struct ServiceToken;
@@ -75,10 +59,4 @@ impl Modify for ServiceToken {
             ),
         );
     }
-}
-
-/// The document as JSON, built once.
-pub fn document_json() -> &'static str {
-    static JSON: OnceLock<String> = OnceLock::new();
-    JSON.get_or_init(|| ApiDoc::openapi().to_pretty_json().unwrap_or_default())
 }

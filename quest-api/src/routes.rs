@@ -2,14 +2,18 @@
 //! operational endpoints. [`configure`] registers them all, with the middleware (metrics,
 //! problem details for every error, the service token on `/v1`) and extractor settings.
 
+use std::sync::OnceLock;
+
 use actix_web::middleware::{ErrorHandlers, from_fn};
 use actix_web::{HttpRequest, HttpResponse, Resource, Route, web};
 use protocol::http::Problem;
 use protocol::http::quest::{
-    CharacterQuests, ProgressEvent, ProgressOutcome, Quest, QuestCatalog, QuestProgress,
+    CharacterQuests, MAX_PROGRESS_AMOUNT, ProgressEvent, ProgressOutcome, Quest, QuestCatalog,
+    QuestProgress,
 };
 use protocol::{CharacterId, QuestId};
 use serde::Serialize;
+use utoipa::OpenApi;
 
 use crate::error::{self, ApiError};
 use crate::{AppState, auth, metrics, now_millis, openapi};
@@ -58,6 +62,22 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .default_service(web::to(not_found)),
     );
 }
+
+/// Every operation [`configure`] serves, for the OpenAPI document ([`openapi::document`]
+/// adds the title, tags and security scheme around them).
+#[derive(OpenApi)]
+#[openapi(paths(
+    list_quests,
+    get_quest,
+    character_quests,
+    accept_quest,
+    record_progress,
+    healthz,
+    readyz,
+    render_metrics,
+    openapi_json,
+))]
+pub struct Operations;
 
 /// A resource with one route; other methods get a 405 problem.
 fn resource(path: &str, route: Route) -> Resource {
@@ -176,9 +196,15 @@ pub async fn render_metrics() -> HttpResponse {
     responses((status = 200, description = "The OpenAPI document", content_type = "application/json"))
 )]
 pub async fn openapi_json() -> HttpResponse {
+    static JSON: OnceLock<String> = OnceLock::new();
+    let json = JSON.get_or_init(|| {
+        openapi::document(Operations::openapi(), MAX_BODY_BYTES)
+            .to_pretty_json()
+            .expect("the OpenAPI document serializes")
+    });
     HttpResponse::Ok()
         .content_type("application/json")
-        .body(openapi::document_json())
+        .body(json.as_str())
 }
 
 /// The whole quest catalog.
@@ -234,6 +260,8 @@ pub async fn get_quest(
             content_type = "application/problem+json"),
         (status = 500, description = "Storage failure", body = Problem,
             content_type = "application/problem+json"),
+        (status = 503, description = "Shutting down: the store is closed", body = Problem,
+            content_type = "application/problem+json"),
     )
 )]
 pub async fn character_quests(
@@ -270,6 +298,8 @@ pub async fn character_quests(
             (`quest-locked`)", body = Problem, content_type = "application/problem+json"),
         (status = 500, description = "Storage failure", body = Problem,
             content_type = "application/problem+json"),
+        (status = 503, description = "Shutting down: the store is closed", body = Problem,
+            content_type = "application/problem+json"),
     )
 )]
 pub async fn accept_quest(
@@ -300,19 +330,24 @@ pub async fn accept_quest(
     responses(
         (status = 200, description = "Counted (or a replay of an event already counted)",
             body = ProgressOutcome),
-        (status = 400, description = "Malformed id or body, objective out of range, amount 0",
-            body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "Malformed id or body, an objective the quest does not \
+            have (`objective-out-of-range`), or an amount outside 1 to 2147483647 \
+            (`invalid-amount`)", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Missing or wrong service token", body = Problem,
             content_type = "application/problem+json"),
         (status = 404, description = "No such quest", body = Problem,
             content_type = "application/problem+json"),
         (status = 409, description = "The quest is not active (`quest-not-active`)",
             body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "The body is over the size limit (see the description)", body = Problem,
+            content_type = "application/problem+json"),
         (status = 415, description = "The body is not JSON", body = Problem,
             content_type = "application/problem+json"),
         (status = 422, description = "The event id was used before for a different event \
             (`event-id-reused`)", body = Problem, content_type = "application/problem+json"),
         (status = 500, description = "Storage failure", body = Problem,
+            content_type = "application/problem+json"),
+        (status = 503, description = "Shutting down: the store is closed", body = Problem,
             content_type = "application/problem+json"),
     )
 )]
@@ -335,10 +370,13 @@ pub async fn record_progress(
             ),
         ));
     }
-    if event.amount == 0 {
+    if !(1..=MAX_PROGRESS_AMOUNT).contains(&event.amount) {
         return Err(ApiError::bad_request(
             "invalid-amount",
-            "amount must be at least 1",
+            format!(
+                "amount must be 1 to {MAX_PROGRESS_AMOUNT}, got {}",
+                event.amount
+            ),
         ));
     }
     let outcome = state

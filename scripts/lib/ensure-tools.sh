@@ -33,3 +33,25 @@ ensure_cxx() {
         _apt_install g++
     fi
 }
+
+# schemathesis (PyPI, pinned) in a venv under target/ (ignored by git): the OpenAPI contract
+# test (cluster-tests/tests/openapi_contract.rs) fuzzes each service from its own document
+# with it. Exports SCHEMATHESIS, the `st` program the test runs.
+SCHEMATHESIS_VERSION=4.32.5
+SCHEMATHESIS_VENV=target/tools/schemathesis
+ensure_schemathesis() {
+    local st="$SCHEMATHESIS_VENV/bin/st"
+    if ! "$st" --version 2>/dev/null | grep -qF "version $SCHEMATHESIS_VERSION"; then
+        if ! command -v python3 >/dev/null 2>&1 || ! python3 -c 'import venv, ensurepip' 2>/dev/null; then
+            echo "==> installing python3 and python3-venv (Debian packages)"
+            _apt_install python3 python3-venv
+        fi
+        echo "==> installing schemathesis $SCHEMATHESIS_VERSION (PyPI) into $SCHEMATHESIS_VENV"
+        rm -rf "$SCHEMATHESIS_VENV"
+        python3 -m venv "$SCHEMATHESIS_VENV"
+        "$SCHEMATHESIS_VENV/bin/pip" install --quiet --disable-pip-version-check \
+            "schemathesis==$SCHEMATHESIS_VERSION"
+    fi
+    SCHEMATHESIS="$(pwd)/$st"
+    export SCHEMATHESIS
+}

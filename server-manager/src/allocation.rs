@@ -12,8 +12,8 @@ use std::time::{Duration, Instant};
 use protocol::cluster::{
     Allocate, Allocated, ErrorKind, Migrate, Migrated, Release, Released, ZoneVerb,
 };
+use protocol::http::manager::DrainStarted;
 use protocol::{AreaId, Epoch, ZoneId};
-use serde::{Deserialize, Serialize};
 
 use crate::manager::Manager;
 use crate::metrics as m;
@@ -24,22 +24,6 @@ use crate::registry::{AllocError, Begin, DrainError, Owner};
 const ATTEMPTS: usize = 3;
 /// How long an allocation waits, at most, for a release of the same area to finish.
 const BUSY_WAIT: Duration = Duration::from_secs(3);
-
-/// `POST /v1/zones/{id}/drain`'s answer: the area has a new owner and the old one was told
-/// to migrate to it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct DrainStarted {
-    /// The draining zone.
-    pub zone: ZoneId,
-    /// Its area.
-    pub area: AreaId,
-    /// The epoch it held.
-    pub epoch: Epoch,
-    /// The zone that took the area over.
-    pub target_zone: ZoneId,
-    /// The new epoch.
-    pub target_epoch: Epoch,
-}
 
 /// Why a drain failed.
 #[derive(Debug, thiserror::Error)]

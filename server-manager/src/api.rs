@@ -15,15 +15,21 @@
 //! | `GET /v1/events` | open | the dashboard's SSE feed |
 //! | `GET /v1/dashboard/state` | open | the dashboard's picture as JSON |
 //! | `GET /healthz`, `/readyz`, `/metrics` | open | liveness, readiness, Prometheus |
+//! | `GET /openapi.json` | open | the OpenAPI document of the routes above but the dashboard's |
 
+use std::sync::OnceLock;
 use std::time::Instant;
 
 use actix_web::http::StatusCode;
 use actix_web::web::{self, Bytes, ServiceConfig};
 use actix_web::{HttpRequest, HttpResponse, Responder};
-use protocol::http::manager::{AreaInfo, JoinRequest};
+use protocol::http::Problem;
+use protocol::http::manager::{
+    AreaInfo, DrainStarted, JoinRequest, JoinResponse, PoolStatus, ZoneInfo,
+};
 use protocol::{AreaId, ZoneId};
 use serde::Deserialize;
+use utoipa::OpenApi;
 
 use crate::allocation::{DrainFailure, ReleaseFailure};
 use crate::auth;
@@ -31,6 +37,7 @@ use crate::dashboard;
 use crate::error::ApiError;
 use crate::manager::Manager;
 use crate::metrics as m;
+use crate::openapi;
 use crate::registry::{AllocError, DrainError};
 
 /// Largest request body accepted (a join body is under 100 bytes).
@@ -63,10 +70,30 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(resource("/healthz").route(web::get().to(healthz)))
         .service(resource("/readyz").route(web::get().to(readyz)))
         .service(resource("/metrics").route(web::get().to(metrics_text)))
+        .service(resource("/openapi.json").route(web::get().to(openapi_json)))
         .default_service(web::to(|| async {
             ApiError::NotFound("nothing lives at this path".into()).error_response_owned()
         }));
 }
+
+/// Every operation of the HTTP API, for the OpenAPI document ([`openapi::document`] adds
+/// the title, tags and security schemes around them). The dashboard's page, assets and
+/// event stream are for browsers and stay out of it.
+#[derive(OpenApi)]
+#[openapi(paths(
+    join,
+    zones,
+    areas,
+    pool,
+    allocate,
+    release,
+    drain,
+    healthz,
+    readyz,
+    metrics_text,
+    openapi_json,
+))]
+pub struct Operations;
 
 /// A resource whose wrong methods get a 405 problem.
 fn resource(path: &str) -> actix_web::Resource {
@@ -87,6 +114,29 @@ impl IntoResponse for ApiError {
 
 // ------------------------------------------------------------------ join
 
+/// Routes the token's character to the zone of its area, allocating one if the area has
+/// none, and hands back where to connect with a one-time ticket.
+#[utoipa::path(
+    post,
+    path = "/v1/join",
+    tag = "players",
+    request_body = JoinRequest,
+    responses(
+        (status = 200, description = "Connect to `zone_url` and send the ticket in `Hello` before `expires_at`.", body = JoinResponse),
+        (status = 400, description = "The body is not `{\"character_id\": <uuid>}`.", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Missing, malformed, wrongly signed or expired player token (`WWW-Authenticate: Bearer`).", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The character belongs to another account.", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such character.", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "The body is over the size limit (see the description).", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "The body is not declared as JSON.", body = Problem, content_type = "application/problem+json"),
+        (status = 500, description = "The manager failed; the details are in its log.", body = Problem, content_type = "application/problem+json"),
+        (status = 502, description = "character-api did not answer, or the zone could not preload the player.", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "No idle zone is left for the area, or its zone did not take the player.", body = Problem, content_type = "application/problem+json", headers(
+            ("Retry-After" = u32, description = "Seconds to wait before trying again.")
+        )),
+    ),
+    security(("player_token" = []))
+)]
 async fn join(req: HttpRequest, body: Bytes, manager: web::Data<Manager>) -> HttpResponse {
     let started = Instant::now();
     let result = join_inner(&req, &body, &manager).await;
@@ -125,6 +175,17 @@ async fn join_inner(
 
 // ------------------------------------------------------------------ operator API
 
+/// Every zone the manager knows, with its state, area and load.
+#[utoipa::path(
+    get,
+    path = "/v1/zones",
+    tag = "operators",
+    responses(
+        (status = 200, description = "Every known zone.", body = [ZoneInfo]),
+        (status = 401, description = "Missing or wrong admin token (`WWW-Authenticate: Bearer`).", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("admin_token" = []))
+)]
 async fn zones(req: HttpRequest, manager: web::Data<Manager>) -> Result<HttpResponse, ApiError> {
     auth::require_admin(&req, &manager.config().admin_token)?;
     let zones = manager.registry().zones(Instant::now());
@@ -132,13 +193,27 @@ async fn zones(req: HttpRequest, manager: web::Data<Manager>) -> Result<HttpResp
 }
 
 /// `GET /v1/areas` query.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct AreasQuery {
     /// Only areas with an owner.
     #[serde(default)]
     allocated: bool,
 }
 
+/// Every area of the grid with its owner, if any.
+#[utoipa::path(
+    get,
+    path = "/v1/areas",
+    tag = "operators",
+    params(AreasQuery),
+    responses(
+        (status = 200, description = "The areas, in grid order.", body = [AreaInfo]),
+        (status = 400, description = "Malformed query (`allocated` is `true` or `false`).", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Missing or wrong admin token (`WWW-Authenticate: Bearer`).", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("admin_token" = []))
+)]
 async fn areas(
     req: HttpRequest,
     query: web::Query<AreasQuery>,
@@ -149,6 +224,17 @@ async fn areas(
     Ok(HttpResponse::Ok().json(areas))
 }
 
+/// The pool's shape and the change in zone slots an autoscaler should make.
+#[utoipa::path(
+    get,
+    path = "/v1/pool",
+    tag = "operators",
+    responses(
+        (status = 200, description = "The pool.", body = PoolStatus),
+        (status = 401, description = "Missing or wrong admin token (`WWW-Authenticate: Bearer`).", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("admin_token" = []))
+)]
 async fn pool(req: HttpRequest, manager: web::Data<Manager>) -> Result<HttpResponse, ApiError> {
     auth::require_admin(&req, &manager.config().admin_token)?;
     let pool = manager.registry().pool(manager.config().idle_buffer);
@@ -180,6 +266,24 @@ fn area_info(manager: &Manager, area: AreaId) -> AreaInfo {
         })
 }
 
+/// Gives the area an owner (an idle zone under a new epoch) unless it has one.
+#[utoipa::path(
+    post,
+    path = "/v1/areas/{area}/allocate",
+    tag = "operators",
+    params(("area" = String, Path, pattern = "^[0-9]{1,5}-[0-9]{1,5}$", description = "The area as `<column>-<row>`, e.g. `3-1` (each at most 65535).")),
+    responses(
+        (status = 200, description = "The area and its owner.", body = AreaInfo),
+        (status = 400, description = "Malformed area id.", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Missing or wrong admin token (`WWW-Authenticate: Bearer`).", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "The area is outside the world grid.", body = Problem, content_type = "application/problem+json"),
+        (status = 500, description = "The manager failed; the details are in its log.", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "No idle zone is left, or the zone did not take the area.", body = Problem, content_type = "application/problem+json", headers(
+            ("Retry-After" = u32, description = "Seconds to wait before trying again.")
+        )),
+    ),
+    security(("admin_token" = []))
+)]
 async fn allocate(
     req: HttpRequest,
     path: web::Path<String>,
@@ -204,6 +308,24 @@ async fn allocate(
     }
 }
 
+/// Takes the area back from its owner, which goes back to the idle pool.
+#[utoipa::path(
+    post,
+    path = "/v1/areas/{area}/release",
+    tag = "operators",
+    params(("area" = String, Path, pattern = "^[0-9]{1,5}-[0-9]{1,5}$", description = "The area as `<column>-<row>`, e.g. `3-1` (each at most 65535).")),
+    responses(
+        (status = 200, description = "The area, now without an owner.", body = AreaInfo),
+        (status = 400, description = "Malformed area id.", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Missing or wrong admin token (`WWW-Authenticate: Bearer`).", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "The area is outside the world grid.", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The area has no owner, or is busy (being allocated, released or drained).", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The zone did not release the area.", body = Problem, content_type = "application/problem+json", headers(
+            ("Retry-After" = u32, description = "Seconds to wait before trying again.")
+        )),
+    ),
+    security(("admin_token" = []))
+)]
 async fn release(
     req: HttpRequest,
     path: web::Path<String>,
@@ -228,6 +350,25 @@ async fn release(
     }
 }
 
+/// Moves the zone's area to an idle zone under a new epoch; the zone then migrates its
+/// players and goes back to the idle pool.
+#[utoipa::path(
+    post,
+    path = "/v1/zones/{zone}/drain",
+    tag = "operators",
+    params(("zone" = ZoneId, Path, description = "The zone.")),
+    responses(
+        (status = 202, description = "The area has a new owner; the old one was told to migrate.", body = DrainStarted),
+        (status = 400, description = "Malformed zone id.", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Missing or wrong admin token (`WWW-Authenticate: Bearer`).", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "The zone is not known.", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The zone has no area to drain, or is busy.", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "No idle zone is left, or the new owner did not take the area.", body = Problem, content_type = "application/problem+json", headers(
+            ("Retry-After" = u32, description = "Seconds to wait before trying again.")
+        )),
+    ),
+    security(("admin_token" = []))
+)]
 async fn drain(
     req: HttpRequest,
     path: web::Path<String>,
@@ -266,10 +407,19 @@ async fn drain(
 
 // ------------------------------------------------------------------ health
 
+/// Liveness: the process answers.
+#[utoipa::path(get, path = "/healthz", tag = "operations",
+    responses((status = 200, description = "The process is up: `{\"status\": \"ok\"}`.")))]
 async fn healthz() -> impl Responder {
     HttpResponse::Ok().json(serde_json::json!({ "status": "ok" }))
 }
 
+/// Readiness: connected to NATS.
+#[utoipa::path(get, path = "/readyz", tag = "operations",
+    responses(
+        (status = 200, description = "Connected to NATS; `settling` while the area map is still being rebuilt from heartbeats after a start."),
+        (status = 503, description = "Not connected to NATS.", body = Problem, content_type = "application/problem+json"),
+    ))]
 async fn readyz(manager: web::Data<Manager>) -> HttpResponse {
     if manager.nats_connected() {
         HttpResponse::Ok().json(serde_json::json!({
@@ -282,8 +432,26 @@ async fn readyz(manager: web::Data<Manager>) -> HttpResponse {
     }
 }
 
+/// Prometheus metrics.
+#[utoipa::path(get, path = "/metrics", tag = "operations",
+    responses((status = 200, description = "Prometheus text format.", content_type = "text/plain")))]
 async fn metrics_text() -> impl Responder {
     HttpResponse::build(StatusCode::OK)
         .content_type("text/plain; version=0.0.4")
         .body(crate::metrics::handle().render())
+}
+
+/// This service's OpenAPI document.
+#[utoipa::path(get, path = "/openapi.json", tag = "operations",
+    responses((status = 200, description = "The OpenAPI 3.1 document.", content_type = "application/json")))]
+async fn openapi_json() -> HttpResponse {
+    static JSON: OnceLock<String> = OnceLock::new();
+    let json = JSON.get_or_init(|| {
+        openapi::document(Operations::openapi(), BODY_LIMIT)
+            .to_pretty_json()
+            .expect("the OpenAPI document serializes")
+    });
+    HttpResponse::Ok()
+        .content_type("application/json")
+        .body(json.as_str())
 }

@@ -18,6 +18,7 @@
 //! | [`characters`] | the character-api client |
 //! | [`auth`] | join tokens (JWT) and the admin token |
 //! | [`api`] | HTTP routes |
+//! | [`openapi`] | the OpenAPI document's frame |
 //! | [`dashboard`] | the page and its SSE feed |
 //! | [`metrics`] | Prometheus metrics |
 //! | [`error`] | HTTP errors as problem+json |
@@ -37,6 +38,7 @@ pub mod join;
 pub mod manager;
 pub mod metrics;
 pub mod nats;
+pub mod openapi;
 pub mod registry;
 pub mod store;
 

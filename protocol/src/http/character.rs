@@ -35,10 +35,13 @@ wire_enum! {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Stats {
+    #[cfg_attr(feature = "openapi", schema(schema_with = super::schema::health))]
     /// Current health, at most `max_health`.
     pub health: u32,
+    #[cfg_attr(feature = "openapi", schema(schema_with = super::schema::max_health))]
     /// Maximum health, at least 1.
     pub max_health: u32,
+    #[cfg_attr(feature = "openapi", schema(schema_with = super::schema::level))]
     /// Level, at least 1.
     pub level: u32,
     /// Experience per skill.
@@ -50,11 +53,14 @@ pub struct Stats {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Inventory {
-    /// Up to [`INVENTORY_SLOTS`] slots; `null` for an empty one.
+    /// Up to [`INVENTORY_SLOTS`] slots; `null` for an empty one. A stack's count is at least
+    /// 1 and at most its kind's `max_stack` (1 for a weapon, 20 or 50 for the others).
+    #[cfg_attr(feature = "openapi", schema(max_items = 24))]
     pub slots: Vec<Option<ItemStack>>,
+    #[cfg_attr(feature = "openapi", schema(schema_with = super::schema::coins))]
     /// Coins.
     pub coins: u64,
-    /// The equipped weapon (not also in a slot).
+    /// The equipped weapon (not also in a slot): a stack of one item whose kind is a weapon.
     pub weapon: Option<ItemStack>,
 }
 
@@ -89,22 +95,27 @@ pub struct Character {
     pub id: CharacterId,
     /// The account that owns it.
     pub account_id: AccountId,
+    #[cfg_attr(feature = "openapi", schema(schema_with = super::schema::character_name))]
     /// Unique display name.
     pub name: String,
+    #[cfg_attr(feature = "openapi", schema(schema_with = super::schema::version))]
     /// Grows by one with every accepted write; the `ETag`.
     pub version: u64,
     /// The area it was last saved in.
     pub area: AreaId,
     /// Where it stands.
     pub position: Position,
+    #[cfg_attr(feature = "openapi", schema(schema_with = super::schema::yaw))]
     /// Heading, radians.
     pub yaw: f32,
     /// Health and progression.
     pub stats: Stats,
     /// What it carries.
     pub inventory: Inventory,
+    #[cfg_attr(feature = "openapi", schema(schema_with = super::schema::unix_millis))]
     /// When it was created.
     pub created_at: UnixMillis,
+    #[cfg_attr(feature = "openapi", schema(schema_with = super::schema::unix_millis))]
     /// When it was last written.
     pub updated_at: UnixMillis,
 }
@@ -116,6 +127,7 @@ pub struct Character {
 pub struct CreateCharacter {
     /// The owning account.
     pub account_id: AccountId,
+    #[cfg_attr(feature = "openapi", schema(schema_with = super::schema::character_name))]
     /// The wanted name (see [`validate_name`]).
     pub name: String,
 }
@@ -141,12 +153,14 @@ pub struct CharacterUpdate {
     /// Ignored.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub updated_at: Option<UnixMillis>,
+    #[cfg_attr(feature = "openapi", schema(schema_with = super::schema::character_name))]
     /// The name (renaming checks uniqueness again).
     pub name: String,
     /// The area.
     pub area: AreaId,
     /// The position.
     pub position: Position,
+    #[cfg_attr(feature = "openapi", schema(schema_with = super::schema::yaw))]
     /// The heading.
     pub yaw: f32,
     /// Health and progression.

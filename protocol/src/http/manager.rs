@@ -25,6 +25,7 @@ pub struct JoinResponse {
     pub ticket: Ticket,
     /// The area the character is in.
     pub area: AreaId,
+    #[cfg_attr(feature = "openapi", schema(schema_with = super::schema::unix_millis))]
     /// When the ticket stops being accepted.
     pub expires_at: UnixMillis,
 }
@@ -43,10 +44,13 @@ pub struct ZoneInfo {
     pub area: Option<AreaId>,
     /// The epoch it holds the area under.
     pub epoch: Option<Epoch>,
+    #[cfg_attr(feature = "openapi", schema(schema_with = super::schema::count))]
     /// Players connected.
     pub players: u32,
+    #[cfg_attr(feature = "openapi", schema(schema_with = super::schema::count))]
     /// Tick duration p99, microseconds.
     pub tick_p99_us: u32,
+    #[cfg_attr(feature = "openapi", schema(schema_with = super::schema::millis))]
     /// Milliseconds since its last heartbeat.
     pub last_seen_ms: u64,
 }
@@ -61,6 +65,7 @@ pub struct AreaInfo {
     pub zone: Option<ZoneId>,
     /// The owner's epoch.
     pub epoch: Option<Epoch>,
+    #[cfg_attr(feature = "openapi", schema(schema_with = super::schema::count))]
     /// Players in it.
     pub players: u32,
 }
@@ -70,16 +75,37 @@ pub struct AreaInfo {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PoolStatus {
+    #[cfg_attr(feature = "openapi", schema(schema_with = super::schema::count))]
     /// Zones waiting for an area.
     pub idle: u32,
+    #[cfg_attr(feature = "openapi", schema(schema_with = super::schema::count))]
     /// Zones simulating an area.
     pub allocated: u32,
+    #[cfg_attr(feature = "openapi", schema(schema_with = super::schema::count))]
     /// Zones handing their area over.
     pub draining: u32,
+    #[cfg_attr(feature = "openapi", schema(schema_with = super::schema::count))]
     /// Zones whose heartbeats stopped.
     pub unhealthy: u32,
     /// The configured idle buffer.
     pub idle_buffer: Option<u32>,
     /// Zone slots to add (positive) or remove (negative) to keep `idle_buffer` idle.
     pub scale_delta: i64,
+}
+
+/// `POST /v1/zones/{id}/drain`'s answer: the area has a new owner and the old one was told
+/// to migrate to it.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DrainStarted {
+    /// The draining zone.
+    pub zone: ZoneId,
+    /// Its area.
+    pub area: AreaId,
+    /// The epoch it held.
+    pub epoch: Epoch,
+    /// The zone that took the area over.
+    pub target_zone: ZoneId,
+    /// The new epoch.
+    pub target_epoch: Epoch,
 }

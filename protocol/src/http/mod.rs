@@ -5,6 +5,8 @@ pub mod character;
 pub mod manager;
 pub mod problem;
 pub mod quest;
+#[cfg(feature = "openapi")]
+mod schema;
 pub mod zone;
 
 pub use problem::Problem;

@@ -15,6 +15,7 @@ pub struct Problem {
     pub problem_type: String,
     /// A short summary of the kind of problem.
     pub title: String,
+    #[cfg_attr(feature = "openapi", schema(schema_with = super::schema::http_status))]
     /// The HTTP status code.
     pub status: u16,
     /// What went wrong with this request.

@@ -7,6 +7,11 @@ pub use crate::client::packets::QuestStatus;
 use crate::content::{ItemKind, ItemStack, NpcKind};
 use crate::ids::{AreaId, CharacterId, EventId, QuestId};
 
+/// The largest `amount` one progress event may carry: the top of JSON Schema's `int32`, so
+/// every client's integer type holds it, and far past any real event (a kill counts 1, a
+/// pickup one stack). quest-api refuses larger amounts with a `400`.
+pub const MAX_PROGRESS_AMOUNT: u32 = i32::MAX as u32;
+
 /// What an objective counts.
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -36,6 +41,7 @@ pub enum ObjectiveKind {
 pub struct Objective {
     /// What counts.
     pub kind: ObjectiveKind,
+    #[cfg_attr(feature = "openapi", schema(schema_with = super::schema::objective_count))]
     /// How many are needed, at least 1.
     pub count: u32,
 }
@@ -45,8 +51,10 @@ pub struct Objective {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 pub struct Rewards {
+    #[cfg_attr(feature = "openapi", schema(schema_with = super::schema::xp))]
     /// Experience.
     pub xp: u64,
+    #[cfg_attr(feature = "openapi", schema(schema_with = super::schema::coins))]
     /// Coins.
     pub coins: u64,
     /// Items.
@@ -119,9 +127,11 @@ pub struct CharacterQuests {
 pub struct ProgressEvent {
     /// Idempotency key: a repeated event id is answered as the first time, counted once.
     pub event_id: EventId,
+    #[cfg_attr(feature = "openapi", schema(schema_with = super::schema::objective_index))]
     /// The objective's index in the quest.
     pub objective: u8,
-    /// How much it advanced, at least 1.
+    #[cfg_attr(feature = "openapi", schema(schema_with = super::schema::progress_amount))]
+    /// How much it advanced: 1 to [`MAX_PROGRESS_AMOUNT`].
     pub amount: u32,
 }
 

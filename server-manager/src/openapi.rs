@@ -1,0 +1,77 @@
+//! The OpenAPI document's frame (`GET /openapi.json`): the title, the description, the tags
+//! and the two security schemes (players' join tokens, the operators' admin token). The
+//! operations come from the handlers' `#[utoipa::path]` annotations, listed by
+//! `api::Operations` next to the route table, and the bodies' schemas from the
+//! `protocol` types: so the document cannot drift from the code, and this module needs
+//! nothing from the routes.
+
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+/// What the document says besides its operations.
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "server-manager",
+        description = "The zone cluster's control plane: player routing (`POST /v1/join`, \
+            with a player's join token) and the operator API (with the admin token). Every \
+            error is `application/problem+json`; a `503` carries `Retry-After`. A JSON body \
+            must be sent as `application/json` (`415` otherwise). The live dashboard (`GET /`, \
+            `GET /v1/events`, `GET /v1/dashboard/state`) is for browsers and is not described \
+            here.",
+    ),
+    modifiers(&SecuritySchemes),
+    tags(
+        (name = "players", description = "Routing a player's character to its zone."),
+        (name = "operators", description = "The zone pool and the area map; every call needs the admin token."),
+        (name = "operations", description = "Health, readiness, metrics and this document."),
+    )
+)]
+struct Frame;
+
+/// The whole document: the frame around `operations`, stating the body size limit the
+/// server enforces (`body_limit` bytes).
+pub fn document(
+    operations: utoipa::openapi::OpenApi,
+    body_limit: usize,
+) -> utoipa::openapi::OpenApi {
+    let mut doc = Frame::openapi().merge_from(operations);
+    if let Some(description) = &mut doc.info.description {
+        description.push_str(&format!(
+            " A request body is at most {body_limit} bytes (`413` past that)."
+        ));
+    }
+    doc
+}
+
+/// Declares `player_token` (an HS256 JWT whose `sub` is the account) and `admin_token`.
+struct SecuritySchemes;
+
+impl Modify for SecuritySchemes {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "player_token",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .description(Some(
+                        "A player's join token: an HS256 JWT signed with the manager's \
+                         `--jwt-secret`, whose `sub` is the account id and `exp` is in the \
+                         future.",
+                    ))
+                    .build(),
+            ),
+        );
+        components.add_security_scheme(
+            "admin_token",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some("The operators' token (`--admin-token`)."))
+                    .build(),
+            ),
+        );
+    }
+}
