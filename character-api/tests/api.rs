@@ -8,7 +8,8 @@ use protocol::http::character::{Character, INVENTORY_SLOTS, Skill};
 use protocol::{AccountId, AreaId, CharacterId, WorldGrid};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use support::{Api, TOKEN, TestServer, assert_problem, body_of};
+use support::{Api, CharacterCalls, TOKEN, TestServer, body_of};
+use test_support::assert_problem;
 
 async fn server() -> (tempfile::TempDir, TestServer, Api) {
     let dir = tempfile::tempdir().unwrap();

@@ -5,9 +5,9 @@
 mod support;
 
 use std::collections::HashMap;
-use std::net::{SocketAddr, TcpListener};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -16,114 +16,33 @@ use protocol::http::character::Character;
 use protocol::{AccountId, CharacterId};
 use reqwest::StatusCode;
 use serde_json::json;
-use support::{Api, PATIENCE, TOKEN, body_of};
+use support::{Api, CharacterCalls, PATIENCE, TOKEN, api, body_of};
+use test_support::{Service, ServiceOptions, free_addr, wait_ready};
 
 const BIN: &str = env!("CARGO_BIN_EXE_character-api");
 
-/// The binary running on a free loopback port; killed if the test panics.
-struct Service {
-    child: Child,
-    addr: SocketAddr,
-    log: PathBuf,
+/// Starts the binary over `<dir>/data` on a free loopback port, with nothing from the
+/// test's environment, and waits until `/readyz` answers 200; killed if the test panics.
+async fn start(dir: &Path) -> Service {
+    let service = ServiceOptions::new("character-api", TOKEN)
+        .program(BIN)
+        .dir(dir)
+        .args(["--workers", "2"])
+        .env("RUST_LOG", "info")
+        .clean_env()
+        .start()
+        .expect("character-api starts");
+    wait_ready(&service.url()).await;
+    service
 }
 
-impl Service {
-    /// Starts the binary over `data_dir` and waits until `/readyz` answers 200.
-    async fn start(data_dir: &Path, log_name: &str) -> Self {
-        let addr = free_port();
-        let log = data_dir.with_file_name(format!(
-            "{}-{log_name}.log",
-            data_dir.file_name().unwrap().to_string_lossy()
-        ));
-        let child = Command::new(BIN)
-            .env_clear()
-            .env("RUST_LOG", "info")
-            .arg("--listen")
-            .arg(addr.to_string())
-            .arg("--data-dir")
-            .arg(data_dir)
-            .arg("--service-token")
-            .arg(TOKEN)
-            .arg("--workers")
-            .arg("2")
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).unwrap())
-            .spawn()
-            .unwrap();
-        let mut service = Self { child, addr, log };
-        let deadline = Instant::now() + PATIENCE;
-        let http = reqwest::Client::new();
-        loop {
-            if let Some(status) = service.child.try_wait().unwrap() {
-                panic!("exited early ({status}):\n{}", service.log_text());
-            }
-            if let Ok(r) = http.get(format!("http://{addr}/readyz")).send().await
-                && r.status() == StatusCode::OK
-            {
-                return service;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "never ready:\n{}",
-                service.log_text()
-            );
-            tokio::time::sleep(Duration::from_millis(25)).await;
-        }
-    }
-
-    fn api(&self) -> Api {
-        Api {
-            base: format!("http://{}", self.addr),
-            http: reqwest::Client::builder()
-                .timeout(Duration::from_secs(10))
-                .build()
-                .unwrap(),
-        }
-    }
-
-    fn log_text(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    /// Waits for the process to exit on its own.
-    async fn wait_exit(&mut self) -> ExitStatus {
-        let deadline = Instant::now() + PATIENCE;
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "did not exit:\n{}",
-                self.log_text()
-            );
-            tokio::time::sleep(Duration::from_millis(25)).await;
-        }
-    }
-
-    fn signal(&self, signal: &str) {
-        let ok = Command::new("kill")
-            .arg(format!("-{signal}"))
-            .arg(self.child.id().to_string())
-            .status()
-            .unwrap()
-            .success();
-        assert!(ok, "kill -{signal} failed");
-    }
-}
-
-impl Drop for Service {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> SocketAddr {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
+/// A client for the service, giving up on a request after 10 s.
+fn api_of(service: &Service) -> Api {
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap();
+    api(service.url(), http)
 }
 
 /// What the writers were told was stored: character id → highest acknowledged version.
@@ -175,9 +94,8 @@ async fn writer(api: Api, account: AccountId, n: usize, acked: Acked, total: Arc
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn sigkill_under_load_loses_no_acknowledged_write() {
     let tmp = tempfile::tempdir().unwrap();
-    let data = tmp.path().join("data");
-    let mut service = Service::start(&data, "first").await;
-    let api = service.api();
+    let mut service = start(tmp.path()).await;
+    let api = api_of(&service);
     let account = AccountId::new_random();
     let acked: Acked = Arc::default();
     let total = Arc::new(AtomicUsize::new(0));
@@ -199,16 +117,15 @@ async fn sigkill_under_load_loses_no_acknowledged_write() {
         assert!(Instant::now() < deadline, "load never built up");
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
-    service.child.kill().unwrap(); // SIGKILL
-    service.child.wait().unwrap();
+    service.process().kill().expect("it was running"); // SIGKILL
     for w in writers {
         w.await.unwrap();
     }
     let acked = acked.lock().unwrap().clone();
     assert!(acked.len() >= 16, "{} characters acknowledged", acked.len());
 
-    let service = Service::start(&data, "second").await;
-    let api = service.api();
+    let service = start(tmp.path()).await;
+    let api = api_of(&service);
     for (id, version) in &acked {
         let c = api.fetch(*id).await;
         assert!(
@@ -247,9 +164,8 @@ async fn sigkill_under_load_loses_no_acknowledged_write() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_drains_and_exits_zero() {
     let tmp = tempfile::tempdir().unwrap();
-    let data = tmp.path().join("data");
-    let mut service = Service::start(&data, "first").await;
-    let api = service.api();
+    let mut service = start(tmp.path()).await;
+    let api = api_of(&service);
     let account = AccountId::new_random();
     let c = api.create(account, "Terminus").await;
 
@@ -275,15 +191,17 @@ async fn sigterm_drains_and_exits_zero() {
         })
     };
     tokio::time::sleep(Duration::from_millis(100)).await;
-    service.signal("TERM");
-    let status = service.wait_exit().await;
+    let status = service
+        .process()
+        .terminate(PATIENCE)
+        .expect("it exits on SIGTERM");
     stop.store(true, Ordering::Relaxed);
     let acked = busy.await.unwrap();
-    assert!(status.success(), "{status}:\n{}", service.log_text());
-    assert!(service.log_text().contains("character-api stopped"));
+    assert!(status.success(), "{status}:\n{}", service.log());
+    assert!(service.log().contains("character-api stopped"));
 
-    let service = Service::start(&data, "second").await;
-    let stored = service.api().fetch(c.id).await;
+    let service = start(tmp.path()).await;
+    let stored = api_of(&service).fetch(c.id).await;
     assert!(stored.version >= acked);
     assert!(acked > 1, "no save was acknowledged before the signal");
     assert_eq!(stored.inventory.coins, stored.version);
@@ -292,7 +210,7 @@ async fn sigterm_drains_and_exits_zero() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn healthcheck_subcommand_reports_readiness() {
     let tmp = tempfile::tempdir().unwrap();
-    let service = Service::start(&tmp.path().join("data"), "only").await;
+    let service = start(tmp.path()).await;
     let probe = |addr: SocketAddr| {
         Command::new(BIN)
             .env_clear()
@@ -303,16 +221,16 @@ async fn healthcheck_subcommand_reports_readiness() {
             .status()
             .unwrap()
     };
-    assert!(probe(service.addr).success());
+    assert!(probe(service.addr()).success());
     // The same through the environment, as a container would run it.
     let via_env = Command::new(BIN)
         .env_clear()
-        .env("LISTEN", format!("0.0.0.0:{}", service.addr.port()))
+        .env("LISTEN", format!("0.0.0.0:{}", service.addr().port()))
         .arg("healthcheck")
         .status()
         .unwrap();
     assert!(via_env.success());
-    assert_eq!(probe(free_port()).code(), Some(1));
+    assert_eq!(probe(free_addr().unwrap()).code(), Some(1));
 }
 
 trait TryPut {

@@ -99,10 +99,7 @@ async fn main() -> anyhow::Result<()> {
     println!("handoff latency: {bots} border-running bots for {secs} s, 2 zone-server processes");
 
     let (stop, stopped) = watch::channel(false);
-    let rtt = tokio::spawn(nats_round_trips(
-        format!("nats://{}", cluster.nats.addr()),
-        stopped.clone(),
-    ));
+    let rtt = tokio::spawn(nats_round_trips(cluster.nats.url(), stopped.clone()));
     let mut tasks = Vec::new();
     let mut stats = Vec::new();
     for i in 0..bots {

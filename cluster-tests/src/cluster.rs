@@ -5,9 +5,9 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-use crate::nats::nats_spec;
-use crate::process::{ManagedProcess, ProcessSpec, free_port};
-use crate::services::binary;
+use test_support::{
+    ManagedProcess, NatsOptions, NatsServer, ProcessSpec, binary, free_addr, service_spec,
+};
 
 /// How to lay a cluster out.
 #[derive(Debug, Clone)]
@@ -59,7 +59,7 @@ impl Default for Secrets {
 #[derive(Debug)]
 pub struct Cluster {
     /// nats-server.
-    pub nats: ManagedProcess,
+    pub nats: NatsServer,
     /// character-api.
     pub characters: ManagedProcess,
     /// quest-api.
@@ -75,8 +75,11 @@ pub struct Cluster {
 }
 
 fn addr(well_known: bool, port: u16) -> std::io::Result<SocketAddr> {
-    let port = if well_known { port } else { free_port()? };
-    Ok(SocketAddr::from(([127, 0, 0, 1], port)))
+    if well_known {
+        Ok(SocketAddr::from(([127, 0, 0, 1], port)))
+    } else {
+        free_addr()
+    }
 }
 
 fn strings(args: &[&str]) -> Vec<String> {
@@ -100,29 +103,22 @@ impl Cluster {
         let wk = options.well_known_ports;
         let data = |name: &str| dir.join(name).display().to_string();
 
-        let nats_addr = addr(wk, 4222)?;
-        let nats = ManagedProcess::start(nats_spec(nats_addr, Path::new(&data("nats"))), &dir)?;
-        let nats_url = format!("nats://{nats_addr}");
+        let mut nats = NatsOptions::default().dir(&dir);
+        if wk {
+            nats = nats.listen(addr(true, 4222)?);
+        }
+        let nats = nats.start()?;
+        let nats_url = nats.url();
 
         let api = |name: &str, port: u16| -> std::io::Result<ManagedProcess> {
-            let a = addr(wk, port)?;
-            ManagedProcess::start(
-                ProcessSpec {
-                    name: name.into(),
-                    program: binary(name)?,
-                    args: vec![
-                        "--listen".into(),
-                        a.to_string(),
-                        "--data-dir".into(),
-                        data(name),
-                        "--service-token".into(),
-                        secrets.service_token.clone(),
-                    ],
-                    env: vec![],
-                    ready_addr: a,
-                },
-                &dir,
-            )
+            let spec = service_spec(
+                name,
+                binary(name)?,
+                addr(wk, port)?,
+                Path::new(&data(name)),
+                &secrets.service_token,
+            );
+            ManagedProcess::start(spec, &dir)
         };
         let characters = api("character-api", 7101)?;
         let quests = api("quest-api", 7102)?;
@@ -131,10 +127,8 @@ impl Cluster {
 
         let manager_addr = addr(wk, 7100)?;
         let manager = ManagedProcess::start(
-            ProcessSpec {
-                name: "server-manager".into(),
-                program: binary("server-manager")?,
-                args: [
+            ProcessSpec::new("server-manager", binary("server-manager")?, manager_addr).args(
+                [
                     strings(&[
                         "--listen",
                         &manager_addr.to_string(),
@@ -157,9 +151,7 @@ impl Cluster {
                     ]),
                 ]
                 .concat(),
-                env: vec![],
-                ready_addr: manager_addr,
-            },
+            ),
             &dir,
         )?;
 
@@ -167,10 +159,8 @@ impl Cluster {
         for i in 0..options.zone_servers {
             let a = addr(wk, 7200 + i as u16)?;
             zones.push(ManagedProcess::start(
-                ProcessSpec {
-                    name: format!("zone-server-{i}"),
-                    program: binary("zone-server")?,
-                    args: [
+                ProcessSpec::new(format!("zone-server-{i}"), binary("zone-server")?, a).args(
+                    [
                         strings(&[
                             "--listen",
                             &a.to_string(),
@@ -189,9 +179,7 @@ impl Cluster {
                         ]),
                     ]
                     .concat(),
-                    env: vec![],
-                    ready_addr: a,
-                },
+                ),
                 &dir,
             )?);
         }
@@ -249,6 +237,6 @@ impl Cluster {
         self.manager.terminate(timeout);
         self.quests.terminate(timeout);
         self.characters.terminate(timeout);
-        self.nats.terminate(timeout);
+        self.nats.process().terminate(timeout);
     }
 }

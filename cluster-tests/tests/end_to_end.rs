@@ -4,8 +4,9 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use cluster_tests::bot::Bot;
-use cluster_tests::{Cluster, ClusterOptions, wait_for};
+use cluster_tests::{Cluster, ClusterOptions};
 use protocol::http::manager::AreaInfo;
+use test_support::wait_for;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bots_join_through_the_manager_into_a_real_zone_and_play() {

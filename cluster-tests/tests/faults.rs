@@ -12,9 +12,9 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use cluster_tests::bot::{Bot, BotStats, items_in};
-use cluster_tests::wait_for_showing;
 use protocol::cluster::messages::ZoneState;
 use support::*;
+use test_support::wait_for_showing;
 use tokio::sync::watch;
 
 fn get(c: &std::sync::atomic::AtomicU64) -> u64 {

@@ -3,7 +3,7 @@
 use std::net::TcpStream;
 use std::time::Duration;
 
-use cluster_tests::NatsServer;
+use test_support::NatsServer;
 
 #[test]
 fn nats_server_starts_on_a_free_port_and_dies_on_kill() {

@@ -10,10 +10,11 @@ use std::path::PathBuf;
 use std::process::Command;
 
 use cluster_tests::bot::join_token;
-use cluster_tests::{Cluster, ClusterOptions, Service};
+use cluster_tests::{Cluster, ClusterOptions};
 use protocol::AccountId;
 use protocol::http::quest::MAX_PROGRESS_AMOUNT;
 use serde_json::{Value, json};
+use test_support::Service;
 
 /// The checks every run makes: no 5xx, and the status code, content type and body of every
 /// answer are declared by the document.

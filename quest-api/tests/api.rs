@@ -2,11 +2,10 @@
 //! dir. Happy paths, prerequisites, conflicts, idempotent progress, every class of bad
 //! input, restarts, and the generated OpenAPI document.
 
-mod common;
+mod support;
 
 use std::collections::HashSet;
 
-use common::{Api, TOKEN, TestServer, expect_problem};
 use protocol::http::quest::{
     CharacterQuests, ProgressOutcome, QuestCatalog, QuestProgress, QuestStatus, Rewards,
 };
@@ -14,6 +13,8 @@ use protocol::http::{Problem, quest::Quest};
 use protocol::{CharacterId, EventId};
 use quest_api::Catalog;
 use serde_json::{Value, json};
+use support::{Api, QuestCalls, TOKEN, TestServer};
+use test_support::assert_problem;
 
 fn status_of(quests: &CharacterQuests, id: &str) -> QuestStatus {
     quests
@@ -85,13 +86,13 @@ async fn catalog_is_listed_and_fetched() {
             .unwrap()
     );
 
-    let p = expect_problem(
+    let p = assert_problem(
         api.get("/v1/quests/no-such-quest").send().await.unwrap(),
         404,
     )
     .await;
     assert!(p.detail.unwrap().contains("no-such-quest"));
-    expect_problem(api.get("/v1/quests/Bad%20Id").send().await.unwrap(), 400).await;
+    assert_problem(api.get("/v1/quests/Bad%20Id").send().await.unwrap(), 400).await;
     server.stop().await;
 }
 
@@ -111,7 +112,7 @@ async fn a_quest_is_accepted_progressed_and_completed_with_rewards_once() {
 
     let res = api.accept(me, "boar-hunt").await;
     // boar-hunt needs wolf-cull.
-    let p = expect_problem(res, 409).await;
+    let p = assert_problem(res, 409).await;
     assert!(p.problem_type.ends_with("quest-locked"));
     assert!(p.detail.unwrap().contains("wolf-cull"));
 
@@ -158,7 +159,7 @@ async fn a_quest_is_accepted_progressed_and_completed_with_rewards_once() {
     assert_eq!(replay.progress, done.progress);
     assert_eq!(replay.rewards, done.rewards);
     // ...but no new event can: the quest is no longer active.
-    let p = expect_problem(
+    let p = assert_problem(
         api.progress(me, "wolf-cull", EventId::new_random(), 0, 1)
             .await,
         409,
@@ -205,7 +206,7 @@ async fn multi_objective_quests_and_prerequisite_chains() {
     assert_eq!(outcome.progress.status, QuestStatus::Completed);
     assert!(outcome.rewards.is_some());
 
-    let p = expect_problem(api.accept(me, "bandit-menace").await, 409).await;
+    let p = assert_problem(api.accept(me, "bandit-menace").await, 409).await;
     let detail = p.detail.unwrap();
     assert!(
         detail.contains("scout-the-east") && !detail.contains("boar-hunt"),
@@ -229,7 +230,7 @@ async fn conflicts_are_409() {
     let me = CharacterId::new_random();
 
     // Progress on a quest never accepted.
-    let p = expect_problem(
+    let p = assert_problem(
         api.progress(me, "herbalist", EventId::new_random(), 0, 1)
             .await,
         409,
@@ -238,10 +239,10 @@ async fn conflicts_are_409() {
     assert!(p.problem_type.ends_with("quest-not-active"));
     // That refused event id was not spent: after accepting, it counts.
     assert_eq!(api.accept(me, "herbalist").await.status(), 200);
-    let p = expect_problem(api.accept(me, "herbalist").await, 409).await;
+    let p = assert_problem(api.accept(me, "herbalist").await, 409).await;
     assert!(p.problem_type.ends_with("quest-already-active"));
     complete_active(api, me).await;
-    let p = expect_problem(api.accept(me, "herbalist").await, 409).await;
+    let p = assert_problem(api.accept(me, "herbalist").await, 409).await;
     assert!(p.problem_type.ends_with("quest-already-completed"));
     server.stop().await;
 
@@ -324,7 +325,7 @@ async fn progress_is_idempotent_by_event_id() {
     );
 
     // Reusing the id for a different event is refused, and counts nothing.
-    let p = expect_problem(api.progress(me, "herbalist", event, 0, 1).await, 422).await;
+    let p = assert_problem(api.progress(me, "herbalist", event, 0, 1).await, 422).await;
     assert!(p.problem_type.ends_with("event-id-reused"));
     assert_eq!(
         progress_of(&api.quests_of(me).await, "herbalist").counters,
@@ -599,7 +600,7 @@ async fn bad_input_is_refused_clearly_and_changes_nothing() {
         let res = request.send().await.unwrap();
         let got = res.status().as_u16();
         assert!(got < 500, "{what}: {got}");
-        let problem = expect_problem(res, status).await;
+        let problem = assert_problem(res, status).await;
         assert!(
             problem.problem_type.ends_with(slug),
             "{what}: {} ({:?})",
@@ -625,7 +626,7 @@ async fn bad_input_is_refused_clearly_and_changes_nothing() {
         .send()
         .await
         .unwrap();
-    let p = expect_problem(res, 400).await;
+    let p = assert_problem(res, 400).await;
     assert!(p.detail.unwrap().contains("unknown field `bonus`"));
     // The event id used in all those refusals was never spent.
     let res = api

@@ -2,17 +2,16 @@
 //! writes, every acknowledged event survives; SIGTERM exits 0 having finished what it
 //! acknowledged; a malformed catalog stops start-up with a message naming the place.
 
-mod common;
+mod support;
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use common::{ChildServer, eventually};
-use nix::sys::signal::{Signal, kill};
 use protocol::http::quest::{ProgressOutcome, QuestStatus};
 use protocol::{CharacterId, EventId};
+use support::{ChildServer, QuestCalls};
 use tokio::sync::Notify;
 
 /// A catalog with a quest that never completes during the test, so every event counts.
@@ -113,20 +112,17 @@ async fn verify(server: &ChildServer, logs: &[WriterLog]) -> usize {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn sigkill_under_load_loses_no_acknowledged_event() {
     let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
     let catalog = dir.path().join("grind.toml");
     std::fs::write(&catalog, GRIND_CATALOG).unwrap();
     let catalog_arg = catalog.to_str().unwrap();
-    let log = dir.path().join("server.log");
 
-    let mut server = ChildServer::start(&data, &log, &["--catalog", catalog_arg]).await;
+    let mut server = ChildServer::start(dir.path(), &["--catalog", catalog_arg]).await;
     let (writers, enough) = load(&server, 500).await;
     tokio::time::timeout(Duration::from_secs(60), enough.notified())
         .await
         .expect("500 events acknowledged within 60 s");
     // Mid-load: writers still have requests in flight.
-    server.child.kill().unwrap();
-    let status = server.wait_exit(Duration::from_secs(10)).await;
+    let status = server.service.process().kill().expect("it was running");
     assert!(!status.success());
     let mut logs = Vec::new();
     for w in writers {
@@ -136,7 +132,7 @@ async fn sigkill_under_load_loses_no_acknowledged_event() {
     assert!(in_flight > 0, "the kill should cut some requests off");
     drop(server);
 
-    let server = ChildServer::start(&data, &log, &["--catalog", catalog_arg]).await;
+    let server = ChildServer::start(dir.path(), &["--catalog", catalog_arg]).await;
     let verified = verify(&server, &logs).await;
     assert!(verified >= 500);
 }
@@ -144,19 +140,20 @@ async fn sigkill_under_load_loses_no_acknowledged_event() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn sigterm_finishes_in_flight_requests_and_exits_0() {
     let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
     let catalog = dir.path().join("grind.toml");
     std::fs::write(&catalog, GRIND_CATALOG).unwrap();
     let catalog_arg = catalog.to_str().unwrap();
-    let log = dir.path().join("server.log");
 
-    let mut server = ChildServer::start(&data, &log, &["--catalog", catalog_arg]).await;
+    let mut server = ChildServer::start(dir.path(), &["--catalog", catalog_arg]).await;
     let (writers, enough) = load(&server, 200).await;
     tokio::time::timeout(Duration::from_secs(60), enough.notified())
         .await
         .expect("200 events acknowledged within 60 s");
-    kill(server.pid(), Signal::SIGTERM).unwrap();
-    let status = server.wait_exit(Duration::from_secs(30)).await;
+    let status = server
+        .service
+        .process()
+        .terminate(Duration::from_secs(30))
+        .expect("quest-api exits on SIGTERM");
     assert!(
         status.success(),
         "exit status {status}:\n{}",
@@ -169,7 +166,7 @@ async fn sigterm_finishes_in_flight_requests_and_exits_0() {
     }
     drop(server);
 
-    let server = ChildServer::start(&data, &log, &["--catalog", catalog_arg]).await;
+    let server = ChildServer::start(dir.path(), &["--catalog", catalog_arg]).await;
     verify(&server, &logs).await;
     // The healthcheck subcommand probes the running server.
     let port = server.api.base.rsplit(':').next().unwrap().to_owned();
@@ -179,8 +176,12 @@ async fn sigterm_finishes_in_flight_requests_and_exits_0() {
         .unwrap();
     assert!(ok.success());
     let mut server = server;
-    kill(server.pid(), Signal::SIGTERM).unwrap();
-    assert!(server.wait_exit(Duration::from_secs(30)).await.success());
+    let status = server
+        .service
+        .process()
+        .terminate(Duration::from_secs(30))
+        .expect("quest-api exits on SIGTERM");
+    assert!(status.success());
     let down = std::process::Command::new(env!("CARGO_BIN_EXE_quest-api"))
         .args(["healthcheck", "--listen", &format!("127.0.0.1:{port}")])
         .stderr(std::process::Stdio::null())
@@ -211,20 +212,15 @@ async fn a_malformed_catalog_stops_start_up_naming_the_place() {
     for (name, (text, place)) in cases {
         let path = dir.path().join(name);
         std::fs::write(&path, text).unwrap();
-        let log = dir.path().join(format!("{name}.log"));
-        let mut child = ChildServer::spawn(
-            common::free_port(),
-            &dir.path().join("data"),
-            &log,
-            &["--catalog", path.to_str().unwrap()],
-        );
-        let status = eventually(Duration::from_secs(30), "quest-api to exit", || {
-            let polled = child.try_wait().unwrap();
-            async move { polled }
-        })
-        .await;
+        let mut child = ChildServer::options(dir.path(), &["--catalog", path.to_str().unwrap()])
+            .spawn()
+            .expect("quest-api starts");
+        let status = child
+            .process()
+            .wait_exit(Duration::from_secs(30))
+            .expect("quest-api exits");
         assert!(!status.success());
-        let output = std::fs::read_to_string(&log).unwrap();
+        let output = child.log();
         let expected = format!("{}{place}", path.display());
         assert!(output.contains(&expected), "{expected:?} not in:\n{output}");
     }

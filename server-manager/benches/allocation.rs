@@ -27,11 +27,11 @@ use std::io::Write as _;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use cluster_tests::NatsServer;
 use futures_util::StreamExt;
 use futures_util::stream;
 use protocol::{AccountId, AreaId, CharacterId, WorldGrid};
 use support::*;
+use test_support::{NatsServer, wait_for};
 
 fn env_or(name: &str, default: u64) -> u64 {
     std::env::var(name)
@@ -126,7 +126,7 @@ async fn bench() {
     let wait_idle = |n: usize| {
         let url = url.clone();
         async move {
-            eventually(Duration::from_secs(30), "zones idle", || async {
+            wait_for("zones idle", Duration::from_secs(30), || async {
                 admin_get(&url, "/v1/pool").await["idle"].as_u64() == Some(n as u64)
             })
             .await;

@@ -6,9 +6,9 @@ mod support;
 use std::process::Command;
 use std::time::Duration;
 
-use cluster_tests::NatsServer;
 use protocol::AccountId;
 use support::*;
+use test_support::{NatsServer, wait_ready};
 
 const BIN: &str = env!("CARGO_BIN_EXE_server-manager");
 

@@ -9,12 +9,12 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use cluster_tests::NatsServer;
 use futures_util::{SinkExt, StreamExt};
 use protocol::cluster::{self, HandoffEvent, Subjects};
 use protocol::{AreaId, CharacterId};
 use serde_json::{Value, json};
 use support::*;
+use test_support::{NatsServer, wait_for};
 use tokio_tungstenite::tungstenite::Message;
 
 const NO_CHARACTER_API: &str = "http://127.0.0.1:9";
@@ -189,7 +189,7 @@ async fn the_dashboard_shows_the_live_cluster_without_console_errors() {
     for _ in 0..4 {
         zones.push(StandInZone::start(&nats.url(), options.clone()).await);
     }
-    eventually(Duration::from_secs(10), "spawn areas allocated", || async {
+    wait_for("spawn areas allocated", Duration::from_secs(10), || async {
         area_map(&manager.url).await.len() == 2
     })
     .await;
@@ -197,7 +197,7 @@ async fn the_dashboard_shows_the_live_cluster_without_console_errors() {
     // One idle zone goes silent: Unhealthy, and marked so on the page.
     let silent = zones.iter().find(|z| z.sim().holds().is_none()).unwrap();
     silent.pause_heartbeats(true);
-    eventually(Duration::from_secs(5), "a zone unhealthy", || async {
+    wait_for("a zone unhealthy", Duration::from_secs(5), || async {
         admin_get(&manager.url, "/v1/pool").await["unhealthy"] == 1
     })
     .await;

@@ -7,7 +7,6 @@ mod support;
 use std::collections::HashSet;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use cluster_tests::NatsServer;
 use futures_util::future::join_all;
 use protocol::cluster::{self, Release, Released, Reply, Subjects, ZoneVerb};
 use protocol::http::Problem;
@@ -16,6 +15,7 @@ use protocol::http::problem::PROBLEM_CONTENT_TYPE;
 use protocol::{AccountId, AreaId, CharacterId};
 use server_manager::auth::Claims;
 use support::*;
+use test_support::{NatsServer, wait_for};
 
 async fn join(url: &str, token: Option<&str>, body: serde_json::Value) -> reqwest::Response {
     let mut req = http().post(format!("{url}/v1/join")).json(&body);
@@ -78,7 +78,7 @@ async fn a_player_joins_the_zone_of_their_area() {
         StandInZone::start(&nats.url(), ZoneOptions::default()).await,
         StandInZone::start(&nats.url(), ZoneOptions::default()).await,
     ];
-    eventually(Duration::from_secs(10), "spawn area allocated", || async {
+    wait_for("spawn area allocated", Duration::from_secs(10), || async {
         zones.iter().any(|z| z.sim().holds().is_some())
     })
     .await;
@@ -130,7 +130,7 @@ async fn a_hundred_concurrent_joins_to_an_unallocated_area_allocate_one_zone() {
     for _ in 0..5 {
         zones.push(StandInZone::start(&nats.url(), options.clone()).await);
     }
-    eventually(Duration::from_secs(5), "zones registered", || async {
+    wait_for("zones registered", Duration::from_secs(5), || async {
         admin_get(&manager.url, "/v1/pool").await["idle"] == 5
     })
     .await;
@@ -256,7 +256,7 @@ async fn a_join_without_an_idle_zone_is_503_with_retry_after() {
     assert_eq!(p.problem_type, "urn:zone-cluster:problem:no-idle-zone");
     // A zone arrives: the same join now succeeds.
     let _zone = StandInZone::start(&nats.url(), ZoneOptions::default()).await;
-    eventually(Duration::from_secs(5), "zone registered", || async {
+    wait_for("zone registered", Duration::from_secs(5), || async {
         admin_get(&manager.url, "/v1/pool").await["idle"] == 1
     })
     .await;
@@ -274,7 +274,7 @@ async fn a_stale_owner_is_routed_around() {
         StandInZone::start(&nats.url(), ZoneOptions::default()).await,
         StandInZone::start(&nats.url(), ZoneOptions::default()).await,
     ];
-    eventually(Duration::from_secs(5), "zones registered", || async {
+    wait_for("zones registered", Duration::from_secs(5), || async {
         admin_get(&manager.url, "/v1/pool").await["idle"] == 2
     })
     .await;

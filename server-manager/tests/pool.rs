@@ -6,11 +6,11 @@ mod support;
 
 use std::time::Duration;
 
-use cluster_tests::NatsServer;
 use protocol::cluster::{self, AreaOwner, ErrorKind, RegisterAck, Reply, Subjects};
 use protocol::http::Problem;
 use protocol::{AreaId, Epoch};
 use support::*;
+use test_support::{NatsServer, wait_for, wait_ready};
 
 const NO_CHARACTER_API: &str = "http://127.0.0.1:9";
 
@@ -45,7 +45,7 @@ async fn zones_register_and_spawn_areas_are_allocated() {
         StandInZone::start(&nats.url(), ZoneOptions::default()).await,
         StandInZone::start(&nats.url(), ZoneOptions::default()).await,
     ];
-    eventually(Duration::from_secs(10), "spawn areas allocated", || async {
+    wait_for("spawn areas allocated", Duration::from_secs(10), || async {
         area_map(&manager.url).await.len() == 2
     })
     .await;
@@ -60,7 +60,7 @@ async fn zones_register_and_spawn_areas_are_allocated() {
     }
     // Registration told each zone the configured heartbeat interval.
     assert!(zones.iter().all(|z| z.sim().heartbeat_interval_ms == 200));
-    eventually(Duration::from_secs(5), "three zones listed", || async {
+    wait_for("three zones listed", Duration::from_secs(5), || async {
         zones_json(&manager.url).await.len() == 3
     })
     .await;
@@ -86,7 +86,7 @@ async fn a_silent_zone_becomes_unhealthy_and_its_area_moves_under_a_higher_epoch
     let manager = TestManager::start(config).await;
     let a = StandInZone::start(&nats.url(), ZoneOptions::default()).await;
     let b = StandInZone::start(&nats.url(), ZoneOptions::default()).await;
-    eventually(Duration::from_secs(10), "spawn area allocated", || async {
+    wait_for("spawn area allocated", Duration::from_secs(10), || async {
         holders(&[&a, &b], spawn).len() == 1
     })
     .await;
@@ -99,9 +99,9 @@ async fn a_silent_zone_becomes_unhealthy_and_its_area_moves_under_a_higher_epoch
 
     // The owner stops heartbeating (hung, partitioned) but keeps its state.
     old.pause_heartbeats(true);
-    eventually(
-        Duration::from_secs(10),
+    wait_for(
         "area moved to the other zone",
+        Duration::from_secs(10),
         || async { new.sim().holds().is_some_and(|(area, _)| area == spawn) },
     )
     .await;
@@ -118,7 +118,7 @@ async fn a_silent_zone_becomes_unhealthy_and_its_area_moves_under_a_higher_epoch
 
     // It comes back still claiming the area under the old epoch: it is told it lost it.
     old.pause_heartbeats(false);
-    eventually(Duration::from_secs(10), "old owner told", || async {
+    wait_for("old owner told", Duration::from_secs(10), || async {
         !old.sim().lost.is_empty()
     })
     .await;
@@ -129,7 +129,7 @@ async fn a_silent_zone_becomes_unhealthy_and_its_area_moves_under_a_higher_epoch
     assert_eq!(lost.new_epoch, new_epoch);
     assert_eq!(old.sim().holds(), None);
     assert_eq!(holders(&[&a, &b], spawn).len(), 1, "no double owner");
-    eventually(Duration::from_secs(5), "old zone idle again", || async {
+    wait_for("old zone idle again", Duration::from_secs(5), || async {
         zones_json(&manager.url)
             .await
             .iter()
@@ -202,7 +202,7 @@ async fn operators_allocate_release_and_drain() {
         StandInZone::start(&nats.url(), ZoneOptions::default()).await,
         StandInZone::start(&nats.url(), ZoneOptions::default()).await,
     ];
-    eventually(Duration::from_secs(5), "zones registered", || async {
+    wait_for("zones registered", Duration::from_secs(5), || async {
         zones_json(&manager.url).await.len() == 3
     })
     .await;
@@ -254,7 +254,7 @@ async fn operators_allocate_release_and_drain() {
     let b_epoch = started["target_epoch"].as_u64().unwrap();
     assert_ne!(a_id, b_id);
     assert!(b_epoch > a_epoch);
-    eventually(Duration::from_secs(5), "migrate received", || async {
+    wait_for("migrate received", Duration::from_secs(5), || async {
         !a.sim().migrates.is_empty()
     })
     .await;
@@ -268,7 +268,7 @@ async fn operators_allocate_release_and_drain() {
     assert_eq!((h[0].0.to_string(), h[0].1.0), (b_id.clone(), b_epoch));
     assert_eq!(area_map(&manager.url).await["1-1"], (b_id, b_epoch));
     // The drained zone is idle again and was never sent LostArea.
-    eventually(Duration::from_secs(5), "drained zone idle", || async {
+    wait_for("drained zone idle", Duration::from_secs(5), || async {
         zones_json(&manager.url)
             .await
             .iter()
@@ -301,7 +301,7 @@ async fn without_an_idle_zone_allocation_is_503_with_retry_after() {
     let dir = tempfile::tempdir().unwrap();
     let manager = TestManager::start(test_config(dir.path(), &nats.url(), NO_CHARACTER_API)).await;
     let _zone = StandInZone::start(&nats.url(), ZoneOptions::default()).await;
-    eventually(Duration::from_secs(5), "zone registered", || async {
+    wait_for("zone registered", Duration::from_secs(5), || async {
         zones_json(&manager.url).await.len() == 1
     })
     .await;
@@ -328,7 +328,7 @@ async fn empty_areas_are_released_after_the_grace_time() {
     let manager = TestManager::start(config).await;
     let busy = StandInZone::start(&nats.url(), ZoneOptions::default()).await;
     let empty = StandInZone::start(&nats.url(), ZoneOptions::default()).await;
-    eventually(Duration::from_secs(5), "zones registered", || async {
+    wait_for("zones registered", Duration::from_secs(5), || async {
         zones_json(&manager.url).await.len() == 2
     })
     .await;
@@ -342,7 +342,7 @@ async fn empty_areas_are_released_after_the_grace_time() {
             200
         );
     }
-    eventually(Duration::from_secs(10), "empty area released", || async {
+    wait_for("empty area released", Duration::from_secs(10), || async {
         area_map(&manager.url).await.len() == 1
     })
     .await;
@@ -363,7 +363,7 @@ async fn zones_request_areas_and_malformed_messages_get_error_replies() {
     let manager = TestManager::start(test_config(dir.path(), &nats.url(), NO_CHARACTER_API)).await;
     let asker = StandInZone::start(&nats.url(), ZoneOptions::default()).await;
     let other = StandInZone::start(&nats.url(), ZoneOptions::default()).await;
-    eventually(Duration::from_secs(5), "zones registered", || async {
+    wait_for("zones registered", Duration::from_secs(5), || async {
         zones_json(&manager.url).await.len() == 2
     })
     .await;

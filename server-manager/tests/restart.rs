@@ -7,9 +7,9 @@ mod support;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use cluster_tests::NatsServer;
 use protocol::{AreaId, Epoch};
 use support::*;
+use test_support::{NatsServer, wait_for, wait_ready};
 
 const NO_CHARACTER_API: &str = "http://127.0.0.1:9";
 
@@ -45,7 +45,7 @@ async fn a_killed_manager_comes_back_with_the_same_area_map() {
     for _ in 0..6 {
         zones.push(StandInZone::start(&nats.url(), ZoneOptions::default()).await);
     }
-    eventually(Duration::from_secs(10), "spawn areas allocated", || async {
+    wait_for("spawn areas allocated", Duration::from_secs(10), || async {
         area_map(&url).await.len() == 3
     })
     .await;
@@ -68,7 +68,7 @@ async fn a_killed_manager_comes_back_with_the_same_area_map() {
     // Within a few seconds the map is rebuilt from heartbeats, identical; meanwhile no zone
     // ever shares an area with another one (held() checks on every poll).
     let started = Instant::now();
-    eventually(Duration::from_secs(5), "area map rebuilt", || async {
+    wait_for("area map rebuilt", Duration::from_secs(5), || async {
         let _ = held(&zones);
         area_map(&url).await == before
     })
@@ -119,7 +119,7 @@ async fn epochs_never_repeat_across_kills() {
     let zone = StandInZone::start(&nats.url(), ZoneOptions::default()).await;
     let mut epochs = Vec::new();
     for round in 0..4 {
-        eventually(Duration::from_secs(5), "zone idle", || async {
+        wait_for("zone idle", Duration::from_secs(5), || async {
             admin_get(&url, "/v1/pool").await["idle"] == 1
         })
         .await;
@@ -158,7 +158,7 @@ async fn two_zones_claiming_one_area_keep_the_higher_epoch() {
     let new =
         StandInZone::start_holding(&nats.url(), ZoneOptions::default(), area, Epoch(12)).await;
     let idle = StandInZone::start(&nats.url(), ZoneOptions::default()).await;
-    eventually(Duration::from_secs(5), "old owner told", || async {
+    wait_for("old owner told", Duration::from_secs(5), || async {
         !old.sim().lost.is_empty()
     })
     .await;

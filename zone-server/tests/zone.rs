@@ -11,6 +11,7 @@ use protocol::cluster::*;
 use protocol::content::{ItemKind, NpcKind};
 use protocol::{AreaId, Epoch, QuestId, Ticket};
 use support::*;
+use test_support::wait_for;
 use zone_server::zone::ZoneMsg;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -610,7 +611,7 @@ async fn a_panicking_zone_is_restarted_idle_and_the_other_zone_plays_on() {
     let old = t.handle.shared.zone(a).expect("actor");
     let _ = old.cast(ZoneMsg::Panic);
     let shared = t.handle.shared.clone();
-    wait_until(Duration::from_secs(5), || {
+    wait_for("the zone restarted", Duration::from_secs(5), async || {
         shared
             .zone(a)
             .is_some_and(|now| now.get_id() != old.get_id())

@@ -1,5 +1,5 @@
 //! Shared test helpers: a real server on a free loopback port over a real sled directory,
-//! an HTTP client that speaks to it, and problem assertions.
+//! and an HTTP client that speaks to it (problem assertions come from `test-support`).
 
 #![allow(dead_code, unreachable_pub)]
 
@@ -8,12 +8,11 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use character_api::Config;
-use protocol::http::Problem;
 use protocol::http::character::Character;
-use protocol::http::problem::PROBLEM_CONTENT_TYPE;
 use protocol::{AccountId, CharacterId};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
+use test_support::ServiceClient;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
@@ -88,10 +87,7 @@ impl TestServer {
 
     /// A client for this server that sends the service token.
     pub fn client(&self) -> Api {
-        Api {
-            base: self.base.clone(),
-            http: reqwest::Client::new(),
-        }
+        api(self.base.clone(), reqwest::Client::new())
     }
 }
 
@@ -103,36 +99,27 @@ impl Drop for TestServer {
     }
 }
 
-/// A thin client over the API's routes; every call carries the service token.
-#[derive(Clone)]
-pub struct Api {
-    pub base: String,
-    pub http: reqwest::Client,
+/// A client of a character-api; every call carries the service token.
+pub type Api = ServiceClient;
+
+/// A client for a character-api at `base`.
+pub fn api(base: String, http: reqwest::Client) -> Api {
+    ServiceClient::new(base, TOKEN, http)
 }
 
-impl Api {
-    pub fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.base)
-    }
+/// The character-api's routes, as calls on its client.
+pub trait CharacterCalls {
+    async fn create(&self, account: AccountId, name: &str) -> Character;
+    async fn create_raw(&self, account: AccountId, name: &str) -> reqwest::Response;
+    async fn snapshot(&self, id: CharacterId) -> (StatusCode, Option<String>, String);
+    async fn fetch(&self, id: CharacterId) -> Character;
+    async fn put_json(&self, id: CharacterId, version: u64, body: &Value) -> reqwest::Response;
+    async fn list(&self, account: AccountId) -> Vec<Character>;
+}
 
-    pub fn get(&self, path: &str) -> reqwest::RequestBuilder {
-        self.http.get(self.url(path)).bearer_auth(TOKEN)
-    }
-
-    pub fn post(&self, path: &str) -> reqwest::RequestBuilder {
-        self.http.post(self.url(path)).bearer_auth(TOKEN)
-    }
-
-    pub fn put(&self, path: &str) -> reqwest::RequestBuilder {
-        self.http.put(self.url(path)).bearer_auth(TOKEN)
-    }
-
-    pub fn delete(&self, path: &str) -> reqwest::RequestBuilder {
-        self.http.delete(self.url(path)).bearer_auth(TOKEN)
-    }
-
+impl CharacterCalls for Api {
     /// `POST /v1/characters`, expecting `201`.
-    pub async fn create(&self, account: AccountId, name: &str) -> Character {
+    async fn create(&self, account: AccountId, name: &str) -> Character {
         let r = self.create_raw(account, name).await;
         assert_eq!(
             r.status(),
@@ -143,7 +130,7 @@ impl Api {
         r.json().await.unwrap()
     }
 
-    pub async fn create_raw(&self, account: AccountId, name: &str) -> reqwest::Response {
+    async fn create_raw(&self, account: AccountId, name: &str) -> reqwest::Response {
         self.post("/v1/characters")
             .json(&json!({ "account_id": account, "name": name }))
             .send()
@@ -152,7 +139,7 @@ impl Api {
     }
 
     /// `GET /v1/characters/{id}`: the status, the ETag and the body as JSON text.
-    pub async fn snapshot(&self, id: CharacterId) -> (StatusCode, Option<String>, String) {
+    async fn snapshot(&self, id: CharacterId) -> (StatusCode, Option<String>, String) {
         let r = self
             .get(&format!("/v1/characters/{id}"))
             .send()
@@ -165,14 +152,14 @@ impl Api {
         (r.status(), etag, r.text().await.unwrap())
     }
 
-    pub async fn fetch(&self, id: CharacterId) -> Character {
+    async fn fetch(&self, id: CharacterId) -> Character {
         let (status, _, body) = self.snapshot(id).await;
         assert_eq!(status, StatusCode::OK, "{body}");
         serde_json::from_str(&body).unwrap()
     }
 
     /// `PUT /v1/characters/{id}` with `If-Match: "<version>"` and a JSON body.
-    pub async fn put_json(&self, id: CharacterId, version: u64, body: &Value) -> reqwest::Response {
+    async fn put_json(&self, id: CharacterId, version: u64, body: &Value) -> reqwest::Response {
         self.put(&format!("/v1/characters/{id}"))
             .header("if-match", format!("\"{version}\""))
             .json(body)
@@ -181,7 +168,7 @@ impl Api {
             .unwrap()
     }
 
-    pub async fn list(&self, account: AccountId) -> Vec<Character> {
+    async fn list(&self, account: AccountId) -> Vec<Character> {
         let r = self
             .get(&format!("/v1/accounts/{account}/characters"))
             .send()
@@ -191,30 +178,6 @@ impl Api {
         let v: Value = r.json().await.unwrap();
         serde_json::from_value(v["characters"].clone()).unwrap()
     }
-}
-
-/// Asserts `r` is a problem with `status`: the status line, the content type, and a body
-/// with `type`, `title`, the same `status` and a `detail`. Returns the problem.
-pub async fn assert_problem(r: reqwest::Response, status: u16) -> Problem {
-    let got = r.status().as_u16();
-    let content_type = r
-        .headers()
-        .get("content-type")
-        .map(|v| v.to_str().unwrap().to_owned())
-        .unwrap_or_default();
-    let body = r.text().await.unwrap();
-    assert_eq!(got, status, "{body}");
-    assert_eq!(content_type, PROBLEM_CONTENT_TYPE, "{body}");
-    let problem: Problem = serde_json::from_str(&body).unwrap();
-    assert_eq!(problem.status, status);
-    assert!(
-        problem
-            .problem_type
-            .starts_with("urn:zone-cluster:problem:")
-    );
-    assert!(!problem.title.is_empty());
-    assert!(problem.detail.as_deref().is_some_and(|d| !d.is_empty()));
-    problem
 }
 
 /// The character as a PUT body (its GET representation).

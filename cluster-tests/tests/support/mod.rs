@@ -58,7 +58,7 @@ pub fn bot_config(cluster: &Cluster) -> BotConfig {
 /// not run at the same time (their timings would mean nothing).
 pub static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
-pub use cluster_tests::wait_for;
+pub use test_support::wait_for;
 
 /// Milliseconds since the Unix epoch.
 pub fn now_ms() -> u64 {

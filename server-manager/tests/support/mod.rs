@@ -1,16 +1,15 @@
 //! Shared pieces of the manager's integration tests (and its benchmark): a stand-in zone
 //! that speaks the real NATS messages from `protocol`, a manager started in-process or as
-//! the real binary, and a real character-api as a child process.
+//! the real binary, and a real character-api as a child process (started by
+//! `test-support`, as are nats-server and the waits).
 #![allow(dead_code, unreachable_pub, missing_docs)]
 
 use std::net::{SocketAddr, TcpListener};
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use async_nats::{Client, Message};
-use cluster_tests::{ManagedProcess, ProcessSpec, free_port};
 use futures_util::StreamExt;
 use protocol::cluster::{
     self, Allocate, Allocated, AreaOwner, AreaRequest, ErrorKind, ErrorReply, Expect, ExpectReady,
@@ -19,6 +18,7 @@ use protocol::cluster::{
 };
 use protocol::{AccountId, AreaId, CharacterId, Epoch, Ticket, ZoneId};
 use server_manager::Config;
+use test_support::{ManagedProcess, ProcessSpec, Service, ServiceOptions, free_addr, wait_ready};
 use tokio::task::JoinHandle;
 
 pub const SERVICE_TOKEN: &str = "svc-token";
@@ -500,20 +500,6 @@ impl Drop for TestManager {
     }
 }
 
-pub async fn wait_ready(url: &str) {
-    let http = http();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        if let Ok(r) = http.get(format!("{url}/readyz")).send().await
-            && r.status() == 200
-        {
-            return;
-        }
-        assert!(Instant::now() < deadline, "{url} never became ready");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 /// The real server-manager binary as a child process.
 pub fn manager_process(
     name: &str,
@@ -523,9 +509,9 @@ pub fn manager_process(
     character_api: &str,
     extra: &[(&str, &str)],
 ) -> ManagedProcess {
-    let port = free_port().unwrap();
-    let addr = SocketAddr::from(([127, 0, 0, 1], port));
-    let mut env: Vec<(String, String)> = vec![
+    let addr = free_addr().unwrap();
+    let mut spec = ProcessSpec::new(name, env!("CARGO_BIN_EXE_server-manager"), addr);
+    for (key, value) in [
         ("LISTEN", addr.to_string()),
         ("DATA_DIR", data_dir.display().to_string()),
         ("NATS_URL", nats_url.to_owned()),
@@ -537,94 +523,31 @@ pub fn manager_process(
         ("HEARTBEAT_TIMEOUT", "1s".to_owned()),
         ("WORKERS", "2".to_owned()),
         ("RUST_LOG", "info".to_owned()),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_owned(), v))
-    .collect();
-    for (k, v) in extra {
-        env.retain(|(key, _)| key != k);
-        env.push(((*k).to_owned(), (*v).to_owned()));
+    ] {
+        spec = spec.env(key, value);
     }
-    let spec = ProcessSpec {
-        name: name.to_owned(),
-        program: PathBuf::from(env!("CARGO_BIN_EXE_server-manager")),
-        args: vec![],
-        env,
-        ready_addr: addr,
-    };
+    for (key, value) in extra {
+        spec = spec.env(*key, *value);
+    }
     ManagedProcess::start(spec, log_dir).expect("server-manager did not start")
 }
 
 // ------------------------------------------------------------------ character-api
 
-/// The character-api binary next to this test's: `target/<profile>/character-api`
-/// (or `$CHARACTER_API_BIN`). Built once with cargo when missing.
-pub fn character_api_binary() -> PathBuf {
-    static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| {
-        if let Some(p) = std::env::var_os("CHARACTER_API_BIN") {
-            return PathBuf::from(p);
-        }
-        let exe = std::env::current_exe().unwrap();
-        let profile_dir = exe.parent().unwrap().parent().unwrap().to_path_buf();
-        let bin = profile_dir.join("character-api");
-        if !bin.is_file() {
-            let mut cmd = std::process::Command::new(env!("CARGO"));
-            cmd.args(["build", "-p", "character-api"]);
-            if profile_dir.file_name().is_some_and(|n| n == "release") {
-                cmd.arg("--release");
-            }
-            let status = cmd.status().expect("running cargo build -p character-api");
-            assert!(
-                status.success() && bin.is_file(),
-                "character-api is needed: run `cargo build -p character-api` first"
-            );
-        }
-        bin
-    })
-    .clone()
-}
-
 /// A real character-api on a free port with its own data dir.
 pub struct CharacterApi {
-    pub process: ManagedProcess,
+    pub service: Service,
     pub url: String,
-    _dir: tempfile::TempDir,
 }
 
 impl CharacterApi {
     pub fn start() -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let mut last = None;
-        for _ in 0..5 {
-            let port = free_port().unwrap();
-            let addr = SocketAddr::from(([127, 0, 0, 1], port));
-            let spec = ProcessSpec {
-                name: format!("character-api-{port}"),
-                program: character_api_binary(),
-                args: vec![
-                    "--listen".into(),
-                    addr.to_string(),
-                    "--data-dir".into(),
-                    dir.path().join("data").display().to_string(),
-                    "--service-token".into(),
-                    SERVICE_TOKEN.into(),
-                ],
-                env: vec![("RUST_LOG".into(), "warn".into())],
-                ready_addr: addr,
-            };
-            match ManagedProcess::start(spec, dir.path()) {
-                Ok(process) => {
-                    return Self {
-                        process,
-                        url: format!("http://{addr}"),
-                        _dir: dir,
-                    };
-                }
-                Err(e) => last = Some(e),
-            }
-        }
-        panic!("character-api did not start: {last:?}");
+        let service = ServiceOptions::new("character-api", SERVICE_TOKEN)
+            .env("RUST_LOG", "warn")
+            .start()
+            .expect("character-api did not start");
+        let url = service.url();
+        Self { service, url }
     }
 
     /// Creates a character for `account` (it starts in area 0-0).
@@ -718,19 +641,6 @@ pub async fn area_map(url: &str) -> std::collections::BTreeMap<String, (String, 
             )
         })
         .collect()
-}
-
-/// Polls `check` until it holds or `timeout` passes.
-pub async fn eventually<F, Fut>(timeout: Duration, what: &str, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = Instant::now() + timeout;
-    while !check().await {
-        assert!(Instant::now() < deadline, "timed out waiting for: {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }
 
 /// Sends `payload` as a raw request to `subject` and decodes the reply as `Reply<T>`.

@@ -6,13 +6,13 @@
 use std::net::TcpListener;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use cluster_tests::{NatsServer, Service};
 use futures_util::{SinkExt, StreamExt};
 use protocol::client::packets::Hello;
 use protocol::client::{ClientPacket, PROTOCOL_VERSION, ServerPacket};
 use protocol::cluster::{self, *};
 use protocol::http::character::{Character, CreateCharacter};
 use protocol::{AccountId, AreaId, Epoch, Ticket, ZoneId};
+use test_support::{NatsServer, Service, wait_for};
 use tokio::net::TcpStream;
 use tokio::sync::oneshot;
 use tokio_tungstenite::tungstenite::Message;
@@ -82,7 +82,10 @@ impl TestZone {
         };
         // The quest catalog loads in the background: wait for it.
         let shared = zone.handle.shared.clone();
-        wait_until(Duration::from_secs(10), || !shared.catalog().is_empty()).await;
+        wait_for("the quest catalog", Duration::from_secs(10), async || {
+            !shared.catalog().is_empty()
+        })
+        .await;
         zone
     }
 
@@ -195,17 +198,6 @@ impl TestZone {
         if let Some(task) = self.task.take() {
             let _ = tokio::time::timeout(Duration::from_secs(20), task).await;
         }
-    }
-}
-
-pub async fn wait_until(timeout: Duration, mut f: impl FnMut() -> bool) {
-    let deadline = Instant::now() + timeout;
-    while !f() {
-        assert!(
-            Instant::now() < deadline,
-            "condition not met within {timeout:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
 

@@ -1,0 +1,35 @@
+//! # test-support
+//!
+//! The plumbing every crate's tests share, so that each test in the workspace starts real
+//! programs, waits and checks errors the same way. Dev-only: the services list it under
+//! `[dev-dependencies]`; `cluster-tests` builds its whole-cluster harness on it. It holds no
+//! game logic and knows no service beyond how to start one.
+//!
+//! | module | what |
+//! | --- | --- |
+//! | [`ports`] | free loopback ports |
+//! | [`process`] | child processes with their output in a log file: SIGTERM, SIGKILL, SIGSTOP, wait, restart |
+//! | [`binaries`] | finding (building if missing) the workspace's own binaries |
+//! | [`nats`] | a real `nats-server` (JetStream on) on a free port, set up through [`NatsOptions`] |
+//! | [`services`] | the project's HTTP services (character-api, quest-api) as child processes |
+//! | [`wait`] | polling a condition with a deadline, never a bare sleep |
+//! | [`http`] | waiting until a service's `/readyz` answers 200; a client sending the service token |
+//! | [`problem`] | asserting an answer is a well-formed `application/problem+json` |
+
+pub mod binaries;
+pub mod http;
+pub mod nats;
+pub mod ports;
+pub mod problem;
+pub mod process;
+pub mod services;
+pub mod wait;
+
+pub use binaries::binary;
+pub use http::{ServiceClient, wait_ready};
+pub use nats::{NatsOptions, NatsServer};
+pub use ports::{free_addr, free_port};
+pub use problem::assert_problem;
+pub use process::{ManagedProcess, ProcessSpec};
+pub use services::{Service, ServiceOptions, service_spec};
+pub use wait::{wait_for, wait_for_showing, wait_for_value};
