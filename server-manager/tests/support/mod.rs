@@ -411,7 +411,7 @@ async fn answer(
 }
 
 pub fn now_ms() -> u64 {
-    server_manager::manager::unix_millis()
+    service_kit::time::now_millis()
 }
 
 // ------------------------------------------------------------------ the manager
