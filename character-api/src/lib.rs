@@ -32,8 +32,7 @@ use std::future::Future;
 use std::net::TcpListener;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use actix_web::middleware::from_fn;
-use actix_web::{App, HttpServer, web};
+use actix_web::{HttpServer, web};
 use anyhow::Context as _;
 use service_kit::auth::ServiceToken;
 
@@ -90,11 +89,9 @@ fn http_server(
 ) -> std::io::Result<actix_web::dev::Server> {
     let token = ServiceToken::new(config.service_token.as_str());
     let mut server = HttpServer::new(move || {
-        App::new()
+        service_kit::app::app()
             .app_data(state.clone())
             .app_data(token.clone())
-            .wrap(service_kit::framework::problem_fallback())
-            .wrap(from_fn(service_kit::metrics::track))
             .configure(configure)
     })
     // The caller decides when to stop (the binary wires SIGTERM and SIGINT to `shutdown`).

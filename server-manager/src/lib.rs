@@ -48,8 +48,7 @@ use std::future::Future;
 use std::net::TcpListener;
 use std::time::Duration;
 
-use actix_web::middleware::from_fn;
-use actix_web::{App, HttpServer, web};
+use actix_web::{HttpServer, web};
 
 pub use api::configure;
 pub use config::Config;
@@ -140,10 +139,8 @@ fn http_server(
 ) -> std::io::Result<actix_web::dev::Server> {
     let data = web::Data::new(manager);
     let mut server = HttpServer::new(move || {
-        App::new()
+        service_kit::app::app()
             .app_data(data.clone())
-            .wrap(service_kit::framework::problem_fallback())
-            .wrap(from_fn(service_kit::metrics::track))
             .configure(configure)
     })
     .disable_signals()

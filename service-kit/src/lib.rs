@@ -9,6 +9,7 @@
 //!
 //! | module | concern |
 //! | --- | --- |
+//! | [`app`] | the actix-web app with the shared middleware, for a service's routes |
 //! | [`logging`] | tracing set-up; the plain or JSON log format flag |
 //! | [`shutdown`] | SIGTERM or SIGINT as a future, failing loudly if a handler cannot be installed |
 //! | [`healthcheck`] | the `healthcheck` subcommand's probe of `/readyz` |
@@ -20,6 +21,7 @@
 //! | [`commit`] | the sled group committer, and why a write it acknowledges is on disk |
 //! | [`time`] | wall-clock time in the wire's units |
 
+pub mod app;
 pub mod auth;
 pub mod commit;
 pub mod framework;

@@ -35,8 +35,7 @@ use std::net::TcpListener;
 use std::sync::Arc;
 use std::time::Duration;
 
-use actix_web::middleware::from_fn;
-use actix_web::{App, HttpServer, web};
+use actix_web::{HttpServer, web};
 use futures_util::StreamExt;
 use protocol::ZoneId;
 use ractor::Actor;
@@ -100,10 +99,8 @@ pub async fn run(
 
     let data = web::Data::from(shared.clone());
     let server = HttpServer::new(move || {
-        App::new()
+        service_kit::app::app()
             .app_data(data.clone())
-            .wrap(service_kit::framework::problem_fallback())
-            .wrap(from_fn(service_kit::metrics::track))
             .configure(http::configure)
     })
     .listen(listener)?
