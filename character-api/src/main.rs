@@ -9,7 +9,8 @@ use std::time::Duration;
 use anyhow::Context as _;
 use character_api::Config;
 use character_api::config::DEFAULT_LISTEN;
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, Subcommand};
+use service_kit::logging::LogFormat;
 
 /// Characters of the zone cluster over HTTP, stored in sled.
 #[derive(Debug, Parser)]
@@ -60,26 +61,20 @@ struct Serve {
     no_fsync: bool,
 }
 
-#[derive(Debug, Clone, Copy, ValueEnum)]
-enum LogFormat {
-    Plain,
-    Json,
-}
-
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
     if let Some(Command::Healthcheck { listen }) = cli.command {
-        return match character_api::healthcheck(listen, Duration::from_secs(3)).await {
+        return match service_kit::healthcheck::probe(listen, Duration::from_secs(3)) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
-                eprintln!("not ready: {e:#}");
+                eprintln!("not ready: {e}");
                 ExitCode::FAILURE
             }
         };
     }
     let serve = cli.serve;
-    init_tracing(serve.log_format);
+    service_kit::logging::init(serve.log_format);
     match serve_until_signalled(serve).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -90,6 +85,7 @@ async fn main() -> ExitCode {
 }
 
 async fn serve_until_signalled(serve: Serve) -> anyhow::Result<()> {
+    let shutdown = service_kit::shutdown::signal()?;
     let listener = std::net::TcpListener::bind(serve.listen)
         .with_context(|| format!("binding {}", serve.listen))?;
     let (Some(data_dir), Some(token)) = (serve.data_dir, serve.service_token) else {
@@ -98,31 +94,5 @@ async fn serve_until_signalled(serve: Serve) -> anyhow::Result<()> {
     let mut config = Config::new(data_dir, token);
     config.workers = serve.workers;
     config.fsync = !serve.no_fsync;
-    character_api::run(listener, config, shutdown_signal()?).await
-}
-
-/// Completes on the first SIGTERM or SIGINT (Ctrl-C).
-fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut term = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
-    let mut int = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
-    Ok(async move {
-        tokio::select! {
-            _ = term.recv() => tracing::info!("SIGTERM received"),
-            _ = int.recv() => tracing::info!("SIGINT received"),
-        }
-    })
-}
-
-fn init_tracing(format: LogFormat) {
-    use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
-    match format {
-        LogFormat::Plain => builder.init(),
-        LogFormat::Json => builder.json().init(),
-    }
+    character_api::run(listener, config, shutdown).await
 }

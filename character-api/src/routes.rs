@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use actix_web::http::header::{self, ContentType};
 use actix_web::middleware::from_fn;
-use actix_web::{HttpRequest, HttpResponse, Resource, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 use protocol::http::character::{
     Character, CharacterList, CharacterUpdate, CreateCharacter, Inventory, Skill, Stats,
     validate_name,
@@ -15,9 +15,12 @@ use protocol::http::{Problem, etag, parse_if_match};
 use protocol::{AccountId, AreaId, CharacterId, WorldGrid};
 use utoipa::OpenApi;
 
+use service_kit::routing::{Endpoint, not_found};
+use service_kit::time::now_millis;
+
 use crate::config::JSON_LIMIT;
-use crate::error::{ApiError, json_error};
-use crate::store::{CommitError, Store, WriteError, now_millis};
+use crate::error::ApiError;
+use crate::store::{CommitError, Store, WriteError};
 
 /// Health a new character starts with (and its maximum).
 pub const START_HEALTH: u32 = 100;
@@ -28,36 +31,31 @@ pub const START_COINS: u64 = 50;
 pub struct AppState {
     /// The characters database.
     pub store: Store,
-    /// The bearer token `/v1` calls must carry.
-    pub service_token: String,
     /// Set when shutdown begins, so `/readyz` sends traffic elsewhere while in-flight
     /// requests finish.
     pub stopping: AtomicBool,
 }
 
 /// Registers every route, the fallbacks for unknown paths and methods, and the extractor
-/// settings. The application must also hold a `web::Data<AppState>` (see `run`).
+/// settings. The application must also hold a `web::Data<AppState>` and the
+/// [`ServiceToken`](service_kit::auth::ServiceToken) (see `run`).
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.app_data(json_config(JSON_LIMIT))
-        .app_data(path_config())
-        .service(resource("/healthz", "GET").route(web::get().to(healthz)))
-        .service(resource("/readyz", "GET").route(web::get().to(readyz)))
-        .service(resource("/metrics", "GET").route(web::get().to(metrics)))
-        .service(resource("/openapi.json", "GET").route(web::get().to(openapi)))
+    service_kit::framework::configure_extractors(cfg, JSON_LIMIT);
+    cfg.service(Endpoint::new("/healthz").get(healthz))
+        .service(Endpoint::new("/readyz").get(readyz))
+        .service(Endpoint::new("/metrics").get(metrics))
+        .service(Endpoint::new("/openapi.json").get(openapi))
         .service(
             web::scope("/v1")
-                .wrap(from_fn(crate::auth::require_service_token))
-                .service(resource("/characters", "POST").route(web::post().to(create_character)))
+                .wrap(from_fn(service_kit::auth::require_service_token))
+                .service(Endpoint::new("/characters").post(create_character))
                 .service(
-                    resource("/characters/{id}", "GET, PUT, DELETE")
-                        .route(web::get().to(get_character))
-                        .route(web::put().to(update_character))
-                        .route(web::delete().to(delete_character)),
+                    Endpoint::new("/characters/{id}")
+                        .get(get_character)
+                        .put(update_character)
+                        .delete(delete_character),
                 )
-                .service(
-                    resource("/accounts/{account_id}/characters", "GET")
-                        .route(web::get().to(list_characters)),
-                )
+                .service(Endpoint::new("/accounts/{account_id}/characters").get(list_characters))
                 .default_service(web::to(not_found)),
         )
         .default_service(web::to(not_found));
@@ -78,32 +76,6 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     openapi,
 ))]
 pub struct Operations;
-
-/// JSON bodies: at most `limit` bytes, declared as JSON, and every failure a `400` (or
-/// `415` for another content type) problem that says what was wrong.
-fn json_config(limit: usize) -> web::JsonConfig {
-    web::JsonConfig::default()
-        .limit(limit)
-        .error_handler(|err, _req| json_error(&err).into())
-}
-
-fn path_config() -> web::PathConfig {
-    web::PathConfig::default()
-        .error_handler(|err, _req| ApiError::BadRequest(format!("malformed path: {err}")).into())
-}
-
-/// A resource whose other methods get a `405` problem with `Allow`.
-fn resource(path: &str, allow: &'static str) -> Resource {
-    web::resource(path).default_service(web::to(move |req: HttpRequest| async move {
-        let method = req.method().as_str().chars().take(32).collect();
-        Err::<HttpResponse, _>(ApiError::MethodNotAllowed { method, allow })
-    }))
-}
-
-async fn not_found(req: HttpRequest) -> Result<HttpResponse, ApiError> {
-    let path: String = req.path().chars().take(200).collect();
-    Err(ApiError::NotFound(format!("no route {path}")))
-}
 
 fn character_id(text: &str) -> Result<CharacterId, ApiError> {
     text.parse()
@@ -415,7 +387,7 @@ pub(crate) async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, A
 pub(crate) async fn metrics() -> HttpResponse {
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4; charset=utf-8")
-        .body(crate::metrics::render())
+        .body(service_kit::metrics::render())
 }
 
 /// This API's OpenAPI document.

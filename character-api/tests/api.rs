@@ -285,7 +285,7 @@ async fn malformed_json_wrong_types_and_unknown_fields_are_400() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn oversized_bodies_are_400() {
+async fn oversized_bodies_are_413() {
     let (_dir, server, api) = server().await;
     let account = AccountId::new_random();
     let c = api.create(account, "Aria").await;
@@ -293,12 +293,12 @@ async fn oversized_bodies_are_400() {
 
     let mut body = body_of(&c);
     body["name"] = json!("x".repeat(70 * 1024));
-    let p = assert_problem(api.put_json(c.id, 1, &body).await, 400).await;
+    let p = assert_problem(api.put_json(c.id, 1, &body).await, 413).await;
     assert!(p.detail.unwrap().contains("limit"));
     let huge = json!({ "account_id": account, "name": "y".repeat(100 * 1024) });
     let p = assert_problem(
         api.post("/v1/characters").json(&huge).send().await.unwrap(),
-        400,
+        413,
     )
     .await;
     assert!(p.detail.unwrap().contains("limit"));
@@ -758,10 +758,10 @@ async fn health_readiness_and_metrics() {
     );
     let text = r.text().await.unwrap();
     for needle in [
-        r#"character_api_http_requests_total{method="GET",route="/v1/characters/{id}",status="200"}"#,
-        r#"character_api_http_requests_total{method="GET",route="/v1/characters/{id}",status="400"}"#,
-        r#"character_api_http_requests_total{method="POST",route="/v1/characters",status="201"}"#,
-        "character_api_http_request_duration_seconds_bucket",
+        r#"http_requests_total{service="character-api",method="GET",route="/v1/characters/{id}",status="200"}"#,
+        r#"http_requests_total{service="character-api",method="GET",route="/v1/characters/{id}",status="400"}"#,
+        r#"http_requests_total{service="character-api",method="POST",route="/v1/characters",status="201"}"#,
+        "http_request_duration_seconds_bucket",
         "character_api_flush_duration_seconds_bucket",
         r#"character_api_flushes_total{outcome="ok"}"#,
     ] {

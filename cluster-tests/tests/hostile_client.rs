@@ -326,7 +326,10 @@ async fn a_hostile_client_is_refused_and_disconnected_while_honest_players_play_
     assert!(closed, "an oversized message closes the connection");
 
     // 8. The ticket left unused past its expiry.
-    let wait = unused.expires_at.saturating_sub(now_ms()) + 1_500;
+    let wait = unused
+        .expires_at
+        .saturating_sub(service_kit::time::now_millis())
+        + 1_500;
     eprintln!("hostile: waiting {wait} ms for a ticket to expire");
     tokio::time::sleep(Duration::from_millis(wait)).await;
     let mut late = RawClient::connect(&zone_url).await;

@@ -1,23 +1,22 @@
-//! `ApiError`: every way a request can fail, each answered as RFC 9457 problem details
-//! (`application/problem+json`) so callers can tell failures apart by `type` and people
-//! can read `detail`. Also the handlers that turn actix's own extractor errors (bad JSON,
-//! bad paths) and any stray non-problem error response into problem details.
+//! `ApiError`: every way a request can fail in this service's own logic, each answered as
+//! RFC 9457 problem details (`application/problem+json`, built by
+//! [`service_kit::problem`]) so callers can tell failures apart by `type` and people can
+//! read `detail`. The framework's own failures (bad JSON, an oversized body, an unknown
+//! route, a wrong method, a missing token) are
+//! [`service_kit::framework::FrameworkError`]s, answered the same way.
 
-use actix_web::body::{BoxBody, MessageBody};
-use actix_web::dev::ServiceResponse;
-use actix_web::error::{JsonPayloadError, PathError};
+use actix_web::body::BoxBody;
 use actix_web::http::StatusCode;
-use actix_web::http::header::{self, HeaderValue};
-use actix_web::middleware::ErrorHandlerResponse;
-use actix_web::{HttpRequest, HttpResponse, ResponseError};
+use actix_web::{HttpResponse, ResponseError};
 use protocol::http::Problem;
-use protocol::http::problem::PROBLEM_CONTENT_TYPE;
+use service_kit::commit::CommitError;
+use service_kit::problem::ProblemResponse;
 
 /// A failed request. The variant fixes the status; `slug` names the kind of problem (the
 /// `type` is `urn:zone-cluster:problem:<slug>`) and `detail` says what went wrong.
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
-    /// 400: the request itself is wrong (malformed JSON or id, out-of-range value, ...).
+    /// 400: the request itself is wrong (malformed id, out-of-range value, ...).
     #[error("{detail}")]
     BadRequest {
         /// Kind of problem.
@@ -25,10 +24,7 @@ pub enum ApiError {
         /// What was wrong.
         detail: String,
     },
-    /// 401: no valid service token.
-    #[error("{0}")]
-    Unauthorized(String),
-    /// 404: no such quest or route.
+    /// 404: no such quest.
     #[error("{detail}")]
     NotFound {
         /// Kind of problem.
@@ -36,9 +32,6 @@ pub enum ApiError {
         /// What was not found.
         detail: String,
     },
-    /// 405: the route exists but not with this method.
-    #[error("{0}")]
-    MethodNotAllowed(String),
     /// 409: the request conflicts with the character's quest state (already active, not
     /// active, prerequisites not completed).
     #[error("{detail}")]
@@ -48,9 +41,6 @@ pub enum ApiError {
         /// What the conflict is.
         detail: String,
     },
-    /// 415: the body is not JSON.
-    #[error("{0}")]
-    UnsupportedMediaType(String),
     /// 422: an idempotency key was reused for a different request.
     #[error("{detail}")]
     Unprocessable {
@@ -96,23 +86,18 @@ impl ApiError {
             | Self::NotFound { slug, .. }
             | Self::Conflict { slug, .. }
             | Self::Unprocessable { slug, .. } => slug,
-            Self::Unauthorized(_) => "unauthorized",
-            Self::MethodNotAllowed(_) => "method-not-allowed",
-            Self::UnsupportedMediaType(_) => "unsupported-media-type",
             Self::Unavailable(_) => "unavailable",
             Self::Internal(_) => "internal",
         }
     }
 
+    fn problem_response(&self) -> ProblemResponse {
+        ProblemResponse::with_reason_title(self.status_code(), self.slug(), self.to_string())
+    }
+
     /// The problem-details body of this error.
     pub fn problem(&self) -> Problem {
-        let status = self.status_code();
-        Problem::new(
-            status.as_u16(),
-            self.slug(),
-            status.canonical_reason().unwrap_or("Error"),
-            self.to_string(),
-        )
+        self.problem_response().problem()
     }
 }
 
@@ -120,11 +105,8 @@ impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         match self {
             Self::BadRequest { .. } => StatusCode::BAD_REQUEST,
-            Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             Self::NotFound { .. } => StatusCode::NOT_FOUND,
-            Self::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             Self::Conflict { .. } => StatusCode::CONFLICT,
-            Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -132,92 +114,15 @@ impl ResponseError for ApiError {
     }
 
     fn error_response(&self) -> HttpResponse<BoxBody> {
-        metrics::counter!("quest_api_problems_total", "type" => self.slug()).increment(1);
-        problem_response(&self.problem(), matches!(self, Self::Unauthorized(_)))
+        self.problem_response().finish()
     }
 }
 
-/// A problem-details response.
-fn problem_response(problem: &Problem, challenge: bool) -> HttpResponse<BoxBody> {
-    let status = StatusCode::from_u16(problem.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    let mut response = HttpResponse::build(status);
-    response.insert_header((
-        header::CONTENT_TYPE,
-        HeaderValue::from_static(PROBLEM_CONTENT_TYPE),
-    ));
-    if challenge {
-        response.insert_header((header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer")));
-    }
-    // Serializing a struct of strings and a number cannot fail.
-    response.body(serde_json::to_vec(problem).unwrap_or_default())
-}
-
-/// `JsonConfig` error handler: says which of the ways a JSON body can be wrong this was.
-pub fn json_error(err: JsonPayloadError, _req: &HttpRequest) -> actix_web::Error {
-    let error = match err {
-        JsonPayloadError::OverflowKnownLength { length, limit } => ApiError::bad_request(
-            "body-too-large",
-            format!("the body is {length} bytes; the limit is {limit} bytes"),
-        ),
-        JsonPayloadError::Overflow { limit } => ApiError::bad_request(
-            "body-too-large",
-            format!("the body is larger than the limit of {limit} bytes"),
-        ),
-        JsonPayloadError::ContentType => ApiError::UnsupportedMediaType(
-            "the body must be JSON, sent with `Content-Type: application/json`".to_owned(),
-        ),
-        JsonPayloadError::Deserialize(e) => {
-            use serde_json::error::Category;
-            match e.classify() {
-                Category::Syntax | Category::Eof | Category::Io => {
-                    ApiError::bad_request("malformed-json", format!("the body is not JSON: {e}"))
-                }
-                Category::Data => ApiError::bad_request(
-                    "invalid-body",
-                    format!("the body does not have the expected fields and types: {e}"),
-                ),
-            }
+impl From<CommitError> for ApiError {
+    fn from(e: CommitError) -> Self {
+        match e {
+            CommitError::Closed => Self::Unavailable("the store is closed".to_owned()),
+            CommitError::Flush(e) => Self::internal("flushing the quest store failed", e),
         }
-        other => ApiError::bad_request(
-            "unreadable-body",
-            format!("could not read the body: {other}"),
-        ),
-    };
-    error.into()
-}
-
-/// `PathConfig` error handler (a path segment that is not valid percent-encoded UTF-8).
-pub fn path_error(err: PathError, _req: &HttpRequest) -> actix_web::Error {
-    ApiError::bad_request("malformed-path", format!("the path is malformed: {err}")).into()
-}
-
-/// `ErrorHandlers` fallback: any 4xx/5xx response that is not problem details already
-/// (one made by actix itself, e.g. for a malformed request line) becomes one, so callers
-/// can rely on every error being `application/problem+json`.
-pub fn ensure_problem<B: MessageBody + 'static>(
-    res: ServiceResponse<B>,
-) -> actix_web::Result<ErrorHandlerResponse<B>> {
-    let is_problem = res
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .is_some_and(|v| v.as_bytes().starts_with(PROBLEM_CONTENT_TYPE.as_bytes()));
-    if is_problem {
-        return Ok(ErrorHandlerResponse::Response(res.map_into_left_body()));
     }
-    let status = res.status();
-    let detail = res
-        .response()
-        .error()
-        .map_or_else(|| status.to_string(), |e| e.to_string());
-    let problem = Problem::new(
-        status.as_u16(),
-        "http",
-        status.canonical_reason().unwrap_or("Error"),
-        detail,
-    );
-    let (req, _) = res.into_parts();
-    let response = problem_response(&problem, status == StatusCode::UNAUTHORIZED);
-    Ok(ErrorHandlerResponse::Response(
-        ServiceResponse::new(req, response).map_into_right_body(),
-    ))
 }

@@ -14,26 +14,26 @@
 //! | [`catalog`] | loading and validating the quest catalog |
 //! | [`store`] | progress on sled: transactions, idempotency, durability |
 //! | [`routes`] | the HTTP routes |
-//! | [`error`] | `ApiError` and problem+json for every failure |
-//! | [`auth`] | the service token on `/v1` |
-//! | [`metrics`] | Prometheus metrics |
+//! | [`error`] | `ApiError`: this service's failures as problem+json |
+//! | [`metrics`] | this service's Prometheus metrics (flushes) |
 //! | [`openapi`] | the OpenAPI document |
-//! | [`healthcheck`] | the `healthcheck` subcommand's probe |
+//!
+//! The plumbing every service shares (logging, the shutdown signal, the healthcheck probe,
+//! request metrics, framework errors, the service token, the group committer) is
+//! [`service_kit`]'s.
 
 use std::future::Future;
 use std::net::TcpListener;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use actix_web::{App, HttpServer, web};
+use actix_web::{HttpServer, web};
 use anyhow::Context;
-use protocol::UnixMillis;
+use service_kit::auth::ServiceToken;
 
-pub mod auth;
 pub mod catalog;
 pub mod config;
 pub mod error;
-pub mod healthcheck;
 pub mod metrics;
 pub mod openapi;
 pub mod routes;
@@ -45,24 +45,21 @@ pub use error::ApiError;
 pub use routes::configure;
 pub use store::Store;
 
-/// What every request handler shares: the catalog, the store, the token, readiness.
+/// What every request handler shares: the catalog, the store, readiness.
 pub struct AppState {
     /// The validated quest catalog.
     pub catalog: Arc<Catalog>,
     /// Durable progress.
     pub store: Store,
-    /// The bearer token `/v1` requires.
-    pub service_token: String,
     ready: AtomicBool,
 }
 
 impl AppState {
     /// State over an open store; ready at once.
-    pub fn new(catalog: Catalog, store: Store, service_token: String) -> Self {
+    pub fn new(catalog: Catalog, store: Store) -> Self {
         Self {
             catalog: Arc::new(catalog),
             store,
-            service_token,
             ready: AtomicBool::new(true),
         }
     }
@@ -87,9 +84,9 @@ impl AppState {
         let store = self.store.clone();
         let catalog = Arc::clone(&self.catalog);
         let (result, durable) = web::block(move || {
-            store.begin_write();
+            let write = store.begin_write();
             let result = op(&store, &catalog);
-            (result, store.request_flush(true))
+            (result, write.commit())
         })
         .await
         .map_err(|e| ApiError::internal("a store task failed", e))?;
@@ -110,9 +107,7 @@ impl AppState {
         let (result, durable) = web::block(move || {
             let result = op(&store, &catalog);
             // Checked after the read: a write visible to it has begun by now.
-            let durable = store
-                .has_pending_writes()
-                .then(|| store.request_flush(false));
+            let durable = store.has_pending_writes().then(|| store.request_flush());
             (result, durable)
         })
         .await
@@ -122,13 +117,6 @@ impl AppState {
         }
         result
     }
-}
-
-/// Milliseconds since the Unix epoch, now.
-pub fn now_millis() -> UnixMillis {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
 /// Serves quest-api on `listener` until `shutdown` completes, then shuts down gracefully:
@@ -142,17 +130,13 @@ pub async fn run(
     config: Config,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    metrics::handle();
+    metrics::init();
     let data_dir = config.data_dir.clone();
     let db = tokio::task::spawn_blocking(move || sled::Config::new().path(&data_dir).open())
         .await?
         .with_context(|| format!("opening the sled database in {}", config.data_dir.display()))?;
     let store = Store::open(db, &config.data_dir).context("opening the store")?;
-    let state = web::Data::new(AppState::new(
-        config.catalog.clone(),
-        store.clone(),
-        config.service_token.clone(),
-    ));
+    let state = web::Data::new(AppState::new(config.catalog.clone(), store.clone()));
     let addr = listener.local_addr()?;
     listener.set_nonblocking(true)?;
 
@@ -172,7 +156,9 @@ pub async fn run(
         .await
         .map_err(|e| anyhow::anyhow!("final flush: {e}"))?;
     let closing = store.clone();
-    tokio::task::spawn_blocking(move || closing.close()).await?;
+    tokio::task::spawn_blocking(move || closing.close())
+        .await?
+        .map_err(|e| anyhow::anyhow!("closing the store: {e}"))?;
     // The worker threads drop their copies of the state (and so of the sled trees) just
     // after reporting they stopped; wait for that, so that when `run` returns the database
     // is closed and its directory can be opened again (by a restart in the same process).
@@ -197,11 +183,16 @@ fn serve(
     signal: impl Future<Output = ()> + Send + 'static,
     config: &Config,
 ) -> std::io::Result<actix_web::dev::Server> {
-    let mut server =
-        HttpServer::new(move || App::new().app_data(state.clone()).configure(configure))
-            .disable_signals()
-            .shutdown_signal(signal)
-            .shutdown_timeout(config.shutdown_timeout.as_secs().max(1));
+    let token = ServiceToken::new(config.service_token.as_str());
+    let mut server = HttpServer::new(move || {
+        service_kit::app::app()
+            .app_data(state.clone())
+            .app_data(token.clone())
+            .configure(configure)
+    })
+    .disable_signals()
+    .shutdown_signal(signal)
+    .shutdown_timeout(config.shutdown_timeout.as_secs().max(1));
     if let Some(workers) = config.workers {
         server = server.workers(workers.max(1));
     }

@@ -1,16 +1,15 @@
 //! quest-api: parse flags (with environment fallbacks), set up logging, load the catalog,
 //! and serve until SIGTERM or SIGINT. See the crate README for the flags.
 
-use std::io::IsTerminal;
 use std::net::{SocketAddr, TcpListener};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{Parser, Subcommand};
 use quest_api::{Catalog, Config};
-use tokio::signal::unix::{SignalKind, signal};
+use service_kit::logging::LogFormat;
 
 /// The quest catalog and per-character quest progress, over HTTP, on sled.
 #[derive(Debug, Parser)]
@@ -35,14 +34,6 @@ struct Args {
     command: Option<Command>,
 }
 
-#[derive(Debug, Clone, Copy, ValueEnum)]
-enum LogFormat {
-    /// Human-readable lines.
-    Plain,
-    /// One JSON object per line.
-    Json,
-}
-
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Probe the running server's `/readyz` (at `--listen`); exit 0 when ready, 1 if not.
@@ -53,31 +44,19 @@ enum Command {
     },
 }
 
-fn init_tracing(format: LogFormat) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal());
-    match format {
-        LogFormat::Plain => builder.init(),
-        LogFormat::Json => builder.json().init(),
-    }
-}
-
 fn main() -> ExitCode {
     let args = Args::parse();
     if let Some(Command::Healthcheck { timeout_secs }) = args.command {
-        return match quest_api::healthcheck::probe(args.listen, Duration::from_secs(timeout_secs)) {
+        return match service_kit::healthcheck::probe(args.listen, Duration::from_secs(timeout_secs))
+        {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
-                eprintln!("quest-api healthcheck: {e:#}");
+                eprintln!("quest-api healthcheck: {e}");
                 ExitCode::FAILURE
             }
         };
     }
-    init_tracing(args.log_format);
+    service_kit::logging::init(args.log_format);
     match serve(args) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -97,15 +76,7 @@ async fn serve(args: Args) -> anyhow::Result<()> {
         None => Catalog::builtin()?,
     };
     // Handlers are installed before binding, so a signal is never missed.
-    let mut terminate =
-        signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
-    let mut interrupt = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
-    let shutdown = async move {
-        tokio::select! {
-            _ = terminate.recv() => tracing::info!("SIGTERM received"),
-            _ = interrupt.recv() => tracing::info!("SIGINT received"),
-        }
-    };
+    let shutdown = service_kit::shutdown::signal()?;
     let listener =
         TcpListener::bind(args.listen).with_context(|| format!("binding {}", args.listen))?;
     quest_api::run(

@@ -1,11 +1,11 @@
 //! The HTTP routes: the catalog, a character's quest log, accept, progress, and the
-//! operational endpoints. [`configure`] registers them all, with the middleware (metrics,
-//! problem details for every error, the service token on `/v1`) and extractor settings.
+//! operational endpoints. [`configure`] registers them all, with the service token on
+//! `/v1`, the 404 and 405 fallbacks and the extractor settings.
 
 use std::sync::OnceLock;
 
-use actix_web::middleware::{ErrorHandlers, from_fn};
-use actix_web::{HttpRequest, HttpResponse, Resource, Route, web};
+use actix_web::middleware::from_fn;
+use actix_web::{HttpResponse, web};
 use protocol::http::Problem;
 use protocol::http::quest::{
     CharacterQuests, MAX_PROGRESS_AMOUNT, ProgressEvent, ProgressOutcome, Quest, QuestCatalog,
@@ -15,52 +15,43 @@ use protocol::{CharacterId, QuestId};
 use serde::Serialize;
 use utoipa::OpenApi;
 
-use crate::error::{self, ApiError};
-use crate::{AppState, auth, metrics, now_millis, openapi};
+use service_kit::routing::{Endpoint, not_found};
+use service_kit::time::now_millis;
+
+use crate::error::ApiError;
+use crate::{AppState, openapi};
 
 /// Largest JSON body accepted (a progress event is under 100 bytes).
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
 
 type State = web::Data<AppState>;
 
-/// Registers every route. Expects a `web::Data<AppState>` in the app (see [`crate::run`],
-/// which builds it); tests that build their own `App` add it the same way.
+/// Registers every route, the fallbacks for unknown paths and methods, and the extractor
+/// settings. Expects a `web::Data<AppState>` and the
+/// [`ServiceToken`](service_kit::auth::ServiceToken) in the app (see [`crate::run`], which
+/// also adds the request metrics and the problem fallback).
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    let json = web::JsonConfig::default()
-        .limit(MAX_BODY_BYTES)
-        .error_handler(error::json_error);
-    let path = web::PathConfig::default().error_handler(error::path_error);
-    cfg.service(
-        web::scope("")
-            .app_data(json)
-            .app_data(path)
-            .wrap(ErrorHandlers::new().default_handler(error::ensure_problem))
-            .wrap(from_fn(metrics::track))
-            .service(resource("/healthz", web::get().to(healthz)))
-            .service(resource("/readyz", web::get().to(readyz)))
-            .service(resource("/metrics", web::get().to(render_metrics)))
-            .service(resource("/openapi.json", web::get().to(openapi_json)))
-            .service(
-                web::scope("/v1")
-                    .wrap(from_fn(auth::require_service_token))
-                    .service(resource("/quests", web::get().to(list_quests)))
-                    .service(resource("/quests/{quest_id}", web::get().to(get_quest)))
-                    .service(resource(
-                        "/characters/{id}/quests",
-                        web::get().to(character_quests),
-                    ))
-                    .service(resource(
-                        "/characters/{id}/quests/{quest_id}/accept",
-                        web::post().to(accept_quest),
-                    ))
-                    .service(resource(
-                        "/characters/{id}/quests/{quest_id}/progress",
-                        web::post().to(record_progress),
-                    ))
-                    .default_service(web::to(not_found)),
-            )
-            .default_service(web::to(not_found)),
-    );
+    service_kit::framework::configure_extractors(cfg, MAX_BODY_BYTES);
+    cfg.service(Endpoint::new("/healthz").get(healthz))
+        .service(Endpoint::new("/readyz").get(readyz))
+        .service(Endpoint::new("/metrics").get(render_metrics))
+        .service(Endpoint::new("/openapi.json").get(openapi_json))
+        .service(
+            web::scope("/v1")
+                .wrap(from_fn(service_kit::auth::require_service_token))
+                .service(Endpoint::new("/quests").get(list_quests))
+                .service(Endpoint::new("/quests/{quest_id}").get(get_quest))
+                .service(Endpoint::new("/characters/{id}/quests").get(character_quests))
+                .service(
+                    Endpoint::new("/characters/{id}/quests/{quest_id}/accept").post(accept_quest),
+                )
+                .service(
+                    Endpoint::new("/characters/{id}/quests/{quest_id}/progress")
+                        .post(record_progress),
+                )
+                .default_service(web::to(not_found)),
+        )
+        .default_service(web::to(not_found));
 }
 
 /// Every operation [`configure`] serves, for the OpenAPI document ([`openapi::document`]
@@ -78,13 +69,6 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     openapi_json,
 ))]
 pub struct Operations;
-
-/// A resource with one route; other methods get a 405 problem.
-fn resource(path: &str, route: Route) -> Resource {
-    web::resource(path)
-        .route(route)
-        .default_service(web::to(method_not_allowed))
-}
 
 /// User input quoted in an error detail: escaped, and cut short if long.
 fn quoted(input: &str) -> String {
@@ -130,21 +114,6 @@ fn find_quest<'a>(state: &'a AppState, text: &str) -> Result<&'a Quest, ApiError
     })
 }
 
-async fn not_found(req: HttpRequest) -> Result<HttpResponse, ApiError> {
-    Err(ApiError::NotFound {
-        slug: "no-route",
-        detail: format!("no route for {} {}", req.method(), quoted(req.path())),
-    })
-}
-
-async fn method_not_allowed(req: HttpRequest) -> Result<HttpResponse, ApiError> {
-    Err(ApiError::MethodNotAllowed(format!(
-        "{} is not allowed on {}",
-        req.method(),
-        quoted(req.path())
-    )))
-}
-
 /// A liveness or readiness answer.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Health {
@@ -187,7 +156,7 @@ pub async fn readyz(state: State) -> Result<web::Json<Health>, ApiError> {
 pub async fn render_metrics() -> HttpResponse {
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4; charset=utf-8")
-        .body(metrics::handle().render())
+        .body(service_kit::metrics::render())
 }
 
 /// This API's OpenAPI 3.1 document.

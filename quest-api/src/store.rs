@@ -11,44 +11,16 @@
 //! in **one** sled transaction, so after any crash either both are there or neither is: a
 //! retried event is either answered from the stored outcome (counted once) or counted now.
 //!
-//! **Durability.** The routes answer only after [`Store::flush`] has returned, and that
-//! waits for a `sled::Db::flush` (write + `sync_file_range`) that *started after* the
-//! request's write (reads wait for one only while some write is in flight: see
-//! [`Store::has_pending_writes`]). One committer thread does every flush, in a loop: it takes every flush
-//! request that arrived while the previous flush ran, flushes once, and answers them all:
-//! group commit, one disk write per batch, however many requests are waiting.
-//!
-//! Why not call sled's `flush_async` from each request? Reading sled 0.34.7 shows that a
-//! flush does share writes (`make_stable_inner` seals the current IO buffer, which holds
-//! every write reserved so far, and waits on a condition variable for buffers other threads
-//! are writing) — but `flush_async` runs the blocking flush on sled's own small thread pool
-//! (`threadpool.rs`), and the write of a sealed buffer is queued on that *same* pool
-//! (`iobuf.rs`, `maybe_seal_and_write_iobuf`). With dozens of concurrent `flush_async`
-//! calls every pool thread ends up blocked in a flush waiting for a buffer write that sits
-//! in the queue behind them: the process deadlocks (reproduced with 16 concurrent writers;
-//! every request hung). A single flushing thread never occupies more than itself, so the
-//! pool stays free to write buffers.
-//!
-//! Also from sled 0.34.7: a flush holds sled's global concurrency-control read lock while
-//! it waits for the disk, and transactions take that lock for writing, so transactions
-//! pause during a flush; requests queue meanwhile and the next flush takes them as one
-//! batch.
-//!
-//! On Linux sled makes its writes durable with `sync_file_range`, which survives any crash
-//! of the process (the data is in the kernel) but writes neither the file's metadata (the
-//! log's growing size) nor the drive's write cache, so it promises nothing after a power
-//! cut; sled's own background `fsync` runs only every 500 ms. So each flush of the
-//! committer also calls `fdatasync` on its own handle to sled's log file
-//! (`<data dir>/db`), which covers what sled wrote through its handle. It costs one
-//! `fdatasync` per batch, not per request.
+//! **Durability.** The routes answer only after the store's group committer
+//! ([`service_kit::commit`], where the durability argument is written out) has flushed
+//! sled and `fdatasync`ed its log in a flush that *started after* the request's write.
+//! Reads wait for one only while some write is in flight (see
+//! [`Store::has_pending_writes`]): otherwise everything they can see is on disk already.
 //!
 //! Character ids are not checked against character-api: the zone only sends progress for
 //! characters it holds, and a character that never existed merely gets an empty quest log.
 
-use std::fs::File;
 use std::path::Path;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, mpsc};
 use std::time::Instant;
 
 use protocol::http::quest::{
@@ -56,78 +28,19 @@ use protocol::http::quest::{
 };
 use protocol::{CharacterId, EventId, QuestId, UnixMillis};
 use serde::{Deserialize, Serialize};
+use service_kit::commit::{CommitOptions, Durable, GroupCommitter, PendingWrite};
 use sled::Transactional;
 use sled::transaction::{ConflictableTransactionError, TransactionError, TransactionalTree};
-use tokio::sync::oneshot;
 
 use crate::catalog::Catalog;
 use crate::error::ApiError;
 
-/// The durable state: the sled database, its two trees and the committer. Cheap to clone
-/// (handles).
+/// The durable state: the two trees and the group committer. Cheap to clone (handles).
 #[derive(Clone)]
 pub struct Store {
     progress: sled::Tree,
     events: sled::Tree,
-    committer: Arc<Committer>,
-}
-
-/// A flush request: answered once a flush that started after it was sent has finished.
-/// `write` says it was sent by a write, which the committer then counts as durable.
-struct Waiter {
-    answer: oneshot::Sender<Result<(), String>>,
-    write: bool,
-}
-
-/// What a flush request will be answered on.
-pub type Durable = oneshot::Receiver<Result<(), String>>;
-
-/// The one thread that flushes (see the module docs).
-struct Committer {
-    requests: Mutex<Option<mpsc::Sender<Waiter>>>,
-    thread: Mutex<Option<std::thread::JoinHandle<()>>>,
-    /// Writes begun whose flush has not finished yet. While it is 0, everything a read
-    /// can see is already on disk, so reads need no flush.
-    pending_writes: AtomicUsize,
-}
-
-/// One flush: sled's (write + `sync_file_range`), then `fdatasync` of sled's log file.
-fn flush_once(db: &sled::Db, log: &File) -> Result<(), String> {
-    db.flush().map_err(|e| e.to_string())?;
-    log.sync_data()
-        .map_err(|e| format!("fdatasync of sled's log: {e}"))
-}
-
-/// The committer thread: flush once per batch of waiting requests, answer the batch.
-fn commit_loop(
-    db: sled::Db,
-    log: File,
-    requests: mpsc::Receiver<Waiter>,
-    committer: std::sync::Weak<Committer>,
-) {
-    while let Ok(first) = requests.recv() {
-        let mut batch = vec![first];
-        batch.extend(requests.try_iter());
-        let start = Instant::now();
-        let result = flush_once(&db, &log);
-        metrics::histogram!("quest_api_flush_seconds").record(start.elapsed().as_secs_f64());
-        #[allow(clippy::cast_precision_loss)] // batch sizes are far below 2^52
-        metrics::histogram!("quest_api_flush_batch_size").record(batch.len() as f64);
-        if let Err(e) = &result {
-            tracing::error!(error = %e, "flushing the quest store failed");
-        }
-        let writes = batch.iter().filter(|w| w.write).count();
-        if let Some(committer) = committer.upgrade() {
-            committer.pending_writes.fetch_sub(writes, Ordering::SeqCst);
-        }
-        for waiter in batch {
-            // A waiter whose request was cancelled has gone; nothing to tell it.
-            let _ = waiter.answer.send(result.clone());
-        }
-    }
-    if let Err(e) = flush_once(&db, &log) {
-        tracing::error!(error = %e, "the final flush of the quest store failed");
-    }
+    committer: GroupCommitter,
 }
 
 /// A character's standing with a quest it has accepted.
@@ -221,23 +134,11 @@ impl Store {
     pub fn open(db: sled::Db, data_dir: &Path) -> std::io::Result<Self> {
         let progress = db.open_tree("progress").map_err(std::io::Error::other)?;
         let events = db.open_tree("events").map_err(std::io::Error::other)?;
-        // sled 0.34 keeps its whole log in `<data dir>/db`; `fdatasync` on any handle to
-        // the file covers what sled wrote through its own.
-        let log_path = data_dir.join("db");
-        let log = File::open(&log_path).map_err(|e| {
-            std::io::Error::new(e.kind(), format!("opening {}: {e}", log_path.display()))
-        })?;
-        let (tx, rx) = mpsc::channel();
-        let committer = Arc::new(Committer {
-            requests: Mutex::new(Some(tx)),
-            thread: Mutex::new(None),
-            pending_writes: AtomicUsize::new(0),
-        });
-        let weak = Arc::downgrade(&committer);
-        let thread = std::thread::Builder::new()
-            .name("quest-committer".into())
-            .spawn(move || commit_loop(db, log, rx, weak))?;
-        *committer.thread.lock().unwrap_or_else(|p| p.into_inner()) = Some(thread);
+        let options = CommitOptions {
+            fsync: true,
+            on_flush: crate::metrics::record_flush,
+        };
+        let committer = GroupCommitter::start(db, data_dir, options)?;
         Ok(Self {
             progress,
             events,
@@ -245,85 +146,43 @@ impl Store {
         })
     }
 
-    /// Marks the start of a write. Call it before the write, and follow the write with
-    /// [`Store::request_flush`]`(true)`: until that flush has finished, reads flush too.
-    pub fn begin_write(&self) {
-        self.committer.pending_writes.fetch_add(1, Ordering::SeqCst);
+    /// Marks the start of a write; commit it once applied. Until its flush has finished,
+    /// reads flush too.
+    pub fn begin_write(&self) -> PendingWrite {
+        self.committer.begin_write()
     }
 
     /// Whether some write has begun whose flush has not finished: then what a read saw may
     /// not be on disk yet.
     pub fn has_pending_writes(&self) -> bool {
-        self.committer.pending_writes.load(Ordering::SeqCst) > 0
+        self.committer.has_pending_writes()
     }
 
-    /// Asks the committer for a flush covering every write made so far; `write` when
-    /// asked on behalf of a write begun with [`Store::begin_write`]. The flush happens
-    /// even if no one waits for the answer.
-    pub fn request_flush(&self, write: bool) -> Result<Durable, ApiError> {
-        let (answer, durable) = oneshot::channel();
-        let sent = match &*self
-            .committer
-            .requests
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-        {
-            Some(requests) => requests.send(Waiter { answer, write }).is_ok(),
-            None => false,
-        };
-        if sent {
-            Ok(durable)
-        } else {
-            if write {
-                self.committer.pending_writes.fetch_sub(1, Ordering::SeqCst);
-            }
-            Err(ApiError::Unavailable("the store is closed".to_owned()))
-        }
+    /// Asks for a flush covering every write made so far. The flush happens even if no
+    /// one waits for the answer.
+    pub fn request_flush(&self) -> Result<Durable, ApiError> {
+        Ok(self.committer.request()?)
     }
 
     /// Waits for the answer to a flush request.
     pub async fn wait(durable: Durable) -> Result<(), ApiError> {
         let start = Instant::now();
-        let result = durable.await;
-        metrics::histogram!("quest_api_commit_wait_seconds").record(start.elapsed().as_secs_f64());
-        match result {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(e)) => Err(ApiError::internal("flushing the quest store failed", e)),
-            Err(_) => Err(ApiError::internal(
-                "flushing the quest store failed",
-                "committer gone",
-            )),
-        }
+        let result = durable.wait().await;
+        crate::metrics::record_commit_wait(start.elapsed());
+        Ok(result?)
     }
 
     /// Waits until every write made so far (by any request) is on disk. Requests that
-    /// flush at the same time share one disk write (see the module docs).
+    /// flush at the same time share one disk write.
     pub async fn flush(&self) -> Result<(), ApiError> {
-        Self::wait(self.request_flush(false)?).await
+        Self::wait(self.request_flush()?).await
     }
 
     /// Stops the committer after a last flush, and waits for it (blocking). Later
     /// [`Store::flush`] calls fail with 503. Called by [`crate::run`] once the server has
     /// stopped, so the database is closed when `run` returns.
-    pub fn close(&self) {
-        drop(
-            self.committer
-                .requests
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .take(),
-        );
-        let thread = self
-            .committer
-            .thread
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .take();
-        if let Some(thread) = thread
-            && thread.join().is_err()
-        {
-            tracing::error!("the committer thread panicked");
-        }
+    pub fn close(&self) -> Result<(), ApiError> {
+        Ok(self.committer.close()?)
     }
 
     /// Every catalog quest with this character's standing: completed or active from its
@@ -517,28 +376,12 @@ mod tests {
     use super::*;
 
     #[tokio::test]
-    async fn writes_are_pending_until_their_flush_finishes() {
+    async fn a_closed_store_answers_unavailable() {
         let dir = tempfile::tempdir().unwrap();
         let db = sled::Config::new().path(dir.path()).open().unwrap();
         let store = Store::open(db, dir.path()).unwrap();
-        assert!(!store.has_pending_writes());
-        store.begin_write();
-        assert!(store.has_pending_writes());
-        let durable = store.request_flush(true).unwrap();
-        Store::wait(durable).await.unwrap();
-        assert!(!store.has_pending_writes());
-        // A read's flush request does not touch the count.
-        Store::wait(store.request_flush(false).unwrap())
-            .await
-            .unwrap();
-        assert!(!store.has_pending_writes());
-        store.close();
+        store.flush().await.unwrap();
+        store.close().unwrap();
         assert!(matches!(store.flush().await, Err(ApiError::Unavailable(_))));
-        store.begin_write();
-        assert!(store.request_flush(true).is_err());
-        assert!(
-            !store.has_pending_writes(),
-            "a refused write is not left pending"
-        );
     }
 }

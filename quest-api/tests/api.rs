@@ -481,7 +481,7 @@ async fn bad_input_is_refused_clearly_and_changes_nothing() {
                     "{{\"event_id\":\"{event}\",\"objective\":0,\"amount\":1,\"pad\":\"{}\"}}",
                     "x".repeat(64 * 1024)
                 )),
-            400,
+            413,
             "body-too-large",
         ),
         (
@@ -648,7 +648,7 @@ async fn bad_input_is_refused_clearly_and_changes_nothing() {
         .text()
         .await
         .unwrap();
-    assert!(metrics.contains("quest_api_problems_total{type=\"malformed-json\"}"));
+    assert!(metrics.contains("http_problems_total{service=\"quest-api\",type=\"malformed-json\"}"));
     server.stop().await;
 }
 
@@ -706,7 +706,7 @@ async fn operational_endpoints() {
     );
     let text = res.text().await.unwrap();
     for needle in [
-        "http_requests_total{method=\"GET\",route=\"/v1/quests\",status=\"200\"}",
+        "http_requests_total{service=\"quest-api\",method=\"GET\",route=\"/v1/quests\",status=\"200\"}",
         "http_request_duration_seconds_bucket",
         "# TYPE quest_api_flush_seconds histogram",
     ] {

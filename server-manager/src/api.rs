@@ -29,6 +29,7 @@ use protocol::http::manager::{
 };
 use protocol::{AreaId, ZoneId};
 use serde::Deserialize;
+use service_kit::routing::{Endpoint, not_found};
 use utoipa::OpenApi;
 
 use crate::allocation::{DrainFailure, ReleaseFailure};
@@ -43,37 +44,28 @@ use crate::registry::{AllocError, DrainError};
 /// Largest request body accepted (a join body is under 100 bytes).
 const BODY_LIMIT: usize = 16 * 1024;
 
-/// Registers every route. The caller adds the [`Manager`] as `web::Data`.
+/// Registers every route, the fallbacks for unknown paths and methods, and the extractor
+/// settings. The caller adds the [`Manager`] as `web::Data`.
 pub fn configure(cfg: &mut ServiceConfig) {
-    cfg.app_data(web::PayloadConfig::new(BODY_LIMIT))
-        .app_data(
-            web::PathConfig::default()
-                .error_handler(|e, _| ApiError::BadRequest(format!("malformed path: {e}")).into()),
-        )
-        .app_data(
-            web::QueryConfig::default()
-                .error_handler(|e, _| ApiError::BadRequest(format!("malformed query: {e}")).into()),
-        )
-        .service(resource("/v1/join").route(web::post().to(join)))
-        .service(resource("/v1/zones").route(web::get().to(zones)))
-        .service(resource("/v1/areas").route(web::get().to(areas)))
-        .service(resource("/v1/pool").route(web::get().to(pool)))
-        .service(resource("/v1/areas/{area}/allocate").route(web::post().to(allocate)))
-        .service(resource("/v1/areas/{area}/release").route(web::post().to(release)))
-        .service(resource("/v1/zones/{zone}/drain").route(web::post().to(drain)))
-        .service(resource("/v1/events").route(web::get().to(dashboard::events)))
-        .service(resource("/v1/dashboard/state").route(web::get().to(dashboard::state)))
-        .service(resource("/").route(web::get().to(dashboard::index)))
-        .service(resource("/dashboard.js").route(web::get().to(dashboard::script)))
-        .service(resource("/dashboard.css").route(web::get().to(dashboard::style)))
-        .service(resource("/favicon.ico").route(web::get().to(dashboard::favicon)))
-        .service(resource("/healthz").route(web::get().to(healthz)))
-        .service(resource("/readyz").route(web::get().to(readyz)))
-        .service(resource("/metrics").route(web::get().to(metrics_text)))
-        .service(resource("/openapi.json").route(web::get().to(openapi_json)))
-        .default_service(web::to(|| async {
-            ApiError::NotFound("nothing lives at this path".into()).error_response_owned()
-        }));
+    service_kit::framework::configure_extractors(cfg, BODY_LIMIT);
+    cfg.service(Endpoint::new("/v1/join").post(join))
+        .service(Endpoint::new("/v1/zones").get(zones))
+        .service(Endpoint::new("/v1/areas").get(areas))
+        .service(Endpoint::new("/v1/pool").get(pool))
+        .service(Endpoint::new("/v1/areas/{area}/allocate").post(allocate))
+        .service(Endpoint::new("/v1/areas/{area}/release").post(release))
+        .service(Endpoint::new("/v1/zones/{zone}/drain").post(drain))
+        .service(Endpoint::new("/v1/events").get(dashboard::events))
+        .service(Endpoint::new("/v1/dashboard/state").get(dashboard::state))
+        .service(Endpoint::new("/").get(dashboard::index))
+        .service(Endpoint::new("/dashboard.js").get(dashboard::script))
+        .service(Endpoint::new("/dashboard.css").get(dashboard::style))
+        .service(Endpoint::new("/favicon.ico").get(dashboard::favicon))
+        .service(Endpoint::new("/healthz").get(healthz))
+        .service(Endpoint::new("/readyz").get(readyz))
+        .service(Endpoint::new("/metrics").get(metrics_text))
+        .service(Endpoint::new("/openapi.json").get(openapi_json))
+        .default_service(web::to(not_found));
 }
 
 /// Every operation of the HTTP API, for the OpenAPI document ([`openapi::document`] adds
@@ -94,13 +86,6 @@ pub fn configure(cfg: &mut ServiceConfig) {
     openapi_json,
 ))]
 pub struct Operations;
-
-/// A resource whose wrong methods get a 405 problem.
-fn resource(path: &str) -> actix_web::Resource {
-    web::resource(path).default_service(web::to(|| async {
-        ApiError::MethodNotAllowed.error_response_owned()
-    }))
-}
 
 trait IntoResponse {
     fn error_response_owned(self) -> HttpResponse;
@@ -161,11 +146,8 @@ async fn join_inner(
     manager: &Manager,
 ) -> Result<protocol::http::manager::JoinResponse, ApiError> {
     let account = auth::join_account(req, manager.config().jwt_secret.as_bytes())?;
-    let request: JoinRequest = serde_json::from_slice(body).map_err(|e| {
-        ApiError::BadRequest(format!(
-            "the body must be {{\"character_id\": <uuid>}}: {e}"
-        ))
-    })?;
+    // Read by hand after the token check, so a stranger learns nothing about the body.
+    let request: JoinRequest = service_kit::framework::json_body(req, body)?;
     let m = manager.clone();
     manager
         .on_runtime(async move { m.join(account, request).await })
@@ -438,7 +420,7 @@ async fn readyz(manager: web::Data<Manager>) -> HttpResponse {
 async fn metrics_text() -> impl Responder {
     HttpResponse::build(StatusCode::OK)
         .content_type("text/plain; version=0.0.4")
-        .body(crate::metrics::handle().render())
+        .body(service_kit::metrics::render())
 }
 
 /// This service's OpenAPI document.

@@ -5,14 +5,13 @@
 //! cluster does not ship. `server-manager token` mints one for development with the same
 //! secret, so a local cluster can be played without that service.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use actix_web::HttpRequest;
-use actix_web::http::header;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation, errors::ErrorKind};
 use protocol::AccountId;
-use protocol::http::parse_bearer;
 use serde::{Deserialize, Serialize};
+use service_kit::auth::BearerError;
 
 use crate::error::ApiError;
 
@@ -51,10 +50,9 @@ impl From<TokenError> for ApiError {
     }
 }
 
+/// Seconds since the Unix epoch, now (JWT times are in seconds).
 fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
+    service_kit::time::now_millis() / 1000
 }
 
 /// A join token for `account`, valid for `ttl`, signed with `secret`.
@@ -90,38 +88,25 @@ pub fn verify(secret: &[u8], token: &str) -> Result<AccountId, TokenError> {
         .map_err(|_| TokenError::Invalid("`sub` is not an account id".to_owned()))
 }
 
-/// The bearer token of a request, if it has one.
-pub fn bearer(req: &HttpRequest) -> Option<&str> {
-    req.headers()
-        .get(header::AUTHORIZATION)?
-        .to_str()
-        .ok()
-        .and_then(parse_bearer)
-}
-
 /// The account of the request's join token.
 pub fn join_account(req: &HttpRequest, secret: &[u8]) -> Result<AccountId, TokenError> {
-    verify(secret, bearer(req).ok_or(TokenError::Missing)?)
+    let token = service_kit::auth::bearer(req.headers()).map_err(|e| match e {
+        BearerError::Missing => TokenError::Missing,
+        other => TokenError::Invalid(other.to_string()),
+    })?;
+    verify(secret, token)
 }
 
 /// Checks the operator API's admin token (compared in constant time).
 pub fn require_admin(req: &HttpRequest, admin_token: &str) -> Result<(), ApiError> {
-    match bearer(req) {
-        Some(t) if constant_time_eq(t.as_bytes(), admin_token.as_bytes()) => Ok(()),
-        Some(_) => Err(ApiError::Unauthorized("wrong admin token".into())),
-        None => Err(ApiError::Unauthorized(
-            "the operator API needs `Authorization: Bearer <admin token>`".into(),
-        )),
-    }
-}
-
-/// Equality whose time depends only on the lengths, so a token cannot be guessed byte by
-/// byte from response times.
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
-    }
-    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    service_kit::auth::check(req.headers(), admin_token).map_err(|e| {
+        ApiError::Unauthorized(match e {
+            BearerError::Wrong => "wrong admin token".into(),
+            BearerError::Missing | BearerError::Malformed => {
+                "the operator API needs `Authorization: Bearer <admin token>`".into()
+            }
+        })
+    })
 }
 
 #[cfg(test)]
@@ -162,12 +147,5 @@ mod tests {
         )
         .unwrap();
         assert!(verify(b"secret", &not_an_account).is_err());
-    }
-
-    #[test]
-    fn constant_time_comparison() {
-        assert!(constant_time_eq(b"abc", b"abc"));
-        assert!(!constant_time_eq(b"abc", b"abd"));
-        assert!(!constant_time_eq(b"abc", b"ab"));
     }
 }

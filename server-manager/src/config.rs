@@ -6,9 +6,10 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, Subcommand};
 use protocol::cluster::Subjects;
 use protocol::{AccountId, AreaId, WorldGrid};
+use service_kit::logging::LogFormat;
 
 /// The default listen address, fixed by the design (`DESIGN.md`, "Processes").
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:7100";
@@ -255,15 +256,6 @@ pub enum Command {
     },
     /// Probe this manager's /readyz (for containers without curl); exit 0 when ready.
     Healthcheck,
-}
-
-/// Log output format.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum LogFormat {
-    /// Human-readable lines.
-    Plain,
-    /// One JSON object per line.
-    Json,
 }
 
 /// Flags with environment fallbacks. Global, so they may follow a subcommand

@@ -1,5 +1,6 @@
 //! The live dashboard: one HTML page with its script and style compiled into the binary
-//! (no build step), fed by Server-Sent Events from `GET /v1/events`.
+//! (no build step), fed by Server-Sent Events from `GET /v1/events` (frames fanned out by
+//! [`crate::feed`]).
 //!
 //! The feed carries `state` frames (the whole [`Snapshot`](crate::manager::Snapshot): zones,
 //! owned areas, pool; sent on every change, at most four times a second, and at least once
@@ -13,115 +14,25 @@
 //! even that must stay private.
 
 use std::convert::Infallible;
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use actix_web::http::header;
-use actix_web::web::{self, Bytes};
+use actix_web::web;
 use actix_web::{HttpResponse, Responder};
 use futures_util::StreamExt;
-use protocol::cluster::{HandoffEvent, PositionSample};
-use serde::Serialize;
 use tokio::sync::broadcast;
 
+use crate::feed::frame;
 use crate::manager::Manager;
 
 const INDEX_HTML: &str = include_str!("../static/index.html");
 const DASHBOARD_JS: &str = include_str!("../static/dashboard.js");
 const DASHBOARD_CSS: &str = include_str!("../static/dashboard.css");
 
-/// Frames buffered per subscriber; a slower page skips frames (the next `state` frame
-/// carries everything again).
-const CHANNEL: usize = 1024;
 /// Fastest `state` frame rate.
 const MIN_STATE_GAP: Duration = Duration::from_millis(250);
 /// Slowest `state` frame rate (also the feed's keep-alive).
 const MAX_STATE_GAP: Duration = Duration::from_secs(1);
-
-/// The fan-out of dashboard frames to every open page.
-#[derive(Debug)]
-pub struct Feed {
-    tx: Mutex<Option<broadcast::Sender<Bytes>>>,
-    dirty: AtomicBool,
-}
-
-impl Default for Feed {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl Feed {
-    /// A feed nobody listens to yet.
-    pub fn new() -> Self {
-        let (tx, _) = broadcast::channel(CHANNEL);
-        Self {
-            tx: Mutex::new(Some(tx)),
-            dirty: AtomicBool::new(true),
-        }
-    }
-
-    fn sender(&self) -> Option<broadcast::Sender<Bytes>> {
-        self.tx
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .clone()
-    }
-
-    /// A new subscriber (`None` once the feed is closed for shutdown).
-    pub fn subscribe(&self) -> Option<broadcast::Receiver<Bytes>> {
-        self.sender().map(|tx| tx.subscribe())
-    }
-
-    /// Whether any page listens.
-    pub fn has_subscribers(&self) -> bool {
-        self.sender().is_some_and(|tx| tx.receiver_count() > 0)
-    }
-
-    /// Notes that the picture changed; the next `state` frame goes out soon.
-    pub fn mark_dirty(&self) {
-        self.dirty.store(true, Ordering::Release);
-    }
-
-    fn take_dirty(&self) -> bool {
-        self.dirty.swap(false, Ordering::AcqRel)
-    }
-
-    /// Sends one frame to every page.
-    pub fn send(&self, event: &str, data: &impl Serialize) {
-        if let Some(tx) = self.sender()
-            && tx.receiver_count() > 0
-        {
-            let _ = tx.send(frame(event, data));
-        }
-    }
-
-    /// Forwards a zone's position sample.
-    pub fn positions(&self, sample: &PositionSample) {
-        self.send("positions", sample);
-    }
-
-    /// Forwards a completed handoff.
-    pub fn handoff(&self, event: &HandoffEvent) {
-        self.send("handoff", event);
-    }
-
-    /// Ends every page's stream (on shutdown, so open pages do not hold it up).
-    pub fn close(&self) {
-        self.tx
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .take();
-    }
-}
-
-/// One SSE frame: `event: <name>`, `data: <json>`, blank line. JSON has no raw newlines,
-/// so one `data:` line holds it.
-fn frame(event: &str, data: &impl Serialize) -> Bytes {
-    let json = serde_json::to_string(data).unwrap_or_else(|_| "null".to_owned());
-    Bytes::from(format!("event: {event}\ndata: {json}\n\n"))
-}
 
 /// Sends `state` frames while pages listen: soon after a change, and every second anyway.
 pub async fn run_publisher(manager: Manager) {

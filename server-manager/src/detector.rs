@@ -76,7 +76,6 @@ impl Manager {
     pub async fn run_sweeper(self) {
         let period = (self.config().heartbeat_interval / 4)
             .clamp(Duration::from_millis(20), Duration::from_millis(250));
-        let mut last_upkeep = Instant::now();
         loop {
             self.kicked(period).await;
             let settled = self.settled();
@@ -93,10 +92,6 @@ impl Manager {
                 metrics::gauge!(m::ZONES, "state" => state.word()).set(f64::from(n));
             }
             metrics::gauge!(m::AREAS_ALLOCATED).set(allocated as f64);
-            if last_upkeep.elapsed() > Duration::from_secs(5) {
-                crate::metrics::handle().run_upkeep();
-                last_upkeep = Instant::now();
-            }
         }
     }
 }

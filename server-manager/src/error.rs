@@ -1,7 +1,8 @@
 //! Every way an HTTP request can fail, and how each failure looks on the wire: an RFC 9457
-//! problem (`application/problem+json`). Handlers return `Result<_, ApiError>`, and the
-//! extractor error handlers and the fallback route map their failures here too, so no 4xx
-//! or 5xx answer of the manager has another shape.
+//! problem (`application/problem+json`, built by [`service_kit::problem`]). Handlers
+//! return `Result<_, ApiError>`; the framework's own failures (bad JSON, an oversized body,
+//! an unknown route, a wrong method) are [`FrameworkError`]s, answered the same way, so no
+//! 4xx or 5xx answer of the manager has another shape.
 
 use std::time::Duration;
 
@@ -9,7 +10,8 @@ use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpResponse, ResponseError};
 use protocol::http::Problem;
-use protocol::http::problem::PROBLEM_CONTENT_TYPE;
+use service_kit::framework::FrameworkError;
+use service_kit::problem::ProblemResponse;
 
 /// Why a request was not carried out.
 #[derive(Debug, thiserror::Error)]
@@ -26,9 +28,9 @@ pub enum ApiError {
     /// The character, zone or area does not exist.
     #[error("{0}")]
     NotFound(String),
-    /// The path exists but not with this method.
-    #[error("this method is not allowed here")]
-    MethodNotAllowed,
+    /// A body that is not a JSON object of the expected shape, declared as JSON.
+    #[error(transparent)]
+    Body(#[from] FrameworkError),
     /// The request conflicts with the current state (e.g. draining an idle zone).
     #[error("{0}")]
     Conflict(String),
@@ -65,8 +67,8 @@ impl ApiError {
             Self::Unauthorized(_) => ("unauthorized", "Missing or invalid token"),
             Self::Forbidden(_) => ("forbidden", "Not allowed"),
             Self::NotFound(_) => ("not-found", "Not found"),
-            Self::MethodNotAllowed => ("method-not-allowed", "Method not allowed"),
             Self::Conflict(_) => ("conflict", "Conflict with the current state"),
+            Self::Body(e) => (e.slug(), "Unusable body"),
             Self::NoIdleZone { .. } => ("no-idle-zone", "No idle zone"),
             Self::ZoneUnavailable { .. } => ("zone-unavailable", "Zone unavailable"),
             Self::Upstream(_) => ("upstream", "character-api unavailable"),
@@ -82,7 +84,7 @@ impl ApiError {
             Self::Unauthorized(_) => "unauthorized",
             Self::Forbidden(_) => "forbidden",
             Self::NotFound(_) => "not_found",
-            Self::MethodNotAllowed => "method_not_allowed",
+            Self::Body(_) => "bad_request",
             Self::Conflict(_) => "conflict",
             Self::NoIdleZone { .. } => "no_idle_zone",
             Self::ZoneUnavailable { .. } => "zone",
@@ -92,14 +94,26 @@ impl ApiError {
         }
     }
 
-    /// The problem body.
-    pub fn problem(&self) -> Problem {
+    /// The problem answer, with the headers its kind needs.
+    fn problem_response(&self) -> ProblemResponse {
         let (slug, title) = self.kind();
         let detail = match self {
             Self::Internal(_) => "the manager failed; the details are in its log".to_owned(),
             other => other.to_string(),
         };
-        Problem::new(self.status_code().as_u16(), slug, title, detail)
+        let res = ProblemResponse::new(self.status_code(), slug, title, detail);
+        match self {
+            Self::NoIdleZone { retry_after } | Self::ZoneUnavailable { retry_after, .. } => {
+                let secs = retry_after.as_secs().max(1);
+                res.header(header::RETRY_AFTER, HeaderValue::from(secs))
+            }
+            _ => res,
+        }
+    }
+
+    /// The problem body.
+    pub fn problem(&self) -> Problem {
+        self.problem_response().problem()
     }
 }
 
@@ -110,7 +124,7 @@ impl ResponseError for ApiError {
             Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
-            Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Self::Body(e) => e.status_code(),
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::NoIdleZone { .. } | Self::ZoneUnavailable { .. } | Self::Unavailable(_) => {
                 StatusCode::SERVICE_UNAVAILABLE
@@ -124,28 +138,7 @@ impl ResponseError for ApiError {
         if let Self::Internal(detail) = self {
             tracing::error!("internal error: {detail}");
         }
-        if matches!(self, Self::BadRequest(_)) {
-            metrics::counter!(crate::metrics::BAD_REQUESTS).increment(1);
-        }
-        let mut res = HttpResponse::build(self.status_code());
-        res.insert_header((
-            header::CONTENT_TYPE,
-            HeaderValue::from_static(PROBLEM_CONTENT_TYPE),
-        ));
-        match self {
-            Self::Unauthorized(_) => {
-                res.insert_header((header::WWW_AUTHENTICATE, "Bearer"));
-            }
-            Self::NoIdleZone { retry_after } | Self::ZoneUnavailable { retry_after, .. } => {
-                res.insert_header((
-                    header::RETRY_AFTER,
-                    retry_after.as_secs().max(1).to_string(),
-                ));
-            }
-            _ => {}
-        }
-        let body = serde_json::to_string(&self.problem()).unwrap_or_else(|_| "{}".to_owned());
-        res.body(body)
+        self.problem_response().finish()
     }
 }
 
@@ -164,7 +157,7 @@ mod tests {
         assert_eq!(res.headers().get("retry-after").unwrap(), "2");
         assert_eq!(
             res.headers().get("content-type").unwrap(),
-            PROBLEM_CONTENT_TYPE
+            protocol::http::problem::PROBLEM_CONTENT_TYPE
         );
         let body = res.into_body().try_into_bytes().unwrap();
         let p: Problem = serde_json::from_slice(&body).unwrap();

@@ -12,7 +12,7 @@ use protocol::{AccountId, AreaId, Ticket};
 
 use crate::characters::{CharacterError, CharacterView};
 use crate::error::ApiError;
-use crate::manager::{Manager, unix_millis};
+use crate::manager::Manager;
 use crate::nats::ZoneCallError;
 use crate::registry::AllocError;
 
@@ -50,7 +50,7 @@ impl Manager {
             self.registry().touch(area, Instant::now());
             let ticket = Ticket::new_random();
             let ttl = u64::try_from(self.config().ticket_ttl.as_millis()).unwrap_or(u64::MAX);
-            let expires_at = unix_millis().saturating_add(ttl);
+            let expires_at = service_kit::time::now_millis().saturating_add(ttl);
             let expect = Expect {
                 zone: owner.zone,
                 area,

@@ -19,11 +19,14 @@
 //! | [`auth`] | join tokens (JWT) and the admin token |
 //! | [`api`] | HTTP routes |
 //! | [`openapi`] | the OpenAPI document's frame |
-//! | [`dashboard`] | the page and its SSE feed |
-//! | [`metrics`] | Prometheus metrics |
+//! | [`feed`] | the fan-out of dashboard frames to open pages |
+//! | [`dashboard`] | the page, its SSE feed and the `state` frame publisher |
+//! | [`metrics`] | the manager's own Prometheus metrics |
 //! | [`error`] | HTTP errors as problem+json |
 //!
-//! The binary is a thin `main` over [`run`]; tests start the same code.
+//! The binary is a thin `main` over [`run`]; tests start the same code. The plumbing every
+//! service shares (logging, the shutdown signal, the healthcheck probe, request metrics,
+//! framework errors, bearer-token checks) is [`service_kit`]'s.
 
 pub mod allocation;
 pub mod api;
@@ -33,6 +36,7 @@ pub mod config;
 pub mod dashboard;
 pub mod detector;
 pub mod error;
+pub mod feed;
 pub mod inbound;
 pub mod join;
 pub mod manager;
@@ -43,10 +47,10 @@ pub mod registry;
 pub mod store;
 
 use std::future::Future;
-use std::net::{SocketAddr, TcpListener};
+use std::net::TcpListener;
 use std::time::Duration;
 
-use actix_web::{App, HttpServer, web};
+use actix_web::{HttpServer, web};
 
 pub use api::configure;
 pub use config::Config;
@@ -84,7 +88,7 @@ pub async fn run(
 ) -> Result<(), RunError> {
     config.validate()?;
     let subjects = config.subjects()?;
-    let _ = metrics::handle();
+    metrics::init();
     let store = store::EpochStore::open(&config.data_dir, config.epoch_block)?;
     let characters =
         characters::CharacterClient::new(&config.character_api, &config.service_token)?;
@@ -136,46 +140,15 @@ fn http_server(
     workers: Option<usize>,
 ) -> std::io::Result<actix_web::dev::Server> {
     let data = web::Data::new(manager);
-    let mut server =
-        HttpServer::new(move || App::new().app_data(data.clone()).configure(configure))
-            .disable_signals()
-            .shutdown_timeout(5);
+    let mut server = HttpServer::new(move || {
+        service_kit::app::app()
+            .app_data(data.clone())
+            .configure(configure)
+    })
+    .disable_signals()
+    .shutdown_timeout(5);
     if let Some(w) = workers {
         server = server.workers(w);
     }
     Ok(server.listen(listener)?.run())
-}
-
-/// Why a health check failed.
-#[derive(Debug, thiserror::Error)]
-pub enum HealthError {
-    /// No answer.
-    #[error("no answer from {0}: {1}")]
-    Unreachable(String, String),
-    /// An answer other than 200.
-    #[error("{0} answered {1}")]
-    NotReady(String, u16),
-}
-
-/// Probes `GET /readyz` of the manager at `addr` (an unspecified address probes loopback).
-pub async fn healthcheck(addr: SocketAddr, timeout: Duration) -> Result<(), HealthError> {
-    let mut addr = addr;
-    if addr.ip().is_unspecified() {
-        addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
-    }
-    let url = format!("http://{addr}/readyz");
-    let client = reqwest::Client::builder()
-        .timeout(timeout)
-        .build()
-        .map_err(|e| HealthError::Unreachable(url.clone(), e.to_string()))?;
-    let res = client
-        .get(&url)
-        .send()
-        .await
-        .map_err(|e| HealthError::Unreachable(url.clone(), e.to_string()))?;
-    if res.status().is_success() {
-        Ok(())
-    } else {
-        Err(HealthError::NotReady(url, res.status().as_u16()))
-    }
 }

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::Parser as _;
-use server_manager::config::{Cli, Command, LogFormat, Settings};
+use server_manager::config::{Cli, Command, Settings};
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -16,8 +16,7 @@ async fn main() -> ExitCode {
     let result = match cli.command {
         Some(Command::Token { account, ttl }) => token(&cli.settings, account, ttl),
         Some(Command::Healthcheck) => {
-            server_manager::healthcheck(cli.settings.listen, Duration::from_secs(3))
-                .await
+            service_kit::healthcheck::probe(cli.settings.listen, Duration::from_secs(3))
                 .context("not ready")
         }
         None => serve(cli.settings).await,
@@ -44,37 +43,12 @@ fn token(settings: &Settings, account: protocol::AccountId, ttl: Duration) -> an
 }
 
 async fn serve(settings: Settings) -> anyhow::Result<()> {
-    init_tracing(settings.log_format);
+    service_kit::logging::init(settings.log_format);
     let listen = settings.listen;
     let config = settings.into_config()?;
+    let shutdown = service_kit::shutdown::signal()?;
     let listener =
         std::net::TcpListener::bind(listen).with_context(|| format!("binding {listen}"))?;
-    server_manager::run(listener, config, shutdown_signal()?).await?;
+    server_manager::run(listener, config, shutdown).await?;
     Ok(())
-}
-
-/// Completes on the first SIGTERM or SIGINT (Ctrl-C).
-fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut term = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
-    let mut int = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
-    Ok(async move {
-        tokio::select! {
-            _ = term.recv() => tracing::info!("SIGTERM received"),
-            _ = int.recv() => tracing::info!("SIGINT received"),
-        }
-    })
-}
-
-fn init_tracing(format: LogFormat) {
-    use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
-    match format {
-        LogFormat::Plain => builder.init(),
-        LogFormat::Json => builder.json().init(),
-    }
 }

@@ -8,7 +8,7 @@
 
 use std::future::Future;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use protocol::UnixMillis;
 use protocol::cluster::Subjects;
@@ -17,7 +17,7 @@ use tokio::sync::Notify;
 
 use crate::characters::CharacterClient;
 use crate::config::Config;
-use crate::dashboard::Feed;
+use crate::feed::Feed;
 use crate::nats::ZoneLink;
 use crate::registry::{Registry, Timings};
 use crate::store::EpochStore;
@@ -193,7 +193,7 @@ impl Manager {
         let settling = !self.settled();
         let r = self.registry();
         Snapshot {
-            at: unix_millis(),
+            at: service_kit::time::now_millis(),
             grid: *r.grid(),
             spawn_areas: r.spawn_areas().collect(),
             zones: r.zones(now),
@@ -202,11 +202,4 @@ impl Manager {
             settling,
         }
     }
-}
-
-/// Milliseconds since the Unix epoch, now.
-pub fn unix_millis() -> UnixMillis {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }

@@ -1,14 +1,10 @@
-//! Prometheus metrics: allocations (count, latency), joins (count, latency, failures by
-//! reason), zones by state, malformed NATS messages.
-//!
-//! The `metrics` facade has one global recorder per process and it can be installed once,
-//! while tests and the benchmark start several managers in one process: the recorder is
-//! installed on first use and every manager renders from the same handle.
+//! The manager's own Prometheus metrics: allocations (count, latency), joins (count,
+//! latency, failures by reason), zones by state, malformed NATS messages. The recorder, its
+//! buckets and the request metrics every service shares (`http_requests_total`, ...,
+//! `http_problems_total` for refused requests) come from [`service_kit::metrics`].
 
-use std::sync::OnceLock;
-
-use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
-
+/// The service's name on the shared request metrics.
+pub const SERVICE: &str = "server-manager";
 /// Allocations finished, by `outcome` (`ok`, `no_idle_zone`, `failed`).
 pub const ALLOCATIONS: &str = "manager_allocations_total";
 /// Allocation latency (epoch persisted + the zone's `Allocated`), seconds.
@@ -32,35 +28,12 @@ pub const LOST_AREA: &str = "manager_lost_area_total";
 pub const RELEASES: &str = "manager_releases_total";
 /// NATS messages that did not decode, by `subject` (the manager subject's last token).
 pub const MALFORMED: &str = "manager_nats_malformed_total";
-/// HTTP requests refused as malformed (400).
-pub const BAD_REQUESTS: &str = "manager_http_bad_requests_total";
 
-const BUCKETS: &[f64] = &[
-    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
-    5.0, 10.0,
-];
-
-static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
-
-/// The process's Prometheus handle, installing the global recorder on first use.
-pub fn handle() -> &'static PrometheusHandle {
-    HANDLE.get_or_init(|| {
-        let builder = match PrometheusBuilder::new()
-            .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), BUCKETS)
-        {
-            Ok(b) => b,
-            Err(_) => PrometheusBuilder::new(),
-        };
-        let recorder = builder.build_recorder();
-        let handle = recorder.handle();
-        if metrics::set_global_recorder(recorder).is_err() {
-            // Another component of this process installed one first: the manager still
-            // runs, its /metrics just shows what that recorder does not take.
-            tracing::warn!("a metrics recorder was already installed; /metrics may be empty");
-        }
-        describe();
-        handle
-    })
+/// Installs the process's recorder (once, with the request metrics every service shares)
+/// and describes the manager's own metrics.
+pub fn init() {
+    service_kit::metrics::init(SERVICE);
+    describe();
 }
 
 fn describe() {
@@ -80,5 +53,4 @@ fn describe() {
     describe_counter!(LOST_AREA, "LostArea requests sent, by outcome");
     describe_counter!(RELEASES, "idle-area releases, by outcome");
     describe_counter!(MALFORMED, "NATS messages that did not decode, by subject");
-    describe_counter!(BAD_REQUESTS, "HTTP requests refused as malformed");
 }

@@ -228,7 +228,7 @@ async fn the_dashboard_shows_the_live_cluster_without_console_errors() {
         character: CharacterId::new_random(),
         from: AreaId::new(0, 0),
         to: AreaId::new(1, 0),
-        at: now_ms(),
+        at: service_kit::time::now_millis(),
     };
     let s = Subjects::default();
     let deadline = Instant::now() + Duration::from_secs(15);

@@ -87,7 +87,7 @@ async fn a_player_joins_the_zone_of_their_area() {
 
     let account = AccountId::new_random();
     let character = api.create(account).await;
-    let before = support::now_ms();
+    let before = service_kit::time::now_millis();
     let res = join_ok(&manager.url, account, character).await;
     assert_eq!(res.area, AreaId::new(0, 0));
     assert_eq!(res.zone_url, owner.ws_url);

@@ -4,9 +4,10 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{Parser, Subcommand};
 use protocol::WorldGrid;
 use protocol::cluster::Subjects;
+use service_kit::logging::LogFormat;
 
 /// The zone-server command line.
 #[derive(Debug, Parser)]
@@ -29,15 +30,6 @@ pub struct Args {
 pub enum Command {
     /// Probe this server's `/readyz` (for containers without curl); exit 0 when ready.
     Healthcheck,
-}
-
-/// Log output format.
-#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
-pub enum LogFormat {
-    /// Human-readable lines.
-    Plain,
-    /// One JSON object per line.
-    Json,
 }
 
 /// Everything a zone-server process needs to run.

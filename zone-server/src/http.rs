@@ -1,19 +1,24 @@
 //! The HTTP side of a zone-server process: `/ws` for players, `/healthz`, `/readyz` and
-//! `/metrics` for operators. `configure` serves both `run` and the tests.
+//! `/metrics` for operators, `/v1/stays` for tests and operators. `configure` serves both
+//! `run` and the tests; unknown paths and methods get `404` and `405` problems.
 
-use actix_web::http::header;
+use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
+use service_kit::framework::FrameworkError;
+use service_kit::problem::ProblemResponse;
+use service_kit::routing::{Endpoint, not_found};
 
 use crate::net::ws;
 use crate::shared::Shared;
 
-/// Registers every route.
+/// Registers every route and the fallbacks for unknown paths and methods.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/ws", web::get().to(ws::route))
-        .route("/healthz", web::get().to(healthz))
-        .route("/readyz", web::get().to(readyz))
-        .route("/metrics", web::get().to(metrics_text))
-        .route("/v1/stays", web::get().to(stays));
+    cfg.service(Endpoint::new("/ws").get(ws::route))
+        .service(Endpoint::new("/healthz").get(healthz))
+        .service(Endpoint::new("/readyz").get(readyz))
+        .service(Endpoint::new("/metrics").get(metrics_text))
+        .service(Endpoint::new("/v1/stays").get(stays))
+        .default_service(web::to(not_found));
 }
 
 async fn healthz() -> HttpResponse {
@@ -26,42 +31,31 @@ async fn readyz(shared: web::Data<Shared>) -> HttpResponse {
         HttpResponse::Ok()
             .json(serde_json::json!({ "status": "ready", "zones": shared.zones().len() }))
     } else {
-        HttpResponse::ServiceUnavailable()
-            .content_type(protocol::http::problem::PROBLEM_CONTENT_TYPE)
-            .json(protocol::http::Problem::new(
-                503,
-                "not-ready",
-                "Not ready",
-                "not connected to NATS",
-            ))
+        ProblemResponse::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not-ready",
+            "Not ready",
+            "not connected to NATS",
+        )
+        .finish()
     }
 }
 
 async fn metrics_text() -> HttpResponse {
     HttpResponse::Ok()
-        .content_type("text/plain; version=0.0.4")
-        .body(crate::telemetry::handle().render())
+        .content_type(service_kit::metrics::CONTENT_TYPE)
+        .body(service_kit::metrics::render())
 }
 
-/// `GET /v1/stays` (bearer: the service token): every player stay this process remembers.
-async fn stays(req: HttpRequest, shared: web::Data<Shared>) -> HttpResponse {
+/// `GET /v1/stays` (bearer: the service token, unless none is configured): every player
+/// stay this process remembers.
+async fn stays(
+    req: HttpRequest,
+    shared: web::Data<Shared>,
+) -> Result<HttpResponse, FrameworkError> {
     let token = &shared.config.service_token;
-    let presented = req
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(protocol::http::parse_bearer);
-    if !token.is_empty() && presented != Some(token.as_str()) {
-        metrics::counter!("zone_http_unauthorized_total").increment(1);
-        return HttpResponse::Unauthorized()
-            .content_type(protocol::http::problem::PROBLEM_CONTENT_TYPE)
-            .insert_header((header::WWW_AUTHENTICATE, "Bearer"))
-            .json(protocol::http::Problem::new(
-                401,
-                "unauthorized",
-                "Unauthorized",
-                "a bearer token naming the service token is required",
-            ));
+    if !token.is_empty() {
+        service_kit::auth::check(req.headers(), token)?;
     }
-    HttpResponse::Ok().json(shared.stays.all())
+    Ok(HttpResponse::Ok().json(shared.stays.all()))
 }

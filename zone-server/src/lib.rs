@@ -13,9 +13,12 @@
 //! | [`apis`] | character-api and quest-api clients |
 //! | [`http`] | routes: `/ws`, `/healthz`, `/readyz`, `/metrics`, `/v1/stays` |
 //! | [`stays`] | who was in which zone when (the record the tests prove ownership from) |
-//! | [`config`], [`shared`], [`telemetry`] | settings, process-wide state, Prometheus |
+//! | [`config`], [`shared`] | settings, process-wide state |
 //!
-//! Every format it speaks lives in the `protocol` crate; this crate owns the behaviour.
+//! Every format it speaks lives in the `protocol` crate, and the plumbing every service
+//! shares (logging, the shutdown signal, the healthcheck probe, the metrics recorder and
+//! request metrics, problem+json errors, bearer-token checks) in `service-kit`; this crate
+//! owns the behaviour.
 //! The binary is a thin `main` over [`run`], which tests call the same way.
 
 pub mod apis;
@@ -25,7 +28,6 @@ pub mod net;
 pub mod shared;
 pub mod sim;
 pub mod stays;
-pub mod telemetry;
 pub mod zone;
 
 use std::future::Future;
@@ -33,7 +35,7 @@ use std::net::TcpListener;
 use std::sync::Arc;
 use std::time::Duration;
 
-use actix_web::{App, HttpServer, web};
+use actix_web::{HttpServer, web};
 use futures_util::StreamExt;
 use protocol::ZoneId;
 use ractor::Actor;
@@ -43,6 +45,9 @@ use apis::Apis;
 use config::Config;
 use shared::Shared;
 use zone::{ZoneMsg, ZoneSupervisor};
+
+/// The service's name on the request metrics every service shares.
+pub const SERVICE: &str = "zone-server";
 
 /// A running zone-server, for tests: its shared state and the address it serves.
 #[derive(Debug, Clone)]
@@ -61,7 +66,7 @@ pub async fn run(
     shutdown: impl Future<Output = ()>,
     started: impl FnOnce(Handle),
 ) -> anyhow::Result<()> {
-    crate::telemetry::handle();
+    service_kit::metrics::init(SERVICE);
     let grid = config.grid()?;
     let bound = listener.local_addr()?;
     let ws_url = config.ws_url(bound);
@@ -93,12 +98,15 @@ pub async fn run(
     tracing::info!(%bound, %ws_url, slots = config.slots, "zone-server up");
 
     let data = web::Data::from(shared.clone());
-    let server =
-        HttpServer::new(move || App::new().app_data(data.clone()).configure(http::configure))
-            .listen(listener)?
-            .disable_signals()
-            .shutdown_timeout(5)
-            .run();
+    let server = HttpServer::new(move || {
+        service_kit::app::app()
+            .app_data(data.clone())
+            .configure(http::configure)
+    })
+    .listen(listener)?
+    .disable_signals()
+    .shutdown_timeout(5)
+    .run();
     let server_handle = server.handle();
     let server_task = tokio::spawn(server);
     started(Handle {

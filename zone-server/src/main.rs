@@ -5,27 +5,18 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::Parser;
-use zone_server::config::{Args, Command, Config, LogFormat};
+use zone_server::config::{Args, Command, Config};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    let filter =
-        tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
-    // Logs go to stderr, coloured only on a terminal (like every service of the cluster).
-    let logs = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
-    match args.config.log_format {
-        LogFormat::Plain => logs.init(),
-        LogFormat::Json => logs.json().init(),
-    }
     if let Some(Command::Healthcheck) = args.command {
-        return healthcheck(&args.config).await;
+        return healthcheck(&args.config);
     }
+    service_kit::logging::init(args.config.log_format);
+    let shutdown = service_kit::shutdown::signal()?;
     let listener = bind(&args.config)?;
-    zone_server::run(listener, args.config, shutdown_signal(), |_| {}).await
+    zone_server::run(listener, args.config, shutdown, |_| {}).await
 }
 
 /// Binds the first free address of `--listen` .. `--listen-port-last` and records the port
@@ -60,22 +51,8 @@ fn bind(config: &Config) -> anyhow::Result<TcpListener> {
     )
 }
 
-async fn shutdown_signal() {
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term => {}
-    }
-}
-
-async fn healthcheck(config: &Config) -> anyhow::Result<()> {
+/// Probes `/readyz` on the port this server bound (from `--port-file` when given).
+fn healthcheck(config: &Config) -> anyhow::Result<()> {
     let addr = match &config.port_file {
         Some(file) => {
             let text = std::fs::read_to_string(file)
@@ -88,16 +65,6 @@ async fn healthcheck(config: &Config) -> anyhow::Result<()> {
         }
         None => config.listen,
     };
-    let url = format!("http://{addr}/readyz");
-    let response = reqwest::Client::new()
-        .get(&url)
-        .timeout(Duration::from_secs(3))
-        .send()
-        .await?;
-    anyhow::ensure!(
-        response.status().is_success(),
-        "{url} answered {}",
-        response.status()
-    );
+    service_kit::healthcheck::probe(addr, Duration::from_secs(3))?;
     Ok(())
 }

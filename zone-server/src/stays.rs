@@ -5,7 +5,6 @@
 
 use std::collections::VecDeque;
 use std::sync::{Mutex, PoisonError};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use protocol::http::zone::PlayerStay;
 use protocol::{EntityId, ZoneId};
@@ -14,12 +13,8 @@ use rustc_hash::FxHashMap;
 /// Closed stays kept per process; the oldest are forgotten first.
 pub const STAYS_KEPT: usize = 100_000;
 
-/// Wall-clock microseconds since the Unix epoch.
-pub fn now_us() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_micros() as u64)
-}
+/// Wall-clock microseconds since the Unix epoch: the unit of every stay timestamp.
+pub use service_kit::time::now_micros as now_us;
 
 /// Open and recently closed stays of one process.
 #[derive(Debug, Default)]

@@ -23,20 +23,18 @@
 //!
 //! These methods block (sled may read from disk or wait for a lock): async callers run the
 //! heavier ones on a blocking thread. Durability is separate: after a write, await
-//! [`Store::durable`] before answering.
-
-pub mod commit;
+//! [`Store::durable`] before answering (a group commit, see [`service_kit::commit`]).
 
 use std::path::Path;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use protocol::http::character::{Character, CharacterUpdate, INVENTORY_SLOTS};
-use protocol::{AccountId, CharacterId, UnixMillis};
+use protocol::{AccountId, CharacterId};
+use service_kit::commit::{CommitOptions, GroupCommitter};
+use service_kit::time::now_millis;
 use sled::transaction::{ConflictableTransactionError, TransactionError, Transactional};
 use sled::{IVec, Tree};
 
-pub use commit::CommitError;
-use commit::Committer;
+pub use service_kit::commit::CommitError;
 
 /// The first byte of every stored record: the layout after it.
 const FORMAT: u8 = 1;
@@ -135,26 +133,18 @@ fn account_key(c: &Character) -> Vec<u8> {
     key
 }
 
-/// Now, in the wire's timestamp format.
-pub fn now_millis() -> UnixMillis {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-}
-
 /// The characters database. Cheap to clone (sled handles are shared).
 #[derive(Clone)]
 pub struct Store {
-    db: sled::Db,
     characters: Tree,
     names: Tree,
     by_account: Tree,
-    committer: Committer,
+    committer: GroupCommitter,
 }
 
 impl Store {
-    /// Opens (or creates) the store in `dir` and starts its committer on the current tokio
-    /// runtime. `fsync`: see [`crate::Config::fsync`].
+    /// Opens (or creates) the store in `dir` and starts its committer thread. `fsync`: see
+    /// [`crate::Config::fsync`].
     pub fn open(dir: &Path, fsync: bool) -> anyhow::Result<Self> {
         use anyhow::Context as _;
         std::fs::create_dir_all(dir)
@@ -166,10 +156,13 @@ impl Store {
         let characters = db.open_tree("characters")?;
         let names = db.open_tree("names")?;
         let by_account = db.open_tree("by_account")?;
-        let committer = Committer::start(db.clone(), dir, fsync)
+        let options = CommitOptions {
+            fsync,
+            on_flush: crate::metrics::record_flush,
+        };
+        let committer = GroupCommitter::start(db, dir, options)
             .with_context(|| format!("opening sled's log file in {}", dir.display()))?;
         Ok(Self {
-            db,
             characters,
             names,
             by_account,
@@ -327,8 +320,8 @@ impl Store {
 
     /// Flushes everything and stops taking writes.
     pub async fn close(&self) -> anyhow::Result<()> {
-        self.committer.close().await;
-        self.db.flush_async().await?;
+        let committer = self.committer.clone();
+        tokio::task::spawn_blocking(move || committer.close()).await??;
         Ok(())
     }
 }

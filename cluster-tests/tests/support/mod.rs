@@ -8,7 +8,7 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use cluster_tests::bot::{self, Bot, BotConfig, BotStats, Controls, join_once};
 use cluster_tests::{Cluster, ClusterOptions};
@@ -59,13 +59,6 @@ pub fn bot_config(cluster: &Cluster) -> BotConfig {
 pub static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 pub use test_support::wait_for;
-
-/// Milliseconds since the Unix epoch.
-pub fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
-}
 
 fn http() -> reqwest::Client {
     reqwest::Client::builder()

@@ -167,7 +167,7 @@ impl StandInZone {
                             players: s.players,
                             npcs: 0,
                             tick_p99_us: 1200,
-                            sent_at: now_ms(),
+                            sent_at: service_kit::time::now_millis(),
                         }
                     };
                     let _ = client
@@ -178,7 +178,7 @@ impl StandInZone {
                     {
                         let grid = protocol::WorldGrid::default();
                         let b = grid.bounds(area);
-                        let t = (now_ms() % 10_000) as f32 / 10_000.0;
+                        let t = (service_kit::time::now_millis() % 10_000) as f32 / 10_000.0;
                         let players = (0..sample_players)
                             .map(|i| PlayerDot {
                                 character: CharacterId(uuid::Uuid::from_u128(u128::from(i) + 1)),
@@ -408,10 +408,6 @@ async fn answer(
         }
     };
     let _ = client.publish(reply_to, payload.into()).await;
-}
-
-pub fn now_ms() -> u64 {
-    server_manager::manager::unix_millis()
 }
 
 // ------------------------------------------------------------------ the manager

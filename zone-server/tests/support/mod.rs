@@ -4,7 +4,7 @@
 #![allow(dead_code, unreachable_pub)]
 
 use std::net::TcpListener;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use futures_util::{SinkExt, StreamExt};
 use protocol::client::packets::Hello;
@@ -33,12 +33,6 @@ pub struct TestZone {
     pub http: reqwest::Client,
     stop: Option<oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
-}
-
-pub fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
 }
 
 impl TestZone {
@@ -165,7 +159,7 @@ impl TestZone {
             account: c.account_id,
             character: c.id,
             ticket,
-            expires_at: now_ms() + ttl_ms,
+            expires_at: service_kit::time::now_millis() + ttl_ms,
         };
         self.request(zone, ZoneVerb::Expect, &body).await
     }

@@ -11,10 +11,11 @@ use protocol::cluster::*;
 use protocol::{EntityId, Epoch, Ticket, ZoneId};
 use ractor::ActorRef;
 
+use super::ZoneActorState;
 use super::arrivals::{Origin, PendingArrival};
-use super::{ZoneActorState, now_ms};
 use crate::zone::nats::{self, answer, refuse};
 use crate::zone::{AskError, ZoneMsg};
+use service_kit::time::now_millis;
 
 /// How long a migrated player's ticket lives.
 const MIGRATION_TICKET_LIFE_MS: u64 = 15_000;
@@ -107,7 +108,7 @@ impl ZoneActorState {
             return;
         };
         let (npcs, ground_items) = match (&self.held, evacuation.carry_world) {
-            (Some(held), true) => held.sim.world_state(now_ms()),
+            (Some(held), true) => held.sim.world_state(now_millis()),
             _ => (Vec::new(), Vec::new()),
         };
         let transfer = AreaStateTransfer {
@@ -215,9 +216,9 @@ impl ZoneActorState {
         }
         if !m.npcs.is_empty() || !m.ground_items.is_empty() {
             held.sim
-                .load_world_state(&m.npcs, &m.ground_items, now_ms());
+                .load_world_state(&m.npcs, &m.ground_items, now_millis());
         }
-        let expires_at = now_ms() + MIGRATION_TICKET_LIFE_MS;
+        let expires_at = now_millis() + MIGRATION_TICKET_LIFE_MS;
         let mut tickets = Vec::with_capacity(m.players.len());
         for player in m.players {
             let character = player.character.id;

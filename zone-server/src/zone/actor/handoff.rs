@@ -11,10 +11,11 @@ use protocol::cluster::{self, *};
 use protocol::{AreaId, CharacterId, EntityId, Epoch, HandoffId, Ticket};
 use ractor::ActorRef;
 
+use super::ZoneActorState;
 use super::arrivals::{Origin, PendingArrival};
-use super::{ZoneActorState, now_ms};
 use crate::zone::nats::{self, answer, refuse};
 use crate::zone::{AskError, ZoneMsg};
+use service_kit::time::now_millis;
 
 /// How long a handoff ticket lives.
 const HANDOFF_TICKET_LIFE_MS: u64 = 10_000;
@@ -123,7 +124,7 @@ impl ZoneActorState {
             character,
             from,
             to: target,
-            at: now_ms(),
+            at: now_millis(),
         });
         nats::commit(&self.shared, commit, event);
     }
@@ -230,7 +231,7 @@ impl ZoneActorState {
         let handoff = m.handoff;
         let (ticket, expires_at) = self.arrivals.for_handoff(handoff, || PendingArrival {
             arrival: m.player,
-            expires_at: now_ms() + HANDOFF_TICKET_LIFE_MS,
+            expires_at: now_millis() + HANDOFF_TICKET_LIFE_MS,
             origin: Origin::Handoff {
                 handoff,
                 committed: false,

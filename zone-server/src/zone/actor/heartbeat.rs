@@ -7,8 +7,9 @@ use std::time::Duration;
 use protocol::cluster::{Heartbeat, PlayerDot, PositionSample, Register};
 use ractor::ActorRef;
 
-use super::{ZoneActorState, now_ms};
+use super::ZoneActorState;
 use crate::zone::{ZoneMsg, nats};
+use service_kit::time::now_millis;
 
 /// Players' positions sent per heartbeat at most (the dashboard's dots).
 const POSITIONS_PER_BEAT: usize = 500;
@@ -59,7 +60,7 @@ impl ZoneActorState {
     /// Forgets tickets nobody spent in time; carried state that was this zone's (a
     /// committed handoff, a migration) is saved.
     fn expire_tickets(&mut self, myself: &ActorRef<ZoneMsg>) {
-        for pending in self.arrivals.expired(now_ms()) {
+        for pending in self.arrivals.expired(now_millis()) {
             metrics::counter!("zone_tickets_expired_total").increment(1);
             if let Some(character) = pending.unclaimed() {
                 self.saves.queue(myself, character);
@@ -81,7 +82,7 @@ impl ZoneActorState {
 
     /// Sends a heartbeat now (also on a change of state, so the manager sees it at once).
     pub(super) fn report_heartbeat(&mut self) {
-        let now = now_ms();
+        let now = now_millis();
         let p99 = self.heartbeats.take_p99();
         let (players, npcs) = self
             .held

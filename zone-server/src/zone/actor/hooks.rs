@@ -3,8 +3,9 @@
 
 use protocol::{CharacterId, Position};
 
-use super::{ZoneActorState, now_ms};
+use super::ZoneActorState;
 use crate::zone::{PlayerView, ZoneReport};
+use service_kit::time::now_millis;
 
 impl ZoneActorState {
     pub(super) fn teleport(&mut self, character: CharacterId, to: Position) {
@@ -37,7 +38,7 @@ impl ZoneActorState {
             world: self
                 .held
                 .as_ref()
-                .map_or_else(Default::default, |h| h.sim.world_state(now_ms())),
+                .map_or_else(Default::default, |h| h.sim.world_state(now_millis())),
         }
     }
 }

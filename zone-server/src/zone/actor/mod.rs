@@ -32,10 +32,10 @@ mod saves;
 mod tick;
 
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use protocol::cluster::ZoneState;
-use protocol::{AreaId, Epoch, UnixMillis, ZoneId};
+use protocol::{AreaId, Epoch, ZoneId};
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 use tokio::task::JoinHandle;
 
@@ -92,12 +92,6 @@ pub struct ZoneActorState {
     heartbeats: Heartbeats,
     /// One tick's output, its allocations reused by the next.
     out: TickOutput,
-}
-
-fn now_ms() -> UnixMillis {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
 }
 
 impl Actor for ZoneActor {

@@ -10,9 +10,10 @@ use protocol::http::zone::PlayerStay;
 use protocol::{EntityId, Ticket};
 use ractor::{ActorRef, RpcReplyPort};
 
-use super::{ZoneActorState, now_ms};
+use super::ZoneActorState;
 use crate::stays::now_us;
 use crate::zone::{ConnectRefused, Link, ZoneMsg};
+use service_kit::time::now_millis;
 
 impl ZoneActorState {
     /// A WebSocket presented `ticket`: the pending arrival joins the simulation and `link`
@@ -30,7 +31,7 @@ impl ZoneActorState {
         let Some(pending) = self.arrivals.claim(&ticket) else {
             return Err(ConnectRefused::UnknownTicket);
         };
-        if pending.expires_at <= now_ms() {
+        if pending.expires_at <= now_millis() {
             if let Some(character) = pending.unclaimed() {
                 self.saves.queue(myself, character);
             }

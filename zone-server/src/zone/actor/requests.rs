@@ -11,10 +11,11 @@ use protocol::{AreaId, Epoch, ZoneId};
 use ractor::ActorRef;
 
 use super::arrivals::{Origin, PendingArrival};
-use super::{Held, ZoneActorState, now_ms};
+use super::{Held, ZoneActorState};
 use crate::sim::{SimConfig, Simulation, joining};
 use crate::zone::nats::{self, answer, refuse};
 use crate::zone::{Preload, PreloadError, ZoneMsg};
+use service_kit::time::now_millis;
 
 impl ZoneActorState {
     pub(super) fn request(
@@ -179,7 +180,7 @@ impl ZoneActorState {
         m: Expect,
         reply: Option<async_nats::Subject>,
     ) {
-        if m.expires_at <= now_ms() {
+        if m.expires_at <= now_millis() {
             return refuse::<ExpectReady>(
                 &self.shared,
                 reply,
