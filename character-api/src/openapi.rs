@@ -4,8 +4,8 @@
 //! bodies' schemas (with every limit the server enforces) from the `protocol` types: so the
 //! document cannot drift from the code, and this module needs nothing from the routes.
 
-use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
-use utoipa::{Modify, OpenApi};
+use service_kit::openapi::bearer;
+use utoipa::OpenApi;
 
 /// What the document says besides its operations.
 #[derive(OpenApi)]
@@ -17,7 +17,6 @@ use utoipa::{Modify, OpenApi};
             answered only once it is on disk. Every error is `application/problem+json`. \
             A JSON body must be sent as `application/json` (`415` otherwise).",
     ),
-    modifiers(&BearerAuth),
     tags(
         (name = "characters", description = "Characters; every call needs the service token."),
         (name = "operations", description = "Health, readiness, metrics and this document."),
@@ -25,37 +24,22 @@ use utoipa::{Modify, OpenApi};
 )]
 struct Frame;
 
-/// The whole document: the frame around `operations`, stating the body size limit the
-/// server enforces (`body_limit` bytes).
+/// The whole document: the frame around `operations`, with the security schemes the
+/// operations name and the body size limit the server enforces (`body_limit` bytes).
 pub fn document(
     operations: utoipa::openapi::OpenApi,
     body_limit: usize,
 ) -> utoipa::openapi::OpenApi {
-    let mut doc = Frame::openapi().merge_from(operations);
-    if let Some(description) = &mut doc.info.description {
-        description.push_str(&format!(
-            " A request body is at most {body_limit} bytes (`413` past that)."
-        ));
-    }
-    doc
-}
-
-/// Declares the `bearer` security scheme the `/v1` operations name.
-struct BearerAuth;
-
-impl Modify for BearerAuth {
-    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
-        let components = openapi.components.get_or_insert_with(Default::default);
-        components.add_security_scheme(
+    service_kit::openapi::document(
+        Frame::openapi(),
+        operations,
+        vec![(
             "bearer",
-            SecurityScheme::Http(
-                HttpBuilder::new()
-                    .scheme(HttpAuthScheme::Bearer)
-                    .description(Some(
-                        "The service token (`--service-token`), shared by zones and the manager.",
-                    ))
-                    .build(),
+            bearer(
+                "The service token (`--service-token`), shared by zones and the manager.",
+                None,
             ),
-        );
-    }
+        )],
+        body_limit,
+    )
 }

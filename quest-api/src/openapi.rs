@@ -4,8 +4,8 @@
 //! bodies' schemas (with every limit the server enforces) from the `protocol` types: so the
 //! document cannot drift from the code, and this module needs nothing from the routes.
 
-use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
-use utoipa::{Modify, OpenApi};
+use service_kit::openapi::bearer;
+use utoipa::OpenApi;
 
 /// What the document says besides its operations.
 #[derive(OpenApi)]
@@ -17,7 +17,6 @@ use utoipa::{Modify, OpenApi};
             error is `application/problem+json`. Writes are answered once durable on disk. \
             A JSON body must be sent as `application/json` (`415` otherwise).",
     ),
-    modifiers(&ServiceToken),
     tags(
         (name = "quests", description = "The quest catalog"),
         (name = "progress", description = "A character's quest progress"),
@@ -26,37 +25,22 @@ use utoipa::{Modify, OpenApi};
 )]
 struct Frame;
 
-/// The whole document: the frame around `operations`, stating the body size limit the
-/// server enforces (`body_limit` bytes).
+/// The whole document: the frame around `operations`, with the security schemes the
+/// operations name and the body size limit the server enforces (`body_limit` bytes).
 pub fn document(
     operations: utoipa::openapi::OpenApi,
     body_limit: usize,
 ) -> utoipa::openapi::OpenApi {
-    let mut doc = Frame::openapi().merge_from(operations);
-    if let Some(description) = &mut doc.info.description {
-        description.push_str(&format!(
-            " A request body is at most {body_limit} bytes (`413` past that)."
-        ));
-    }
-    doc
-}
-
-/// Adds the `service_token` bearer scheme the `/v1` paths name.
-struct ServiceToken;
-
-impl Modify for ServiceToken {
-    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
-        let components = openapi.components.get_or_insert_with(Default::default);
-        components.add_security_scheme(
+    service_kit::openapi::document(
+        Frame::openapi(),
+        operations,
+        vec![(
             "service_token",
-            SecurityScheme::Http(
-                HttpBuilder::new()
-                    .scheme(HttpAuthScheme::Bearer)
-                    .description(Some(
-                        "The cluster's shared service token (`--service-token`).",
-                    ))
-                    .build(),
+            bearer(
+                "The cluster's shared service token (`--service-token`).",
+                None,
             ),
-        );
-    }
+        )],
+        body_limit,
+    )
 }

@@ -5,8 +5,8 @@
 //! `protocol` types: so the document cannot drift from the code, and this module needs
 //! nothing from the routes.
 
-use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
-use utoipa::{Modify, OpenApi};
+use service_kit::openapi::bearer;
+use utoipa::OpenApi;
 
 /// What the document says besides its operations.
 #[derive(OpenApi)]
@@ -20,7 +20,6 @@ use utoipa::{Modify, OpenApi};
             `GET /v1/events`, `GET /v1/dashboard/state`) is for browsers and is not described \
             here.",
     ),
-    modifiers(&SecuritySchemes),
     tags(
         (name = "players", description = "Routing a player's character to its zone."),
         (name = "operators", description = "The zone pool and the area map; every call needs the admin token."),
@@ -29,49 +28,29 @@ use utoipa::{Modify, OpenApi};
 )]
 struct Frame;
 
-/// The whole document: the frame around `operations`, stating the body size limit the
-/// server enforces (`body_limit` bytes).
+/// The whole document: the frame around `operations`, with the security schemes the
+/// operations name and the body size limit the server enforces (`body_limit` bytes).
 pub fn document(
     operations: utoipa::openapi::OpenApi,
     body_limit: usize,
 ) -> utoipa::openapi::OpenApi {
-    let mut doc = Frame::openapi().merge_from(operations);
-    if let Some(description) = &mut doc.info.description {
-        description.push_str(&format!(
-            " A request body is at most {body_limit} bytes (`413` past that)."
-        ));
-    }
-    doc
-}
-
-/// Declares `player_token` (an HS256 JWT whose `sub` is the account) and `admin_token`.
-struct SecuritySchemes;
-
-impl Modify for SecuritySchemes {
-    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
-        let components = openapi.components.get_or_insert_with(Default::default);
-        components.add_security_scheme(
-            "player_token",
-            SecurityScheme::Http(
-                HttpBuilder::new()
-                    .scheme(HttpAuthScheme::Bearer)
-                    .bearer_format("JWT")
-                    .description(Some(
-                        "A player's join token: an HS256 JWT signed with the manager's \
-                         `--jwt-secret`, whose `sub` is the account id and `exp` is in the \
-                         future.",
-                    ))
-                    .build(),
+    service_kit::openapi::document(
+        Frame::openapi(),
+        operations,
+        vec![
+            (
+                "player_token",
+                bearer(
+                    "A player's join token: an HS256 JWT signed with the manager's `--jwt-secret`, \
+                 whose `sub` is the account id and `exp` is in the future.",
+                    Some("JWT"),
+                ),
             ),
-        );
-        components.add_security_scheme(
-            "admin_token",
-            SecurityScheme::Http(
-                HttpBuilder::new()
-                    .scheme(HttpAuthScheme::Bearer)
-                    .description(Some("The operators' token (`--admin-token`)."))
-                    .build(),
+            (
+                "admin_token",
+                bearer("The operators' token (`--admin-token`).", None),
             ),
-        );
-    }
+        ],
+        body_limit,
+    )
 }

@@ -19,6 +19,7 @@
 //! | [`routing`] | endpoints whose other methods get a 405 with `Allow`; the 404 fallback |
 //! | [`auth`] | bearer tokens, compared in constant time; the service-token middleware |
 //! | [`commit`] | the sled group committer, and why a write it acknowledges is on disk |
+//! | [`openapi`] | the security schemes and body limit every OpenAPI document states |
 //! | [`time`] | wall-clock time in the wire's units |
 
 pub mod app;
@@ -28,6 +29,7 @@ pub mod framework;
 pub mod healthcheck;
 pub mod logging;
 pub mod metrics;
+pub mod openapi;
 pub mod problem;
 pub mod routing;
 pub mod shutdown;
