@@ -59,10 +59,10 @@ fn read_status_line(addr: SocketAddr, timeout: Duration) -> std::io::Result<Vec<
     let mut stream = TcpStream::connect_timeout(&addr, timeout)?;
     stream.set_read_timeout(Some(timeout))?;
     stream.set_write_timeout(Some(timeout))?;
-    write!(
-        stream,
-        "GET /readyz HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
-    )?;
+    // One write of the whole request: `write!` would send it in pieces, and a server that
+    // answers after the first piece and closes would fail the later ones (EPIPE).
+    let request = format!("GET /readyz HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes())?;
     let mut head = Vec::new();
     let mut buf = [0u8; 256];
     while !head.contains(&b'\n') && head.len() < 4096 {
@@ -86,8 +86,15 @@ mod tests {
         let addr = listener.local_addr().unwrap();
         std::thread::spawn(move || {
             let (mut conn, _) = listener.accept().unwrap();
+            // Read the whole request head before answering, as an HTTP server does.
+            let mut head = Vec::new();
             let mut buf = [0u8; 512];
-            let _ = conn.read(&mut buf);
+            while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                match conn.read(&mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => head.extend_from_slice(&buf[..n]),
+                }
+            }
             let _ = conn.write_all(answer.as_bytes());
         });
         addr
