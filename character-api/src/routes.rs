@@ -385,9 +385,7 @@ pub(crate) async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, A
 #[utoipa::path(get, path = "/metrics", tag = "operations",
     responses((status = 200, description = "Prometheus text format.", content_type = "text/plain")))]
 pub(crate) async fn metrics() -> HttpResponse {
-    HttpResponse::Ok()
-        .content_type("text/plain; version=0.0.4; charset=utf-8")
-        .body(service_kit::metrics::render())
+    service_kit::metrics::response()
 }
 
 /// This API's OpenAPI document.
@@ -395,12 +393,7 @@ pub(crate) async fn metrics() -> HttpResponse {
     responses((status = 200, description = "The OpenAPI 3.1 document.", content_type = "application/json")))]
 pub(crate) async fn openapi() -> HttpResponse {
     static JSON: OnceLock<String> = OnceLock::new();
-    let json = JSON.get_or_init(|| {
+    service_kit::openapi::response(&JSON, || {
         crate::openapi::document(Operations::openapi(), JSON_LIMIT)
-            .to_pretty_json()
-            .expect("the OpenAPI document serializes")
-    });
-    HttpResponse::Ok()
-        .content_type(ContentType::json())
-        .body(json.as_str())
+    })
 }

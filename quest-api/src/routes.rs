@@ -154,9 +154,7 @@ pub async fn readyz(state: State) -> Result<web::Json<Health>, ApiError> {
         content_type = "text/plain; version=0.0.4"))
 )]
 pub async fn render_metrics() -> HttpResponse {
-    HttpResponse::Ok()
-        .content_type("text/plain; version=0.0.4; charset=utf-8")
-        .body(service_kit::metrics::render())
+    service_kit::metrics::response()
 }
 
 /// This API's OpenAPI 3.1 document.
@@ -166,14 +164,9 @@ pub async fn render_metrics() -> HttpResponse {
 )]
 pub async fn openapi_json() -> HttpResponse {
     static JSON: OnceLock<String> = OnceLock::new();
-    let json = JSON.get_or_init(|| {
+    service_kit::openapi::response(&JSON, || {
         openapi::document(Operations::openapi(), MAX_BODY_BYTES)
-            .to_pretty_json()
-            .expect("the OpenAPI document serializes")
-    });
-    HttpResponse::Ok()
-        .content_type("application/json")
-        .body(json.as_str())
+    })
 }
 
 /// The whole quest catalog.

@@ -20,7 +20,6 @@
 use std::sync::OnceLock;
 use std::time::Instant;
 
-use actix_web::http::StatusCode;
 use actix_web::web::{self, Bytes, ServiceConfig};
 use actix_web::{HttpRequest, HttpResponse, Responder};
 use protocol::http::Problem;
@@ -417,10 +416,8 @@ async fn readyz(manager: web::Data<Manager>) -> HttpResponse {
 /// Prometheus metrics.
 #[utoipa::path(get, path = "/metrics", tag = "operations",
     responses((status = 200, description = "Prometheus text format.", content_type = "text/plain")))]
-async fn metrics_text() -> impl Responder {
-    HttpResponse::build(StatusCode::OK)
-        .content_type("text/plain; version=0.0.4")
-        .body(service_kit::metrics::render())
+async fn metrics_text() -> HttpResponse {
+    service_kit::metrics::response()
 }
 
 /// This service's OpenAPI document.
@@ -428,12 +425,7 @@ async fn metrics_text() -> impl Responder {
     responses((status = 200, description = "The OpenAPI 3.1 document.", content_type = "application/json")))]
 async fn openapi_json() -> HttpResponse {
     static JSON: OnceLock<String> = OnceLock::new();
-    let json = JSON.get_or_init(|| {
+    service_kit::openapi::response(&JSON, || {
         openapi::document(Operations::openapi(), BODY_LIMIT)
-            .to_pretty_json()
-            .expect("the OpenAPI document serializes")
-    });
-    HttpResponse::Ok()
-        .content_type("application/json")
-        .body(json.as_str())
+    })
 }

@@ -123,6 +123,13 @@ pub fn render() -> String {
 /// The content type of [`render`]'s text.
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
+/// The `GET /metrics` answer every service gives: [`render`]'s text as [`CONTENT_TYPE`].
+pub fn response() -> actix_web::HttpResponse {
+    actix_web::HttpResponse::Ok()
+        .content_type(CONTENT_TYPE)
+        .body(render())
+}
+
 fn service() -> &'static str {
     RECORDER.get().map_or("unknown", |r| r.service)
 }

@@ -3,6 +3,10 @@
 //! the kit's extractors enforce, stated in the description so that an outside client (or a
 //! fuzzer) knows where `413` begins. Each service keeps its own title, description and tags.
 
+use std::sync::OnceLock;
+
+use actix_web::HttpResponse;
+use actix_web::http::header::ContentType;
 use utoipa::openapi::OpenApi;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 
@@ -25,6 +29,19 @@ pub fn document(
         ));
     }
     doc
+}
+
+/// The `GET /openapi.json` answer: the document `build` makes, serialized once into `cache`
+/// on first request (it never changes while the process runs).
+pub fn response(cache: &'static OnceLock<String>, build: impl FnOnce() -> OpenApi) -> HttpResponse {
+    let json = cache.get_or_init(|| {
+        build()
+            .to_pretty_json()
+            .expect("an OpenAPI document always serializes")
+    });
+    HttpResponse::Ok()
+        .content_type(ContentType::json())
+        .body(json.as_str())
 }
 
 /// An `Authorization: Bearer <token>` scheme; `format` names the token's form (e.g. `JWT`)

@@ -42,9 +42,7 @@ async fn readyz(shared: web::Data<Shared>) -> HttpResponse {
 }
 
 async fn metrics_text() -> HttpResponse {
-    HttpResponse::Ok()
-        .content_type(service_kit::metrics::CONTENT_TYPE)
-        .body(service_kit::metrics::render())
+    service_kit::metrics::response()
 }
 
 /// `GET /v1/stays` (bearer: the service token, unless none is configured): every player
