@@ -63,8 +63,8 @@ RUN apt-get update \
     && apt-get install -y --no-install-recommends ca-certificates \
     && rm -rf /var/lib/apt/lists/* \
     && useradd --system --user-group --uid 10001 --home-dir /data --shell /usr/sbin/nologin zone \
-    && mkdir -p /data /etc/zone-cluster \
-    && chown zone:zone /data
+    && mkdir -p /data /security /etc/zone-cluster \
+    && chown zone:zone /data /security
 COPY --from=builder /out/ /usr/local/bin/
 COPY quest-api/quests.toml /etc/zone-cluster/quests.toml
 USER zone

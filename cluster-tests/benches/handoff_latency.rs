@@ -17,6 +17,9 @@ use cluster_tests::bot::{Bot, Route};
 use cluster_tests::stays::{check_stays, fetch_stays};
 use cluster_tests::{Cluster, ClusterOptions};
 use futures_util::StreamExt;
+use protocol::AreaId;
+use protocol::cluster::{AreaVerb, Subjects};
+use service_kit::nats::NatsArgs;
 use tokio::sync::watch;
 
 const TICK_MS: f64 = 50.0;
@@ -35,12 +38,32 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[((sorted.len() - 1) as f64 * p).round() as usize]
 }
 
-/// Measures NATS request-reply round trips against a responder on the cluster's server
-/// until `stop`, one request every 10 ms.
-async fn nats_round_trips(url: String, mut stop: watch::Receiver<bool>) -> Vec<f64> {
-    let client = async_nats::connect(url).await.expect("nats");
-    let mut echo = client.subscribe("bench.echo").await.expect("subscribe");
-    let responder = client.clone();
+/// Measures NATS request-reply round trips between two zone identities on the cluster's
+/// server (as two zone-servers talk, with auth and permissions on) until `stop`, one
+/// request every 10 ms, on the subject of an area outside the grid that no zone owns.
+async fn nats_round_trips(
+    responder: NatsArgs,
+    requester: NatsArgs,
+    mut stop: watch::Receiver<bool>,
+) -> Vec<f64> {
+    let echo_side = service_kit::nats::connect(&responder, "bench echo")
+        .await
+        .expect("nats");
+    let ask_side = service_kit::nats::connect(&requester, "bench ask")
+        .await
+        .expect("nats");
+    let nowhere = AreaId::new(999, 999);
+    let subject = Subjects::default()
+        .speaking_as(ask_side.identity)
+        .area(nowhere, AreaVerb::Prepare);
+    let mut echo = echo_side
+        .client
+        .subscribe(Subjects::default().area_all(nowhere))
+        .await
+        .expect("subscribe");
+    echo_side.client.flush().await.expect("flush");
+    let responder = echo_side.client.clone();
+    let client = ask_side.client;
     tokio::spawn(async move {
         while let Some(m) = echo.next().await {
             if let Some(reply) = m.reply {
@@ -48,7 +71,6 @@ async fn nats_round_trips(url: String, mut stop: watch::Receiver<bool>) -> Vec<f
             }
         }
     });
-    client.flush().await.expect("flush");
     let mut samples = Vec::new();
     let mut every = tokio::time::interval(Duration::from_millis(10));
     while !*stop.borrow() {
@@ -56,7 +78,7 @@ async fn nats_round_trips(url: String, mut stop: watch::Receiver<bool>) -> Vec<f
             _ = stop.changed() => break,
             _ = every.tick() => {
                 let started = Instant::now();
-                if client.request("bench.echo", "ping".into()).await.is_ok() {
+                if client.request(subject.clone(), "ping".into()).await.is_ok() {
                     samples.push(started.elapsed().as_secs_f64() * 1e3);
                 }
             }
@@ -99,7 +121,11 @@ async fn main() -> anyhow::Result<()> {
     println!("handoff latency: {bots} border-running bots for {secs} s, 2 zone-server processes");
 
     let (stop, stopped) = watch::channel(false);
-    let rtt = tokio::spawn(nats_round_trips(cluster.nats.url(), stopped.clone()));
+    let rtt = tokio::spawn(nats_round_trips(
+        cluster.nats.args("zone-7"),
+        cluster.nats.args("zone-8"),
+        stopped.clone(),
+    ));
     let mut tasks = Vec::new();
     let mut stats = Vec::new();
     for i in 0..bots {

@@ -1,6 +1,8 @@
-//! A whole cluster of real processes: nats-server, character-api, quest-api, the
-//! server-manager and M zone-server processes, each on its own loopback port with its data
-//! and log under one directory. Any process can be killed (SIGKILL) or restarted.
+//! A whole cluster of real processes: nats-server (auth on: each process has its role's
+//! credentials, made by the same code as `server-manager nats-security`), character-api,
+//! quest-api, the server-manager and M zone-server processes, each on its own loopback port
+//! with its data and log under one directory. Any process can be killed (SIGKILL) or
+//! restarted.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -103,7 +105,9 @@ impl Cluster {
         let wk = options.well_known_ports;
         let data = |name: &str| dir.join(name).display().to_string();
 
-        let mut nats = NatsOptions::default().dir(&dir);
+        let mut nats = NatsOptions::default()
+            .dir(&dir)
+            .zones(options.zone_servers.max(8));
         if wk {
             nats = nats.listen(addr(true, 4222)?);
         }
@@ -136,6 +140,8 @@ impl Cluster {
                         &data("server-manager"),
                         "--nats-url",
                         &nats_url,
+                        "--nats-creds",
+                        &nats.creds("manager").display().to_string(),
                     ]),
                     strings(&[
                         "--character-api",
@@ -166,6 +172,8 @@ impl Cluster {
                             &a.to_string(),
                             "--nats-url",
                             &nats_url,
+                            "--nats-creds",
+                            &nats.creds(&format!("zone-{}", i + 1)).display().to_string(),
                             "--slots",
                             &options.slots.to_string(),
                         ]),

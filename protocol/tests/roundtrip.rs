@@ -150,18 +150,22 @@ proptest! {
     fn control_messages_round_trip(
         zone in uuid(), other in uuid(), a in area(), e in any::<u64>(), e2 in any::<u64>(),
         account in uuid(), character in uuid(), t in ticket(), at in any::<u64>(), ws in "ws://[a-z0-9.:]{1,30}/ws",
+        who in "[A-Z0-9]{1,56}",
     ) {
         let (zone, other, epoch, e2) = (ZoneId(zone), ZoneId(other), Epoch(e), Epoch(e2));
-        named_round_trip(&Allocate { zone, area: a, epoch })?;
+        named_round_trip(&Allocate { zone, area: a, epoch, handover_from: None })?;
+        let handover_from = Some(Handover { zone: other, identity: who.clone() });
+        named_round_trip(&Allocate { zone, area: a, epoch, handover_from })?;
         named_round_trip(&Allocated { zone, area: a, epoch, ws_url: ws.clone() })?;
         named_round_trip(&Release { zone, area: a, epoch })?;
         named_round_trip(&Released { zone })?;
-        named_round_trip(&LostArea { zone, area: a, lost_epoch: epoch, new_owner: other, new_epoch: e2 })?;
+        named_round_trip(&LostArea { zone, area: a, lost_epoch: epoch, new_owner: other, new_epoch: e2, new_owner_identity: who.clone() })?;
         named_round_trip(&AreaRequest { area: a, requested_by: zone })?;
-        named_round_trip(&AreaOwner { area: a, zone, epoch, ws_url: ws.clone() })?;
+        named_round_trip(&AreaOwner { area: a, zone, epoch, ws_url: ws.clone(), identity: who.clone() })?;
+        named_round_trip(&AreaOwnerQuery { area: a })?;
         named_round_trip(&Expect { zone, area: a, epoch, account: AccountId(account), character: CharacterId(character), ticket: t, expires_at: at })?;
         named_round_trip(&ExpectReady { zone, ws_url: ws, ticket: t, expires_at: at })?;
-        named_round_trip(&Migrate { zone, area: a, epoch, target_zone: other, target_epoch: e2 })?;
+        named_round_trip(&Migrate { zone, area: a, epoch, target_zone: other, target_epoch: e2, target_identity: who })?;
         named_round_trip(&Migrated { zone, players: 3 })?;
     }
 

@@ -100,7 +100,7 @@ async fn bench() {
     let nats = NatsServer::start().expect("nats-server");
     let api = CharacterApi::start();
     let dir = tempfile::tempdir().unwrap();
-    let mut config = test_config(dir.path(), &nats.url(), &api.url);
+    let mut config = test_config(dir.path(), &nats, &api.url);
     // A grid with room for every zone, heartbeats at the production rate.
     config.grid = WorldGrid {
         columns: 64,
@@ -121,7 +121,7 @@ async fn bench() {
     };
     let mut zones = Vec::new();
     for _ in 0..zones_n {
-        zones.push(StandInZone::start(&nats.url(), options.clone()).await);
+        zones.push(StandInZone::start(&nats, options.clone()).await);
     }
     let wait_idle = |n: usize| {
         let url = url.clone();

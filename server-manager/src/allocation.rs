@@ -10,7 +10,7 @@
 use std::time::{Duration, Instant};
 
 use protocol::cluster::{
-    Allocate, Allocated, ErrorKind, Migrate, Migrated, Release, Released, ZoneVerb,
+    Allocate, Allocated, ErrorKind, Handover, Migrate, Migrated, Release, Released, ZoneVerb,
 };
 use protocol::http::manager::DrainStarted;
 use protocol::{AreaId, Epoch, ZoneId};
@@ -22,6 +22,8 @@ use crate::registry::{AllocError, Begin, DrainError, Owner};
 
 /// How many zones one allocation tries before giving up.
 const ATTEMPTS: usize = 3;
+/// Most zones found unreachable in one allocation before it gives up.
+const MAX_UNREACHABLE: usize = 2 * crate::registry::MAX_ZONES_PER_IDENTITY;
 /// How long an allocation waits, at most, for a release of the same area to finish.
 const BUSY_WAIT: Duration = Duration::from_secs(3);
 
@@ -66,7 +68,7 @@ impl Manager {
                 Begin::Wait(rx) => rx,
                 Begin::Start { zone, rx } => {
                     let me = self.clone();
-                    self.spawn(async move { me.allocate(area, zone).await });
+                    self.spawn(async move { me.allocate(area, zone, None).await });
                     rx
                 }
                 Begin::Fail(AllocError::Busy(_)) if Instant::now() < deadline => {
@@ -90,11 +92,12 @@ impl Manager {
 
     /// Allocates `zone` (reserved by the registry) to `area`, trying other idle zones if it
     /// fails, and records the outcome for every waiter.
-    async fn allocate(&self, area: AreaId, first: ZoneId) {
+    async fn allocate(&self, area: AreaId, first: ZoneId, handover_from: Option<Handover>) {
         let started = Instant::now();
         let timeout = self.config().zone_timeout;
         let mut zone = first;
         let mut attempt = 0;
+        let mut unreachable_zones = 0;
         let outcome = loop {
             attempt += 1;
             let epoch = match self.store().next().await {
@@ -104,7 +107,13 @@ impl Manager {
                     break Err(AllocError::Store(e.to_string()));
                 }
             };
-            let request = Allocate { zone, area, epoch };
+            self.registry().grant(area, epoch, zone);
+            let request = Allocate {
+                zone,
+                area,
+                epoch,
+                handover_from: handover_from.clone(),
+            };
             let result = self
                 .link()
                 .call::<_, Allocated>(zone, ZoneVerb::Allocate, &request, timeout)
@@ -118,10 +127,25 @@ impl Manager {
                 Err(e) => e,
             };
             tracing::warn!(%zone, %area, %epoch, "allocation refused or lost: {error}");
-            if attempt >= ATTEMPTS {
+            // A zone nobody answers for (invented by a registration, or gone) costs no
+            // attempt: it is forgotten and the next idle zone is asked at once, so
+            // registrations that never serve cannot starve real zones.
+            let unreachable = error == ZoneCallError::NoResponders;
+            if unreachable {
+                unreachable_zones += 1;
+            }
+            if attempt - unreachable_zones >= ATTEMPTS || unreachable_zones > MAX_UNREACHABLE {
                 break Err(AllocError::ZoneFailed(error.to_string()));
             }
-            match self.registry().retry_allocate(area, zone, Instant::now()) {
+            let next = {
+                let mut registry = self.registry();
+                let next = registry.retry_allocate(area, zone, Instant::now());
+                if unreachable {
+                    registry.forget_unreachable(zone);
+                }
+                next
+            };
+            match next {
                 Some(next) => zone = next,
                 None => break Err(AllocError::ZoneFailed(error.to_string())),
             }
@@ -204,7 +228,15 @@ impl Manager {
     pub async fn drain(&self, zone: ZoneId) -> Result<DrainStarted, DrainFailure> {
         let (plan, rx) = self.registry().begin_drain(zone, Instant::now())?;
         let me = self.clone();
-        self.spawn(async move { me.allocate(plan.area, plan.to).await });
+        let handover = Handover {
+            zone,
+            identity: self
+                .link()
+                .identity_of(zone)
+                .map(|i| i.to_string())
+                .unwrap_or_default(),
+        };
+        self.spawn(async move { me.allocate(plan.area, plan.to, Some(handover)).await });
         let owner = match rx.await {
             Ok(Ok(owner)) => owner,
             Ok(Err(e)) => {
@@ -222,6 +254,11 @@ impl Manager {
             epoch: plan.from_epoch,
             target_zone: owner.zone,
             target_epoch: owner.epoch,
+            target_identity: self
+                .link()
+                .identity_of(owner.zone)
+                .map(|i| i.to_string())
+                .unwrap_or_default(),
         };
         tracing::info!(%zone, area = %plan.area, target = %owner.zone, target_epoch = %owner.epoch,
             "draining: area handed to a new zone, telling the old one to migrate");

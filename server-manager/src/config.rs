@@ -10,6 +10,7 @@ use clap::{Args, Parser, Subcommand};
 use protocol::cluster::Subjects;
 use protocol::{AccountId, AreaId, WorldGrid};
 use service_kit::logging::LogFormat;
+use service_kit::nats::NatsArgs;
 
 /// The default listen address, fixed by the design (`DESIGN.md`, "Processes").
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:7100";
@@ -37,8 +38,8 @@ pub enum ConfigError {
 pub struct Config {
     /// Where sled keeps the epoch counter. One manager per directory (sled locks it).
     pub data_dir: PathBuf,
-    /// The NATS server(s), comma-separated.
-    pub nats_url: String,
+    /// The NATS server(s) and the manager role's credentials.
+    pub nats: NatsArgs,
     /// The subject prefix shared by the whole cluster.
     pub nats_prefix: String,
     /// The character-api base URL, e.g. `http://127.0.0.1:7101`.
@@ -94,7 +95,7 @@ impl Config {
     ) -> Self {
         Self {
             data_dir: data_dir.into(),
-            nats_url: DEFAULT_NATS_URL.to_owned(),
+            nats: NatsArgs::open(DEFAULT_NATS_URL),
             nats_prefix: Subjects::DEFAULT_PREFIX.to_owned(),
             character_api: DEFAULT_CHARACTER_API.to_owned(),
             service_token: service_token.into(),
@@ -256,6 +257,26 @@ pub enum Command {
     },
     /// Probe this manager's /readyz (for containers without curl); exit 0 when ready.
     Healthcheck,
+    /// Make (or bring up to date) a deployment's NATS security in a directory: an nkey seed
+    /// per role instance (`manager.nk`, `zone-1.nk` …, each a process's `--nats-creds`)
+    /// and `nats-server.conf` admitting exactly those keys with their subject permissions.
+    /// Existing keys are kept; run it again after `--rotate`/`--retire`, then reload
+    /// nats-server (`nats-server --signal reload`).
+    NatsSecurity {
+        /// The directory (created if missing).
+        #[arg(long, default_value = "nats-security")]
+        out: PathBuf,
+        /// zone-server identities to have (`zone-1` … `zone-N`); existing ones are kept.
+        #[arg(long, default_value_t = 4)]
+        zones: usize,
+        /// Give these roles (e.g. `zone-2`) a new key; the old one stays admitted until
+        /// retired.
+        #[arg(long, value_delimiter = ',')]
+        rotate: Vec<String>,
+        /// Drop these roles' old (retiring) keys.
+        #[arg(long, value_delimiter = ',')]
+        retire: Vec<String>,
+    },
 }
 
 /// Flags with environment fallbacks. Global, so they may follow a subcommand
@@ -273,9 +294,9 @@ pub struct Settings {
         global = true
     )]
     pub data_dir: PathBuf,
-    /// NATS server URL(s), comma-separated.
-    #[arg(long, env = "NATS_URL", default_value = DEFAULT_NATS_URL, global = true)]
-    pub nats_url: String,
+    /// NATS: the server(s) and this role's credentials.
+    #[command(flatten)]
+    pub nats: NatsArgs,
     /// Prefix of every NATS subject of this cluster.
     #[arg(long, env = "NATS_PREFIX", default_value = Subjects::DEFAULT_PREFIX, global = true)]
     pub nats_prefix: String,
@@ -339,7 +360,7 @@ impl Settings {
             self.jwt_secret.unwrap_or_default(),
             self.admin_token.unwrap_or_default(),
         );
-        c.nats_url = self.nats_url;
+        c.nats = self.nats;
         c.nats_prefix = self.nats_prefix;
         c.character_api = self.character_api.trim_end_matches('/').to_owned();
         c.grid = WorldGrid {

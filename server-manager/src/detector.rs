@@ -6,18 +6,24 @@
 
 use std::time::{Duration, Instant};
 
-use protocol::cluster::{Released, ZoneVerb};
+use protocol::cluster::{Released, ZoneState, ZoneVerb};
 
 use crate::manager::Manager;
 use crate::metrics as m;
-use crate::registry::{Action, AllocError, Report};
+use crate::registry::{Action, AllocError, Report, ReportRefused};
 
 impl Manager {
-    /// Takes in a zone's heartbeat or registration.
-    pub fn handle_report(&self, report: Report) {
-        if let Some(epoch) = report.epoch {
-            self.store().observe(epoch);
+    /// Takes in a zone's heartbeat or registration, unless it says what its sender may
+    /// not: a zone of another NATS identity, an epoch the manager never issued, an area
+    /// the manager did not give that zone (refused, counted, and nothing changes).
+    pub fn handle_report(&self, report: Report) -> Result<(), ReportRefused> {
+        if let Err(refused) = self.check_report(&report) {
+            metrics::counter!(m::REFUSED, "reason" => refused.label()).increment(1);
+            tracing::warn!(zone = %report.zone, identity = %report.identity, area = ?report.area,
+                epoch = ?report.epoch, "refusing a zone's report: {refused}");
+            return Err(refused);
         }
+        self.link().bind(report.zone, report.identity.clone());
         let register = report.register;
         let actions = self.registry().report(report, Instant::now());
         self.carry_out(actions);
@@ -25,6 +31,27 @@ impl Manager {
         if register {
             self.kick();
         }
+        Ok(())
+    }
+
+    fn check_report(&self, r: &Report) -> Result<(), ReportRefused> {
+        let registry = self.registry();
+        registry.admit(r.zone, &r.identity)?;
+        let Some(epoch) = r.epoch else { return Ok(()) };
+        if !self.store().may_have_issued(epoch) {
+            return Err(ReportRefused::UnissuedEpoch);
+        }
+        // An epoch of this run must be one this run gave that zone for that area; older
+        // ones (issued before a restart) are judged by the map as before.
+        let claims = matches!(r.state, ZoneState::Allocated | ZoneState::Draining);
+        if let Some(area) = r.area
+            && claims
+            && !self.store().issued_before_open(epoch)
+            && !registry.granted(area, epoch, r.zone)
+        {
+            return Err(ReportRefused::NotAllocated);
+        }
+        Ok(())
     }
 
     /// Carries out the registry's decisions, each in its own task.

@@ -92,9 +92,11 @@ pub async fn run(
     let store = store::EpochStore::open(&config.data_dir, config.epoch_block)?;
     let characters =
         characters::CharacterClient::new(&config.character_api, &config.service_token)?;
-    let client = nats::connect(&config.nats_url)
+    let nats = service_kit::nats::connect(&config.nats, "server-manager")
         .await
         .map_err(|e| RunError::Nats(e.to_string()))?;
+    let client = nats.client.clone();
+    let subjects = subjects.speaking_as(nats.identity);
     let workers = config.workers;
     let addr = listener.local_addr()?;
     let manager = Manager::new(config, subjects, store, client.clone(), characters);
@@ -121,8 +123,7 @@ pub async fn run(
     for t in tasks {
         let _ = t.await;
     }
-    // Bounded: with NATS unreachable a flush would wait for a reconnect forever.
-    let _ = tokio::time::timeout(Duration::from_secs(1), client.flush()).await;
+    service_kit::nats::flush(&client, Duration::from_secs(1)).await;
     if let Err(e) = manager.store().flush().await {
         tracing::warn!("final flush failed: {e}");
     }

@@ -26,6 +26,9 @@ pub const UNHEALTHY: &str = "manager_zones_unhealthy_total";
 pub const LOST_AREA: &str = "manager_lost_area_total";
 /// Releases of idle areas, by `outcome`.
 pub const RELEASES: &str = "manager_releases_total";
+/// Zones' messages refused for what they claim, by `reason` (`not_your_zone`,
+/// `too_many_zones`, `unissued_epoch`, `not_allocated`, `wrong_sender`).
+pub const REFUSED: &str = "manager_nats_refused_total";
 /// NATS messages that did not decode, by `subject` (the manager subject's last token).
 pub const MALFORMED: &str = "manager_nats_malformed_total";
 
@@ -52,5 +55,9 @@ fn describe() {
     describe_counter!(UNHEALTHY, "zones judged unhealthy");
     describe_counter!(LOST_AREA, "LostArea requests sent, by outcome");
     describe_counter!(RELEASES, "idle-area releases, by outcome");
+    describe_counter!(
+        REFUSED,
+        "zones' NATS messages refused for what they claim, by reason"
+    );
     describe_counter!(MALFORMED, "NATS messages that did not decode, by subject");
 }

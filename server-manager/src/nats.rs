@@ -1,15 +1,18 @@
-//! The link to NATS: connecting, requests to one zone (`<prefix>.zone.<id>.<verb>`) with a
-//! timeout and typed replies, and answering zones' requests.
+//! The link to NATS: requests to one zone (`<prefix>.zone.<identity>.<id>.<verb>.<me>`)
+//! with a timeout and typed replies, and answering zones' requests. Connecting (with the
+//! manager role's credentials) is `service_kit::nats::connect`.
 //!
 //! Every payload is named-field MessagePack (`protocol::cluster::encode`/`decode`); every
 //! reply is a `Reply<T>`. A request whose payload does not decode gets an `ErrorReply`
 //! of kind `malformed` and is counted; it never reaches the registry.
 
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use async_nats::{Client, ConnectOptions, Message, Request, RequestErrorKind};
+use async_nats::{Client, Message, Request, RequestErrorKind};
 use protocol::ZoneId;
-use protocol::cluster::{self, ErrorKind, ErrorReply, Reply, Subjects, ZoneVerb};
+use protocol::cluster::{self, ErrorKind, ErrorReply, Identity, Reply, Subjects, ZoneVerb};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -40,29 +43,44 @@ impl ZoneCallError {
     }
 }
 
-/// Connects to NATS. Keeps retrying in the background if the server is not up yet (the
-/// manager still serves its dashboard and `/readyz` says not ready meanwhile).
-pub async fn connect(url: &str) -> Result<Client, async_nats::ConnectError> {
-    ConnectOptions::new()
-        .name("server-manager")
-        .retry_on_initial_connect()
-        .max_reconnects(None)
-        .request_timeout(Some(Duration::from_secs(10)))
-        .connect(url)
-        .await
-}
-
 /// Typed requests to zones.
 #[derive(Debug, Clone)]
 pub struct ZoneLink {
     client: Client,
     subjects: Subjects,
+    /// Which NATS identity serves each zone (learned from its reports): a zone's subjects
+    /// name it, so only that process can read what is sent to the zone.
+    identities: Arc<RwLock<HashMap<ZoneId, Identity>>>,
 }
 
 impl ZoneLink {
     /// A link over `client` for the cluster of `subjects`.
     pub fn new(client: Client, subjects: Subjects) -> Self {
-        Self { client, subjects }
+        Self {
+            client,
+            subjects,
+            identities: Arc::default(),
+        }
+    }
+
+    /// Records that `zone` is served by `identity`.
+    pub fn bind(&self, zone: ZoneId, identity: Identity) {
+        let mut map = self
+            .identities
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if map.get(&zone) != Some(&identity) {
+            map.insert(zone, identity);
+        }
+    }
+
+    /// The identity serving `zone`, if known.
+    pub fn identity_of(&self, zone: ZoneId) -> Option<Identity> {
+        self.identities
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(&zone)
+            .cloned()
     }
 
     /// The NATS client.
@@ -83,7 +101,10 @@ impl ZoneLink {
         request: &Req,
         timeout: Duration,
     ) -> Result<Resp, ZoneCallError> {
-        let subject = self.subjects.zone(zone, verb);
+        let Some(identity) = self.identity_of(zone) else {
+            return Err(ZoneCallError::NoResponders);
+        };
+        let subject = self.subjects.zone(&identity, zone, verb);
         let req = Request::new()
             .payload(cluster::encode(request).into())
             .timeout(Some(timeout));

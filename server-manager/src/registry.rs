@@ -15,7 +15,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
-use protocol::cluster::{LostArea, ZoneState};
+use protocol::cluster::{Identity, LostArea, ZoneState};
 use protocol::http::manager::{AreaInfo, PoolStatus, ZoneInfo};
 use protocol::{AreaId, Epoch, WorldGrid, ZoneId};
 use tokio::sync::oneshot;
@@ -25,6 +25,40 @@ use tokio::sync::oneshot;
 const MAX_URL_LEN: usize = 512;
 /// How long a zone whose `Allocate` failed is skipped when picking idle zones.
 const FAILED_ZONE_COOLDOWN: Duration = Duration::from_secs(5);
+/// Most zones one NATS identity (one zone-server process's credentials) may register: a
+/// process runs a handful of slots; a flood of invented zones stops here.
+pub const MAX_ZONES_PER_IDENTITY: usize = 64;
+/// Grants remembered per area (enough to judge the reports of a few recent owners).
+const GRANTS_KEPT: usize = 16;
+
+/// Why a zone's report is refused before it touches the map.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum ReportRefused {
+    /// The zone id was registered by another NATS identity.
+    #[error("zone id belongs to another NATS identity")]
+    NotYourZone,
+    /// The identity already has [`MAX_ZONES_PER_IDENTITY`] zones.
+    #[error("too many zones for one NATS identity")]
+    TooManyZones,
+    /// It claims an epoch the manager never issued.
+    #[error("claims an epoch the manager never issued")]
+    UnissuedEpoch,
+    /// It claims an area under an epoch the manager gave another zone or area.
+    #[error("claims an area the manager did not allocate to it")]
+    NotAllocated,
+}
+
+impl ReportRefused {
+    /// The metric label.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::NotYourZone => "not_your_zone",
+            Self::TooManyZones => "too_many_zones",
+            Self::UnissuedEpoch => "unissued_epoch",
+            Self::NotAllocated => "not_allocated",
+        }
+    }
+}
 
 /// Where an area lives: enough to route a player there.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -99,6 +133,8 @@ pub enum Action {
 pub struct Report {
     /// The zone.
     pub zone: ZoneId,
+    /// The NATS identity that sent it (its subject's last token, vouched for by the server).
+    pub identity: Identity,
     /// Its WebSocket URL.
     pub ws_url: String,
     /// The state it reports.
@@ -118,6 +154,7 @@ pub struct Report {
 /// What the registry knows about one zone.
 #[derive(Debug, Clone)]
 pub struct ZoneEntry {
+    identity: Identity,
     ws_url: String,
     reported: ZoneState,
     reported_area: Option<AreaId>,
@@ -227,6 +264,9 @@ pub struct Registry {
     /// Per area, the highest epoch known to be given up (released, or denied by its zone):
     /// a report claiming the area under it or under an older epoch is a late heartbeat.
     retired: BTreeMap<AreaId, Epoch>,
+    /// Per area, the epochs this process handed out and to which zone: a report claiming
+    /// an epoch issued by this process must match one.
+    grants: BTreeMap<AreaId, BTreeMap<Epoch, ZoneId>>,
 }
 
 impl Registry {
@@ -239,6 +279,68 @@ impl Registry {
             zones: BTreeMap::new(),
             areas: BTreeMap::new(),
             retired: BTreeMap::new(),
+            grants: BTreeMap::new(),
+        }
+    }
+
+    /// Records that `epoch` for `area` is being offered to `zone` (before the `Allocate`
+    /// is sent, so the zone's first heartbeat finds it).
+    pub fn grant(&mut self, area: AreaId, epoch: Epoch, zone: ZoneId) {
+        let grants = self.grants.entry(area).or_default();
+        grants.insert(epoch, zone);
+        while grants.len() > GRANTS_KEPT {
+            grants.pop_first();
+        }
+    }
+
+    /// Whether this process gave `area` to `zone` under `epoch`.
+    pub fn granted(&self, area: AreaId, epoch: Epoch, zone: ZoneId) -> bool {
+        self.grants
+            .get(&area)
+            .and_then(|g| g.get(&epoch))
+            .is_some_and(|z| *z == zone)
+    }
+
+    /// Whether `identity` may speak for `zone`: the zone is its own (or new, and the
+    /// identity has room for another).
+    pub fn admit(&self, zone: ZoneId, identity: &Identity) -> Result<(), ReportRefused> {
+        match self.zones.get(&zone) {
+            Some(z) if z.identity == *identity => Ok(()),
+            Some(_) => Err(ReportRefused::NotYourZone),
+            None => {
+                let owned = self
+                    .zones
+                    .values()
+                    .filter(|z| z.identity == *identity)
+                    .count();
+                if owned >= MAX_ZONES_PER_IDENTITY {
+                    Err(ReportRefused::TooManyZones)
+                } else {
+                    Ok(())
+                }
+            }
+        }
+    }
+
+    /// The NATS identity of `zone` as a message field (empty when unknown).
+    fn identity_word(&self, zone: ZoneId) -> String {
+        self.zones
+            .get(&zone)
+            .map(|z| z.identity.to_string())
+            .unwrap_or_default()
+    }
+
+    /// The NATS identity that speaks for `zone`.
+    pub fn identity_of(&self, zone: ZoneId) -> Option<Identity> {
+        self.zones.get(&zone).map(|z| z.identity.clone())
+    }
+
+    /// Forgets a zone that does not answer on its subjects at all (nobody subscribes: it
+    /// was invented, or its process is gone), so it is not picked again.
+    pub fn forget_unreachable(&mut self, zone: ZoneId) {
+        if self.zones.get(&zone).is_some_and(|z| z.owns.is_none()) {
+            tracing::info!(%zone, "forgetting a zone nobody answers for");
+            self.zones.remove(&zone);
         }
     }
 
@@ -254,6 +356,7 @@ impl Registry {
     pub fn report(&mut self, r: Report, now: Instant) -> Vec<Action> {
         let mut actions = Vec::new();
         let z = self.zones.entry(r.zone).or_insert_with(|| ZoneEntry {
+            identity: r.identity.clone(),
             ws_url: String::new(),
             reported: r.state,
             reported_area: None,
@@ -373,12 +476,14 @@ impl Registry {
                     .get(&o.zone)
                     .is_some_and(|z| z.draining.is_some());
                 if !old_draining {
+                    let new_owner_identity = self.identity_word(zone);
                     actions.push(Action::LostArea(LostArea {
                         zone: o.zone,
                         area,
                         lost_epoch: o.epoch,
                         new_owner: zone,
                         new_epoch: epoch,
+                        new_owner_identity,
                     }));
                     if let Some(z) = self.zones.get_mut(&o.zone) {
                         z.lost_sent_at = Some(now);
@@ -396,12 +501,14 @@ impl Registry {
                     .is_some_and(|t| now.duration_since(t) < self.timings.report_grace);
                 if z.draining.is_none() && !recently {
                     z.lost_sent_at = Some(now);
+                    let new_owner_identity = self.identity_word(o.zone);
                     actions.push(Action::LostArea(LostArea {
                         zone,
                         area,
                         lost_epoch: epoch,
                         new_owner: o.zone,
                         new_epoch: o.epoch,
+                        new_owner_identity,
                     }));
                 }
             }
@@ -919,6 +1026,7 @@ mod tests {
     fn idle(zone: ZoneId) -> Report {
         Report {
             zone,
+            identity: Identity::new("UZONE").unwrap(),
             ws_url: format!("ws://{zone}"),
             state: ZoneState::Idle,
             area: None,
@@ -1014,6 +1122,7 @@ mod tests {
                 lost_epoch: Epoch(1),
                 new_owner: other,
                 new_epoch: Epoch(2),
+                new_owner_identity: "UZONE".into(),
             })]
         );
         assert_eq!(r.owner(area).unwrap().zone, other);

@@ -13,7 +13,6 @@
 
 use std::path::Path;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use protocol::Epoch;
 use tokio::sync::Mutex;
@@ -47,9 +46,6 @@ struct Shared {
     counter: std::sync::Mutex<Counter>,
     /// One writer of the reservation at a time.
     lane: Mutex<()>,
-    /// The highest epoch seen in the cluster (heartbeats): the next epoch handed out is
-    /// above it even if the data dir was lost or replaced.
-    observed: AtomicU64,
     block: u64,
 }
 
@@ -84,7 +80,6 @@ impl EpochStore {
                     refilling: false,
                 }),
                 lane: Mutex::new(()),
-                observed: AtomicU64::new(0),
                 block: block.max(1),
             }),
             reserved_at_open: reserved,
@@ -97,23 +92,25 @@ impl EpochStore {
         self.reserved_at_open > 0
     }
 
-    /// Notes an epoch seen in the cluster, so no epoch handed out later is at or below it.
-    pub fn observe(&self, epoch: Epoch) {
-        self.shared.observed.fetch_max(epoch.0, Ordering::AcqRel);
+    /// Whether `epoch` may have been handed out by this store, in this run or an earlier
+    /// one. Nothing a zone says can move the counter (invariant 5): a claim above this is
+    /// refused, not believed.
+    pub fn may_have_issued(&self, epoch: Epoch) -> bool {
+        epoch.0 > 0 && epoch.0 < self.shared.lock().next
     }
 
-    /// A new epoch, higher than every epoch handed out or observed before, and persisted
+    /// Whether `epoch` was (or may have been) handed out before this process opened the
+    /// store: only such claims may be adopted from reports without a grant of this run.
+    pub fn issued_before_open(&self, epoch: Epoch) -> bool {
+        epoch.0 > 0 && epoch.0 <= self.reserved_at_open
+    }
+
+    /// A new epoch, higher than every epoch handed out before, and persisted
     /// (as part of a flushed reservation) before this returns.
     pub async fn next(&self) -> Result<Epoch, StoreError> {
         loop {
             let refill = {
                 let mut c = self.shared.lock();
-                let floor = self
-                    .shared
-                    .observed
-                    .load(Ordering::Acquire)
-                    .saturating_add(1);
-                c.next = c.next.max(floor);
                 if c.next <= c.reserved {
                     let epoch = c.next;
                     c.next += 1;
@@ -140,7 +137,7 @@ impl EpochStore {
                     }
                     return Ok(Epoch(epoch));
                 }
-                // Used up (or an observed epoch jumped past it): reserve now and retry.
+                // Used up: reserve now and retry.
                 None => self.shared.extend().await?,
             }
         }
@@ -174,10 +171,7 @@ impl Shared {
         let _lane = self.lane.lock().await;
         let target = {
             let c = self.lock();
-            let floor = self.observed.load(Ordering::Acquire).saturating_add(1);
-            c.reserved
-                .max(c.next.max(floor) - 1)
-                .saturating_add(self.block)
+            c.reserved.max(c.next - 1).saturating_add(self.block)
         };
         self.db.insert(RESERVED_KEY, &target.to_be_bytes())?;
         self.db.flush_async().await?;
@@ -209,8 +203,12 @@ mod tests {
         assert!(store.issued_before());
         let e = store.next().await.unwrap().0;
         assert!(e > last, "{e} after {last}");
-        store.observe(Epoch(1000));
-        assert_eq!(store.next().await.unwrap(), Epoch(1001));
+        assert!(store.issued_before_open(Epoch(last)));
+        assert!(store.may_have_issued(Epoch(e)));
+        // No message can push the counter: a claim above it is simply not issued.
+        assert!(!store.may_have_issued(Epoch(u64::MAX)));
+        assert!(!store.may_have_issued(Epoch(e + 1)));
+        assert!(!store.issued_before_open(Epoch(e)));
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -49,7 +49,7 @@ async fn healthcheck_follows_readiness() {
         "manager",
         logs.path(),
         data.path(),
-        &nats.url(),
+        &nats,
         "http://127.0.0.1:9",
         &[],
     );
@@ -79,7 +79,7 @@ async fn sigterm_stops_the_manager_even_with_nats_gone() {
         "manager",
         logs.path(),
         data.path(),
-        &nats.url(),
+        &nats,
         "http://127.0.0.1:9",
         &[],
     );

@@ -10,7 +10,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use futures_util::{SinkExt, StreamExt};
-use protocol::cluster::{self, HandoffEvent, Subjects};
+use protocol::cluster::{self, HandoffEvent, ManagerVerb};
 use protocol::{AreaId, CharacterId};
 use serde_json::{Value, json};
 use support::*;
@@ -178,7 +178,7 @@ const PAGE_STATE: &str = r##"JSON.stringify({
 async fn the_dashboard_shows_the_live_cluster_without_console_errors() {
     let nats = NatsServer::start().unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let mut config = test_config(dir.path(), &nats.url(), NO_CHARACTER_API);
+    let mut config = test_config(dir.path(), &nats, NO_CHARACTER_API);
     config.spawn_areas = vec![AreaId::new(0, 0), AreaId::new(2, 1)];
     let manager = TestManager::start(config).await;
     let options = ZoneOptions {
@@ -187,7 +187,7 @@ async fn the_dashboard_shows_the_live_cluster_without_console_errors() {
     };
     let mut zones = Vec::new();
     for _ in 0..4 {
-        zones.push(StandInZone::start(&nats.url(), options.clone()).await);
+        zones.push(StandInZone::start(&nats, options.clone()).await);
     }
     wait_for("spawn areas allocated", Duration::from_secs(10), || async {
         area_map(&manager.url).await.len() == 2
@@ -230,7 +230,7 @@ async fn the_dashboard_shows_the_live_cluster_without_console_errors() {
         to: AreaId::new(1, 0),
         at: service_kit::time::now_millis(),
     };
-    let s = Subjects::default();
+    let s = silent.subjects().clone();
     let deadline = Instant::now() + Duration::from_secs(15);
     let page = loop {
         let state: Value =
@@ -254,7 +254,10 @@ async fn the_dashboard_shows_the_live_cluster_without_console_errors() {
         if state["live"] == "live" {
             silent
                 .client()
-                .publish(s.handoff_events(), cluster::encode(&handoff).into())
+                .publish(
+                    s.manager(ManagerVerb::Handoffs),
+                    cluster::encode(&handoff).into(),
+                )
                 .await
                 .unwrap();
         }

@@ -24,8 +24,7 @@ async fn problem(res: reqwest::Response, status: u16, slug: &str) -> Problem {
 async fn framework_errors_are_problems() {
     let nats = NatsServer::start().unwrap();
     let data = tempfile::tempdir().unwrap();
-    let manager =
-        TestManager::start(test_config(data.path(), &nats.url(), "http://127.0.0.1:9")).await;
+    let manager = TestManager::start(test_config(data.path(), &nats, "http://127.0.0.1:9")).await;
     let url = &manager.url;
     let http = http();
     let join = format!("{url}/v1/join");

@@ -8,7 +8,6 @@ use std::collections::HashSet;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use futures_util::future::join_all;
-use protocol::cluster::{self, Release, Released, Reply, Subjects, ZoneVerb};
 use protocol::http::Problem;
 use protocol::http::manager::JoinResponse;
 use protocol::http::problem::PROBLEM_CONTENT_TYPE;
@@ -71,12 +70,12 @@ async fn a_player_joins_the_zone_of_their_area() {
     let nats = NatsServer::start().unwrap();
     let api = CharacterApi::start();
     let dir = tempfile::tempdir().unwrap();
-    let mut config = test_config(dir.path(), &nats.url(), &api.url);
+    let mut config = test_config(dir.path(), &nats, &api.url);
     config.spawn_areas = vec![AreaId::new(0, 0)];
     let manager = TestManager::start(config).await;
     let zones = [
-        StandInZone::start(&nats.url(), ZoneOptions::default()).await,
-        StandInZone::start(&nats.url(), ZoneOptions::default()).await,
+        StandInZone::start(&nats, ZoneOptions::default()).await,
+        StandInZone::start(&nats, ZoneOptions::default()).await,
     ];
     wait_for("spawn area allocated", Duration::from_secs(10), || async {
         zones.iter().any(|z| z.sim().holds().is_some())
@@ -120,7 +119,7 @@ async fn a_hundred_concurrent_joins_to_an_unallocated_area_allocate_one_zone() {
     let api = CharacterApi::start();
     let dir = tempfile::tempdir().unwrap();
     // No spawn area: the characters' area (0-0) is unallocated when the joins arrive.
-    let manager = TestManager::start(test_config(dir.path(), &nats.url(), &api.url)).await;
+    let manager = TestManager::start(test_config(dir.path(), &nats, &api.url)).await;
     let options = ZoneOptions {
         // A slow allocation keeps the window for duplicates wide open.
         allocate_delay: Duration::from_millis(100),
@@ -128,7 +127,7 @@ async fn a_hundred_concurrent_joins_to_an_unallocated_area_allocate_one_zone() {
     };
     let mut zones = Vec::new();
     for _ in 0..5 {
-        zones.push(StandInZone::start(&nats.url(), options.clone()).await);
+        zones.push(StandInZone::start(&nats, options.clone()).await);
     }
     wait_for("zones registered", Duration::from_secs(5), || async {
         admin_get(&manager.url, "/v1/pool").await["idle"] == 5
@@ -174,8 +173,8 @@ async fn forged_expired_and_foreign_tokens_are_refused() {
     let nats = NatsServer::start().unwrap();
     let api = CharacterApi::start();
     let dir = tempfile::tempdir().unwrap();
-    let manager = TestManager::start(test_config(dir.path(), &nats.url(), &api.url)).await;
-    let zone = StandInZone::start(&nats.url(), ZoneOptions::default()).await;
+    let manager = TestManager::start(test_config(dir.path(), &nats, &api.url)).await;
+    let zone = StandInZone::start(&nats, ZoneOptions::default()).await;
     let url = &manager.url;
     let account = AccountId::new_random();
     let character = api.create(account).await;
@@ -242,7 +241,7 @@ async fn a_join_without_an_idle_zone_is_503_with_retry_after() {
     let nats = NatsServer::start().unwrap();
     let api = CharacterApi::start();
     let dir = tempfile::tempdir().unwrap();
-    let manager = TestManager::start(test_config(dir.path(), &nats.url(), &api.url)).await;
+    let manager = TestManager::start(test_config(dir.path(), &nats, &api.url)).await;
     let account = AccountId::new_random();
     let character = api.create(account).await;
     let res = join(
@@ -255,7 +254,7 @@ async fn a_join_without_an_idle_zone_is_503_with_retry_after() {
     let p = problem(res, 503).await;
     assert_eq!(p.problem_type, "urn:zone-cluster:problem:no-idle-zone");
     // A zone arrives: the same join now succeeds.
-    let _zone = StandInZone::start(&nats.url(), ZoneOptions::default()).await;
+    let _zone = StandInZone::start(&nats, ZoneOptions::default()).await;
     wait_for("zone registered", Duration::from_secs(5), || async {
         admin_get(&manager.url, "/v1/pool").await["idle"] == 1
     })
@@ -269,10 +268,10 @@ async fn a_stale_owner_is_routed_around() {
     let nats = NatsServer::start().unwrap();
     let api = CharacterApi::start();
     let dir = tempfile::tempdir().unwrap();
-    let manager = TestManager::start(test_config(dir.path(), &nats.url(), &api.url)).await;
+    let manager = TestManager::start(test_config(dir.path(), &nats, &api.url)).await;
     let zones = [
-        StandInZone::start(&nats.url(), ZoneOptions::default()).await,
-        StandInZone::start(&nats.url(), ZoneOptions::default()).await,
+        StandInZone::start(&nats, ZoneOptions::default()).await,
+        StandInZone::start(&nats, ZoneOptions::default()).await,
     ];
     wait_for("zones registered", Duration::from_secs(5), || async {
         admin_get(&manager.url, "/v1/pool").await["idle"] == 2
@@ -282,20 +281,9 @@ async fn a_stale_owner_is_routed_around() {
     let character = api.create(account).await;
     join_ok(&manager.url, account, character).await;
     let owner = zones.iter().find(|z| z.sim().holds().is_some()).unwrap();
-    let (area, epoch) = owner.sim().holds().unwrap();
+    let (_, epoch) = owner.sim().holds().unwrap();
     // The zone gives the area up behind the manager's back (before its next heartbeat).
-    let release = Release {
-        zone: owner.id,
-        area,
-        epoch,
-    };
-    let reply: Reply<Released> = raw_request(
-        owner.client(),
-        Subjects::default().zone(owner.id, ZoneVerb::Release),
-        cluster::encode(&release),
-    )
-    .await;
-    reply.unwrap();
+    owner.give_up_area();
     // The next join meets `wrong_epoch`, forgets the stale owner and allocates again.
     let res = join_ok(&manager.url, account, character).await;
     let holder = zones.iter().find(|z| z.sim().holds().is_some()).unwrap();

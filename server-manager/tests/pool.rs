@@ -6,7 +6,7 @@ mod support;
 
 use std::time::Duration;
 
-use protocol::cluster::{self, AreaOwner, ErrorKind, RegisterAck, Reply, Subjects};
+use protocol::cluster::{self, AreaOwner, ErrorKind, ManagerVerb, RegisterAck, Reply};
 use protocol::http::Problem;
 use protocol::{AreaId, Epoch};
 use support::*;
@@ -36,14 +36,14 @@ fn holders(zones: &[&StandInZone], area: AreaId) -> Vec<(protocol::ZoneId, Epoch
 async fn zones_register_and_spawn_areas_are_allocated() {
     let nats = NatsServer::start().unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let mut config = test_config(dir.path(), &nats.url(), NO_CHARACTER_API);
+    let mut config = test_config(dir.path(), &nats, NO_CHARACTER_API);
     config.spawn_areas = vec![AreaId::new(0, 0), AreaId::new(1, 0)];
     config.idle_buffer = Some(3);
     let manager = TestManager::start(config).await;
     let zones = [
-        StandInZone::start(&nats.url(), ZoneOptions::default()).await,
-        StandInZone::start(&nats.url(), ZoneOptions::default()).await,
-        StandInZone::start(&nats.url(), ZoneOptions::default()).await,
+        StandInZone::start(&nats, ZoneOptions::default()).await,
+        StandInZone::start(&nats, ZoneOptions::default()).await,
+        StandInZone::start(&nats, ZoneOptions::default()).await,
     ];
     wait_for("spawn areas allocated", Duration::from_secs(10), || async {
         area_map(&manager.url).await.len() == 2
@@ -80,12 +80,12 @@ async fn zones_register_and_spawn_areas_are_allocated() {
 async fn a_silent_zone_becomes_unhealthy_and_its_area_moves_under_a_higher_epoch() {
     let nats = NatsServer::start().unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let mut config = test_config(dir.path(), &nats.url(), NO_CHARACTER_API);
+    let mut config = test_config(dir.path(), &nats, NO_CHARACTER_API);
     let spawn = AreaId::new(0, 0);
     config.spawn_areas = vec![spawn];
     let manager = TestManager::start(config).await;
-    let a = StandInZone::start(&nats.url(), ZoneOptions::default()).await;
-    let b = StandInZone::start(&nats.url(), ZoneOptions::default()).await;
+    let a = StandInZone::start(&nats, ZoneOptions::default()).await;
+    let b = StandInZone::start(&nats, ZoneOptions::default()).await;
     wait_for("spawn area allocated", Duration::from_secs(10), || async {
         holders(&[&a, &b], spawn).len() == 1
     })
@@ -122,7 +122,7 @@ async fn a_silent_zone_becomes_unhealthy_and_its_area_moves_under_a_higher_epoch
         !old.sim().lost.is_empty()
     })
     .await;
-    let lost = old.sim().lost[0];
+    let lost = old.sim().lost[0].clone();
     assert_eq!(lost.area, spawn);
     assert_eq!(lost.lost_epoch, first_epoch);
     assert_eq!(lost.new_owner, new.id);
@@ -144,7 +144,7 @@ async fn a_silent_zone_becomes_unhealthy_and_its_area_moves_under_a_higher_epoch
 async fn the_operator_api_needs_the_admin_token() {
     let nats = NatsServer::start().unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let manager = TestManager::start(test_config(dir.path(), &nats.url(), NO_CHARACTER_API)).await;
+    let manager = TestManager::start(test_config(dir.path(), &nats, NO_CHARACTER_API)).await;
     let client = http();
     for (method, path) in [
         ("GET", "/v1/zones"),
@@ -196,11 +196,11 @@ async fn the_operator_api_needs_the_admin_token() {
 async fn operators_allocate_release_and_drain() {
     let nats = NatsServer::start().unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let manager = TestManager::start(test_config(dir.path(), &nats.url(), NO_CHARACTER_API)).await;
+    let manager = TestManager::start(test_config(dir.path(), &nats, NO_CHARACTER_API)).await;
     let zones = [
-        StandInZone::start(&nats.url(), ZoneOptions::default()).await,
-        StandInZone::start(&nats.url(), ZoneOptions::default()).await,
-        StandInZone::start(&nats.url(), ZoneOptions::default()).await,
+        StandInZone::start(&nats, ZoneOptions::default()).await,
+        StandInZone::start(&nats, ZoneOptions::default()).await,
+        StandInZone::start(&nats, ZoneOptions::default()).await,
     ];
     wait_for("zones registered", Duration::from_secs(5), || async {
         zones_json(&manager.url).await.len() == 3
@@ -258,7 +258,7 @@ async fn operators_allocate_release_and_drain() {
         !a.sim().migrates.is_empty()
     })
     .await;
-    let m = a.sim().migrates[0];
+    let m = a.sim().migrates[0].clone();
     assert_eq!(m.area, AreaId::new(1, 1));
     assert_eq!(m.epoch, Epoch(a_epoch));
     assert_eq!(m.target_zone.to_string(), b_id);
@@ -299,8 +299,8 @@ async fn operators_allocate_release_and_drain() {
 async fn without_an_idle_zone_allocation_is_503_with_retry_after() {
     let nats = NatsServer::start().unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let manager = TestManager::start(test_config(dir.path(), &nats.url(), NO_CHARACTER_API)).await;
-    let _zone = StandInZone::start(&nats.url(), ZoneOptions::default()).await;
+    let manager = TestManager::start(test_config(dir.path(), &nats, NO_CHARACTER_API)).await;
+    let _zone = StandInZone::start(&nats, ZoneOptions::default()).await;
     wait_for("zone registered", Duration::from_secs(5), || async {
         zones_json(&manager.url).await.len() == 1
     })
@@ -323,11 +323,11 @@ async fn without_an_idle_zone_allocation_is_503_with_retry_after() {
 async fn empty_areas_are_released_after_the_grace_time() {
     let nats = NatsServer::start().unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let mut config = test_config(dir.path(), &nats.url(), NO_CHARACTER_API);
+    let mut config = test_config(dir.path(), &nats, NO_CHARACTER_API);
     config.release_grace = Duration::from_millis(800);
     let manager = TestManager::start(config).await;
-    let busy = StandInZone::start(&nats.url(), ZoneOptions::default()).await;
-    let empty = StandInZone::start(&nats.url(), ZoneOptions::default()).await;
+    let busy = StandInZone::start(&nats, ZoneOptions::default()).await;
+    let empty = StandInZone::start(&nats, ZoneOptions::default()).await;
     wait_for("zones registered", Duration::from_secs(5), || async {
         zones_json(&manager.url).await.len() == 2
     })
@@ -360,9 +360,9 @@ async fn empty_areas_are_released_after_the_grace_time() {
 async fn zones_request_areas_and_malformed_messages_get_error_replies() {
     let nats = NatsServer::start().unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let manager = TestManager::start(test_config(dir.path(), &nats.url(), NO_CHARACTER_API)).await;
-    let asker = StandInZone::start(&nats.url(), ZoneOptions::default()).await;
-    let other = StandInZone::start(&nats.url(), ZoneOptions::default()).await;
+    let manager = TestManager::start(test_config(dir.path(), &nats, NO_CHARACTER_API)).await;
+    let asker = StandInZone::start(&nats, ZoneOptions::default()).await;
+    let other = StandInZone::start(&nats, ZoneOptions::default()).await;
     wait_for("zones registered", Duration::from_secs(5), || async {
         zones_json(&manager.url).await.len() == 2
     })
@@ -382,15 +382,26 @@ async fn zones_request_areas_and_malformed_messages_get_error_replies() {
 
     // Garbage on every manager subject: requests get a `malformed` error reply, publishes
     // are dropped, and the manager carries on.
-    let s = Subjects::default();
+    let s = asker.subjects().clone();
     let client = asker.client();
-    let reply: Reply<RegisterAck> =
-        raw_request(client, s.register(), b"\x00garbage".to_vec()).await;
+    let reply: Reply<RegisterAck> = raw_request(
+        client,
+        s.manager(ManagerVerb::Register),
+        b"\x00garbage".to_vec(),
+    )
+    .await;
     assert_eq!(reply.unwrap_err().kind, ErrorKind::Malformed);
-    let reply: Reply<AreaOwner> =
-        raw_request(client, s.area_request(), cluster::encode(&"nope")).await;
+    let reply: Reply<AreaOwner> = raw_request(
+        client,
+        s.manager(ManagerVerb::AreaRequest),
+        cluster::encode(&"nope"),
+    )
+    .await;
     assert_eq!(reply.unwrap_err().kind, ErrorKind::Malformed);
-    for subject in [s.heartbeat(), s.positions(), s.handoff_events()] {
+    let heartbeat = s.manager(ManagerVerb::Heartbeat);
+    let positions = s.manager(ManagerVerb::Positions);
+    let handoffs = s.manager(ManagerVerb::Handoffs);
+    for subject in [heartbeat, positions, handoffs] {
         client
             .publish(subject, vec![0xc1, 0xff].into())
             .await

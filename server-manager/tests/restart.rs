@@ -35,7 +35,7 @@ async fn a_killed_manager_comes_back_with_the_same_area_map() {
         "manager",
         logs.path(),
         data.path(),
-        &nats.url(),
+        &nats,
         NO_CHARACTER_API,
         &[("SPAWN_AREAS", "0-0,1-0,2-0")],
     );
@@ -43,7 +43,7 @@ async fn a_killed_manager_comes_back_with_the_same_area_map() {
     wait_ready(&url).await;
     let mut zones = Vec::new();
     for _ in 0..6 {
-        zones.push(StandInZone::start(&nats.url(), ZoneOptions::default()).await);
+        zones.push(StandInZone::start(&nats, ZoneOptions::default()).await);
     }
     wait_for("spawn areas allocated", Duration::from_secs(10), || async {
         area_map(&url).await.len() == 3
@@ -110,13 +110,13 @@ async fn epochs_never_repeat_across_kills() {
         "manager",
         logs.path(),
         data.path(),
-        &nats.url(),
+        &nats,
         NO_CHARACTER_API,
         &[("SPAWN_AREAS", ""), ("SETTLE", "0s")],
     );
     let url = format!("http://{}", manager.addr());
     wait_ready(&url).await;
-    let zone = StandInZone::start(&nats.url(), ZoneOptions::default()).await;
+    let zone = StandInZone::start(&nats, ZoneOptions::default()).await;
     let mut epochs = Vec::new();
     for round in 0..4 {
         wait_for("zone idle", Duration::from_secs(5), || async {
@@ -149,20 +149,21 @@ async fn two_zones_claiming_one_area_keep_the_higher_epoch() {
     // zones report it; the later epoch wins and the other is told.
     let nats = NatsServer::start().unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let mut config = test_config(dir.path(), &nats.url(), NO_CHARACTER_API);
+    // The epochs the zones hold were issued by this store before the restart.
+    issue_epochs(dir.path(), 12).await;
+    let mut config = test_config(dir.path(), &nats, NO_CHARACTER_API);
     config.spawn_areas = vec![AreaId::new(0, 0)];
     config.settle = Some(Duration::from_millis(1500));
     let manager = TestManager::start(config).await;
     let area = AreaId::new(0, 0);
-    let old = StandInZone::start_holding(&nats.url(), ZoneOptions::default(), area, Epoch(7)).await;
-    let new =
-        StandInZone::start_holding(&nats.url(), ZoneOptions::default(), area, Epoch(12)).await;
-    let idle = StandInZone::start(&nats.url(), ZoneOptions::default()).await;
+    let old = StandInZone::start_holding(&nats, ZoneOptions::default(), area, Epoch(7)).await;
+    let new = StandInZone::start_holding(&nats, ZoneOptions::default(), area, Epoch(12)).await;
+    let idle = StandInZone::start(&nats, ZoneOptions::default()).await;
     wait_for("old owner told", Duration::from_secs(5), || async {
         !old.sim().lost.is_empty()
     })
     .await;
-    let lost = old.sim().lost[0];
+    let lost = old.sim().lost[0].clone();
     assert_eq!(
         (lost.lost_epoch, lost.new_owner, lost.new_epoch),
         (Epoch(7), new.id, Epoch(12))
@@ -179,5 +180,69 @@ async fn two_zones_claiming_one_area_keep_the_higher_epoch() {
     let res = admin_post(&manager.url, "/v1/areas/3-0/allocate").await;
     let info: serde_json::Value = res.json().await.unwrap();
     assert!(info["epoch"].as_u64().unwrap() > 12, "{info}");
+    manager.stop().await;
+}
+
+/// Issues `n` epochs from the manager's store in `dir`, as an earlier run would have.
+async fn issue_epochs(dir: &std::path::Path, n: usize) {
+    let store = server_manager::store::EpochStore::open(dir, 16).unwrap();
+    for _ in 0..n {
+        store.next().await.unwrap();
+    }
+    store.flush().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_claim_on_an_epoch_never_issued_is_refused_and_cannot_push_the_counter() {
+    let nats = NatsServer::start().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    issue_epochs(dir.path(), 3).await;
+    let manager = TestManager::start(test_config(dir.path(), &nats, NO_CHARACTER_API)).await;
+    let area = AreaId::new(1, 1);
+    // A zone (with a zone's credentials) claims an area under an epoch nobody issued, as
+    // a forged heartbeat did: `u64::MAX`, and one past the counter.
+    let forged =
+        StandInZone::start_holding(&nats, ZoneOptions::default(), area, Epoch(u64::MAX)).await;
+    let also =
+        StandInZone::start_holding(&nats, ZoneOptions::default(), AreaId::new(2, 2), Epoch(17))
+            .await;
+    wait_for(
+        "the claims counted as refused",
+        Duration::from_secs(5),
+        || async {
+            metric_sum(
+                &manager.url,
+                "manager_nats_refused_total",
+                &[("reason", "unissued_epoch")],
+            )
+            .await
+            .is_some_and(|n| n >= 2.0)
+        },
+    )
+    .await;
+    let map = area_map(&manager.url).await;
+    assert!(
+        !map.contains_key("1-1") && !map.contains_key("2-2"),
+        "{map:?}"
+    );
+    // Epochs keep growing from the store, not from what was claimed.
+    let idle = StandInZone::start(&nats, ZoneOptions::default()).await;
+    wait_for(
+        "the idle zone registered",
+        Duration::from_secs(5),
+        || async {
+            admin_get(&manager.url, "/v1/zones")
+                .await
+                .as_array()
+                .is_some_and(|zones| zones.iter().any(|z| z["state"] == "idle"))
+        },
+    )
+    .await;
+    let res = admin_post(&manager.url, "/v1/areas/3-0/allocate").await;
+    let info: serde_json::Value = res.json().await.unwrap();
+    let epoch = info["epoch"].as_u64().unwrap_or_else(|| panic!("{info}"));
+    assert!(epoch > 3 && epoch < 100, "{info}");
+    assert_eq!(idle.sim().allocations.len(), 1);
+    drop((forged, also));
     manager.stop().await;
 }

@@ -19,6 +19,7 @@
 //! | [`routing`] | endpoints whose other methods get a 405 with `Allow`; the 404 fallback |
 //! | [`auth`] | bearer tokens, compared in constant time; the service-token middleware |
 //! | [`commit`] | the sled group committer, and why a write it acknowledges is on disk |
+//! | [`nats`] | connecting to NATS with a role's credentials (nkey or `.creds` file, user/password or token in the URL, TLS, several servers); making a deployment's credentials and server config |
 //! | [`openapi`] | the security schemes and body limit every OpenAPI document states |
 //! | [`time`] | wall-clock time in the wire's units |
 
@@ -29,6 +30,7 @@ pub mod framework;
 pub mod healthcheck;
 pub mod logging;
 pub mod metrics;
+pub mod nats;
 pub mod openapi;
 pub mod problem;
 pub mod routing;

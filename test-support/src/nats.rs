@@ -1,11 +1,15 @@
-//! A real `nats-server` (JetStream on) for tests. `scripts/test` installs the program from
-//! Debian's packages when missing.
-//!
-//! [`NatsOptions`] says how to run it, so that what a deployment runs with (credentials and
-//! subject permissions per role) can be turned on in tests in one place as it lands.
+//! A real `nats-server` (JetStream on) for tests, **with auth on** exactly as a deployment
+//! runs it: its configuration and every role's credentials come from the same code as
+//! `server-manager nats-security` (`service_kit::nats::security`), so a test that forgets
+//! credentials is refused as a deployment would refuse it. `scripts/test` installs the
+//! program from Debian's packages when missing.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+
+use protocol::cluster::Subjects;
+use service_kit::nats::NatsArgs;
+use service_kit::nats::security::{self, Bundle, SecurityOptions};
 
 use crate::ports::free_addr;
 use crate::process::{ManagedProcess, ProcessSpec};
@@ -31,13 +35,38 @@ fn nats_server_program() -> PathBuf {
 
 /// How to run a test's nats-server: by default on a free loopback port with its store and
 /// log in a temp dir of its own.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct NatsOptions {
     listen: Option<SocketAddr>,
     dir: Option<PathBuf>,
+    zones: usize,
+    tls: Option<(PathBuf, PathBuf)>,
+}
+
+impl Default for NatsOptions {
+    fn default() -> Self {
+        Self {
+            listen: None,
+            dir: None,
+            zones: 8,
+            tls: None,
+        }
+    }
 }
 
 impl NatsOptions {
+    /// Makes `n` zone-server identities (`zone-1` … `zone-n`; default 8).
+    pub fn zones(mut self, n: usize) -> Self {
+        self.zones = n;
+        self
+    }
+
+    /// Serves TLS only, with this certificate and key (PEM).
+    pub fn tls(mut self, cert: &Path, key: &Path) -> Self {
+        self.tls = Some((cert.to_owned(), key.to_owned()));
+        self
+    }
+
     /// Listens on `addr` instead of a free port (the local cluster's well-known 4222).
     pub fn listen(mut self, addr: SocketAddr) -> Self {
         self.listen = Some(addr);
@@ -51,9 +80,11 @@ impl NatsOptions {
         self
     }
 
-    /// How to run nats-server on `addr` with its store in `dir`.
-    fn spec(addr: SocketAddr, dir: &Path) -> ProcessSpec {
-        ProcessSpec::new(format!("nats-{}", addr.port()), nats_server_program(), addr).args([
+    /// How to run nats-server on `addr` with its store in `dir` and the bundle's config.
+    fn spec(&self, addr: SocketAddr, dir: &Path, bundle: &Bundle) -> ProcessSpec {
+        let mut args = vec![
+            "-c".to_owned(),
+            bundle.config().display().to_string(),
             "-a".to_owned(),
             addr.ip().to_string(),
             "-p".to_owned(),
@@ -61,7 +92,17 @@ impl NatsOptions {
             "-js".to_owned(),
             "-sd".to_owned(),
             dir.join("nats").display().to_string(),
-        ])
+        ];
+        if let Some((cert, key)) = &self.tls {
+            args.extend([
+                "--tls".to_owned(),
+                "--tlscert".to_owned(),
+                cert.display().to_string(),
+                "--tlskey".to_owned(),
+                key.display().to_string(),
+            ]);
+        }
+        ProcessSpec::new(format!("nats-{}", addr.port()), nats_server_program(), addr).args(args)
     }
 
     /// Starts the server and waits until it accepts connections.
@@ -73,6 +114,14 @@ impl NatsOptions {
                 (temp.path().to_owned(), Some(temp))
             }
         };
+        let bundle = security::make(&SecurityOptions {
+            dir: dir.join("nats-security"),
+            zones: self.zones,
+            subjects: Subjects::default(),
+            rotate: Vec::new(),
+            retire: Vec::new(),
+        })
+        .map_err(std::io::Error::other)?;
         let attempts = if self.listen.is_some() { 1 } else { ATTEMPTS };
         let mut last_err = None;
         for _ in 0..attempts {
@@ -80,10 +129,12 @@ impl NatsOptions {
                 Some(addr) => addr,
                 None => free_addr()?,
             };
-            match ManagedProcess::start(Self::spec(addr, &dir), &dir) {
+            match ManagedProcess::start(self.spec(addr, &dir, &bundle), &dir) {
                 Ok(process) => {
                     return Ok(NatsServer {
                         process,
+                        bundle,
+                        tls: self.tls.is_some(),
                         _temp: temp,
                     });
                 }
@@ -98,6 +149,8 @@ impl NatsOptions {
 #[derive(Debug)]
 pub struct NatsServer {
     process: ManagedProcess,
+    bundle: Bundle,
+    tls: bool,
     _temp: Option<tempfile::TempDir>,
 }
 
@@ -108,9 +161,25 @@ impl NatsServer {
         NatsOptions::default().start()
     }
 
-    /// The client URL, `nats://127.0.0.1:<port>`.
+    /// The client URL, `nats://127.0.0.1:<port>` (`tls://` when serving TLS).
     pub fn url(&self) -> String {
-        format!("nats://{}", self.process.addr())
+        let scheme = if self.tls { "tls" } else { "nats" };
+        format!("{scheme}://{}", self.process.addr())
+    }
+
+    /// The credentials and server config this server runs with.
+    pub fn bundle(&self) -> &Bundle {
+        &self.bundle
+    }
+
+    /// The seed file of a role instance: `manager`, `zone-1` … `zone-8`.
+    pub fn creds(&self, name: &str) -> PathBuf {
+        self.bundle.creds(name)
+    }
+
+    /// Connection settings for a role instance (`manager`, `zone-1`, ...).
+    pub fn args(&self, name: &str) -> NatsArgs {
+        NatsArgs::with_creds(&self.url(), &self.creds(name))
     }
 
     /// The server process (to kill, restart or stop it).

@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand};
 use protocol::WorldGrid;
 use protocol::cluster::Subjects;
 use service_kit::logging::LogFormat;
+use service_kit::nats::NatsArgs;
 
 /// The zone-server command line.
 #[derive(Debug, Parser)]
@@ -49,14 +50,9 @@ pub struct Config {
     /// in it stands for the port bound (see `--listen-port-last`).
     #[arg(long, env = "PUBLIC_URL", global = true)]
     pub public_url: Option<String>,
-    /// NATS server.
-    #[arg(
-        long,
-        env = "NATS_URL",
-        default_value = "nats://127.0.0.1:4222",
-        global = true
-    )]
-    pub nats_url: String,
+    /// NATS: the server(s) and this zone-server's credentials.
+    #[command(flatten)]
+    pub nats: NatsArgs,
     /// Prefix of every NATS subject of this cluster.
     #[arg(long, env = "NATS_PREFIX", default_value = Subjects::DEFAULT_PREFIX, global = true)]
     pub nats_prefix: String,
@@ -109,10 +105,10 @@ pub struct Config {
 }
 
 impl Config {
-    /// Settings for tests and tools: everything default but the URLs given.
-    pub fn new(nats_url: &str, character_api: &str, quest_api: &str, service_token: &str) -> Self {
+    /// Settings for tests and tools: everything default but NATS and the URLs given.
+    pub fn new(nats: NatsArgs, character_api: &str, quest_api: &str, service_token: &str) -> Self {
         let mut config = Args::parse_from(["zone-server"]).config;
-        config.nats_url = nats_url.to_owned();
+        config.nats = nats;
         config.character_api = character_api.to_owned();
         config.quest_api = quest_api.to_owned();
         config.service_token = service_token.to_owned();

@@ -70,10 +70,8 @@ pub async fn run(
     let grid = config.grid()?;
     let bound = listener.local_addr()?;
     let ws_url = config.ws_url(bound);
-    let nats = async_nats::ConnectOptions::new()
-        .retry_on_initial_connect()
-        .connect(config.nats_url.as_str())
-        .await?;
+    let link = service_kit::nats::connect(&config.nats, "zone-server").await?;
+    let nats = link.client.clone();
     let apis = Apis::new(
         &config.character_api,
         &config.quest_api,
@@ -82,7 +80,7 @@ pub async fn run(
     let shared = Arc::new(Shared::new(
         config.clone(),
         grid,
-        nats.clone(),
+        link,
         apis,
         ws_url.clone(),
     )?);
@@ -131,7 +129,7 @@ pub async fn run(
     }
     supervisor.stop(None);
     let _ = supervisor_task.await;
-    let _ = nats.flush().await;
+    service_kit::nats::flush(&nats, Duration::from_secs(1)).await;
     Ok(())
 }
 
@@ -146,14 +144,12 @@ async fn spawn_forwarder(
         .await?;
     Ok(tokio::spawn(async move {
         while let Some(message) = subscriber.next().await {
-            let verb = shared
-                .subjects
-                .parse_zone(&message.subject)
-                .map(|(_, verb)| verb);
-            match (verb, shared.zone(zone)) {
-                (Some(verb), Some(actor)) => {
+            let parsed = shared.subjects.parse_zone(&message.subject);
+            match (parsed, shared.zone(zone)) {
+                (Some(parsed), Some(actor)) => {
                     let _ = actor.cast(ZoneMsg::Request {
-                        verb,
+                        verb: parsed.verb,
+                        sender: parsed.sender,
                         payload: message.payload,
                         reply: message.reply,
                     });

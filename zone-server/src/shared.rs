@@ -13,7 +13,7 @@ use ractor::ActorRef;
 use crate::apis::Apis;
 use crate::config::Config;
 use crate::stays::StayBook;
-use crate::zone::ZoneMsg;
+use crate::zone::{OwnerBook, ZoneMsg};
 
 /// Process-wide state, handed to handlers through `web::Data` and to actors as arguments.
 #[derive(Debug)]
@@ -22,8 +22,11 @@ pub struct Shared {
     pub config: Config,
     /// The world grid.
     pub grid: WorldGrid,
-    /// Subject builder.
+    /// Subject builder, speaking as this process's NATS identity.
     pub subjects: Subjects,
+    /// Who owns the neighbouring areas, by the manager's word (handoffs are checked
+    /// against it).
+    pub owners: OwnerBook,
     /// NATS.
     pub nats: async_nats::Client,
     /// character-api and quest-api.
@@ -42,15 +45,16 @@ impl Shared {
     pub fn new(
         config: Config,
         grid: WorldGrid,
-        nats: async_nats::Client,
+        nats: service_kit::nats::Nats,
         apis: Apis,
         ws_url: String,
     ) -> anyhow::Result<Self> {
         Ok(Self {
-            subjects: config.subjects()?,
+            subjects: config.subjects()?.speaking_as(nats.identity),
             config,
             grid,
-            nats,
+            nats: nats.client,
+            owners: OwnerBook::default(),
             apis,
             ws_url,
             stays: StayBook::default(),

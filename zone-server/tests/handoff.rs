@@ -185,7 +185,7 @@ async fn with_no_owner_next_door_the_player_is_held_while_the_manager_is_asked()
     let t = TestZone::start().await;
     let mut requests = t
         .nats
-        .subscribe(t.subjects.area_request())
+        .subscribe(t.subjects.manager_all(ManagerVerb::AreaRequest))
         .await
         .expect("subscribe");
     t.nats.flush().await.expect("flush");
@@ -225,6 +225,7 @@ async fn with_no_owner_next_door_the_player_is_held_while_the_manager_is_asked()
             zone: t.zone(1),
             epoch: Epoch(2),
             ws_url: t.ws_url.clone(),
+            identity: t.identity.to_string(),
         });
         t.nats
             .publish(reply, cluster::encode(&owner).into())
@@ -254,7 +255,9 @@ async fn migrating_moves_players_npcs_and_ground_items_and_the_old_zone_goes_idl
     walker.settle().await;
     let before = t.inspect(t.zone(0)).await;
 
-    t.allocate(t.zone(1), area, 2).await.expect("new");
+    t.allocate_from(t.zone(1), area, 2, t.zone(0))
+        .await
+        .expect("new");
     let migrated: Reply<Migrated> = t
         .request(
             t.zone(0),
@@ -265,6 +268,7 @@ async fn migrating_moves_players_npcs_and_ground_items_and_the_old_zone_goes_idl
                 epoch: Epoch(1),
                 target_zone: t.zone(1),
                 target_epoch: Epoch(2),
+                target_identity: t.identity.to_string(),
             },
         )
         .await;
@@ -340,6 +344,7 @@ async fn a_zone_that_lost_its_area_hands_its_players_to_the_new_owner() {
                 lost_epoch: Epoch(1),
                 new_owner: t.zone(1),
                 new_epoch: Epoch(2),
+                new_owner_identity: t.identity.to_string(),
             },
         )
         .await;
@@ -366,7 +371,7 @@ async fn bad_handoff_messages_get_error_replies_and_change_nothing() {
     let area = AreaId::new(1, 1);
     t.allocate(t.zone(0), area, 1).await.expect("allocated");
     let ask = |verb: AreaVerb, payload: Vec<u8>| {
-        let (nats, subject) = (t.nats.clone(), t.subjects.area(area, verb));
+        let (nats, subject) = (t.neighbour.clone(), t.neighbour_subjects.area(area, verb));
         async move {
             let reply = nats
                 .request(subject, payload.into())
@@ -415,7 +420,7 @@ async fn bad_handoff_messages_get_error_replies_and_change_nothing() {
         .expect("decodes")
         .expect_err("refused");
     assert_eq!(err.kind, ErrorKind::Malformed);
-    // Commit and abort of handoffs nobody prepared: acknowledged, nothing made.
+    // Garbage commits and aborts: malformed.
     for verb in [AreaVerb::Commit, AreaVerb::Abort] {
         let reply = ask(verb, b"\x00".to_vec()).await;
         assert!(
@@ -424,16 +429,29 @@ async fn bad_handoff_messages_get_error_replies_and_change_nothing() {
                 .is_err()
         );
     }
+    // Commit and abort of a handoff nobody prepared: `not_found`, nothing made.
     let commit = HandoffCommit {
         handoff: protocol::HandoffId::new_random(),
         to_area: area,
         to_epoch: Epoch(1),
         character: c.id,
     };
-    let reply = ask(AreaVerb::Commit, cluster::encode(&commit)).await;
-    cluster::decode::<Reply<HandoffAck>>(&reply)
-        .expect("decodes")
-        .expect("acknowledged");
+    let abort = HandoffAbort {
+        handoff: commit.handoff,
+        to_area: area,
+        to_epoch: Epoch(1),
+        character: c.id,
+    };
+    for (verb, body) in [
+        (AreaVerb::Commit, cluster::encode(&commit)),
+        (AreaVerb::Abort, cluster::encode(&abort)),
+    ] {
+        let reply = ask(verb, body).await;
+        let err = cluster::decode::<Reply<HandoffAck>>(&reply)
+            .expect("decodes")
+            .expect_err("refused");
+        assert_eq!(err.kind, ErrorKind::NotFound, "{verb:?}");
+    }
     // An area transfer for an area this zone does not hold.
     let transfer: Reply<AreaStateAccepted> = t
         .request(

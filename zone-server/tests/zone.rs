@@ -20,7 +20,7 @@ async fn allocation_goes_idle_allocated_idle_and_heartbeats_say_so() {
     let zone = t.zone(0);
     let mut beats = t
         .nats
-        .subscribe(t.subjects.heartbeat())
+        .subscribe(t.subjects.manager_all(ManagerVerb::Heartbeat))
         .await
         .expect("subscribe");
     let allocated = t
@@ -108,7 +108,7 @@ async fn a_wrong_epoch_or_garbage_request_gets_an_error_and_changes_nothing() {
     let reply = t
         .nats
         .request(
-            t.subjects.zone(zone, ZoneVerb::Allocate),
+            t.subjects.zone(&t.identity, zone, ZoneVerb::Allocate),
             vec![0xc1, 0xff, 0x00].into(),
         )
         .await

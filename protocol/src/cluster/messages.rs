@@ -52,6 +52,9 @@ wire_enum! {
         NoIdleZone = 6 => "no_idle_zone",
         /// A fault of the answering service.
         Internal = 7 => "internal",
+        /// The sender may not say this: it speaks for a zone or an area that is not its
+        /// own, or claims an epoch the manager never gave it.
+        Forbidden = 8 => "forbidden",
     }
 }
 
@@ -128,7 +131,7 @@ pub struct Heartbeat {
 }
 
 /// Manager → zone: take `area` under `epoch`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Allocate {
     /// The zone addressed.
     pub zone: ZoneId,
@@ -136,6 +139,19 @@ pub struct Allocate {
     pub area: AreaId,
     /// The new epoch.
     pub epoch: Epoch,
+    /// For a drain: the zone that will send the area's whole state (its NPCs and ground
+    /// items are believed only from it).
+    #[serde(default)]
+    pub handover_from: Option<Handover>,
+}
+
+/// The zone a drained area's state comes from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Handover {
+    /// The draining zone.
+    pub zone: ZoneId,
+    /// The NATS identity serving it.
+    pub identity: String,
 }
 
 /// A zone's answer to [`Allocate`]: the area is loaded and ticking.
@@ -171,7 +187,7 @@ pub struct Released {
 
 /// Manager → zone: the area (lost under `lost_epoch`) now belongs to `new_owner`; hand
 /// any players still here to it and go Idle.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LostArea {
     /// The zone addressed.
     pub zone: ZoneId,
@@ -183,6 +199,10 @@ pub struct LostArea {
     pub new_owner: ZoneId,
     /// The new owner's epoch.
     pub new_epoch: Epoch,
+    /// The NATS identity serving the new owner (where the players' state is sent); empty
+    /// when the manager does not know it (the players are then saved and rejoin).
+    #[serde(default)]
+    pub new_owner_identity: String,
 }
 
 /// Zone → manager: please make sure `area` has an owner (a player waits at its border).
@@ -205,6 +225,18 @@ pub struct AreaOwner {
     pub epoch: Epoch,
     /// The owner's WebSocket URL.
     pub ws_url: String,
+    /// The owner's NATS identity (the last token of every subject it sends on); empty
+    /// when the manager does not know it.
+    #[serde(default)]
+    pub identity: String,
+}
+
+/// Zone → manager: who owns `area` now (the manager's word, without allocating it); a
+/// zone asks before it believes a neighbour's handoff.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AreaOwnerQuery {
+    /// The area.
+    pub area: AreaId,
 }
 
 // ---------------------------------------------------------------- join
@@ -338,7 +370,7 @@ pub struct HandoffAck {
 // ---------------------------------------------------------------- migration
 
 /// Manager → draining zone: hand the whole area to `target_zone`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Migrate {
     /// The zone addressed (the one draining).
     pub zone: ZoneId,
@@ -350,6 +382,9 @@ pub struct Migrate {
     pub target_zone: ZoneId,
     /// The new epoch (already given to `target_zone`).
     pub target_epoch: Epoch,
+    /// The NATS identity of `target_zone`'s process (where the area's state is sent).
+    #[serde(default)]
+    pub target_identity: String,
 }
 
 /// The draining zone's answer to [`Migrate`], once every client has been sent `Transfer`.

@@ -6,7 +6,10 @@ pub mod messages;
 pub mod subjects;
 
 pub use messages::*;
-pub use subjects::{AreaVerb, SubjectError, Subjects, ZoneVerb};
+pub use subjects::{
+    AreaSubject, AreaVerb, Identity, ManagerVerb, Permissions, SubjectError, Subjects, ZoneSubject,
+    ZoneVerb,
+};
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;

@@ -13,12 +13,14 @@ use async_nats::{Client, Message};
 use futures_util::StreamExt;
 use protocol::cluster::{
     self, Allocate, Allocated, AreaOwner, AreaRequest, ErrorKind, ErrorReply, Expect, ExpectReady,
-    Heartbeat, LostArea, Migrate, Migrated, PlayerDot, PositionSample, Register, RegisterAck,
-    Release, Released, Reply, Subjects, ZoneState, ZoneVerb,
+    Heartbeat, LostArea, ManagerVerb, Migrate, Migrated, PlayerDot, PositionSample, Register,
+    RegisterAck, Release, Released, Reply, Subjects, ZoneState, ZoneVerb,
 };
 use protocol::{AccountId, AreaId, CharacterId, Epoch, Ticket, ZoneId};
 use server_manager::Config;
-use test_support::{ManagedProcess, ProcessSpec, Service, ServiceOptions, free_addr, wait_ready};
+use test_support::{
+    ManagedProcess, NatsServer, ProcessSpec, Service, ServiceOptions, free_addr, wait_ready,
+};
 use tokio::task::JoinHandle;
 
 pub const SERVICE_TOKEN: &str = "svc-token";
@@ -84,16 +86,17 @@ pub struct StandInZone {
     paused: Arc<AtomicBool>,
     tasks: Vec<JoinHandle<()>>,
     client: Client,
+    subjects: Subjects,
 }
 
 impl StandInZone {
-    pub async fn start(nats_url: &str, options: ZoneOptions) -> Self {
-        Self::start_with(nats_url, options, ZoneSim::default()).await
+    pub async fn start(nats: &NatsServer, options: ZoneOptions) -> Self {
+        Self::start_with(nats, options, ZoneSim::default()).await
     }
 
     /// A zone already holding `area` under `epoch` (as after a manager restart).
     pub async fn start_holding(
-        nats_url: &str,
+        nats: &NatsServer,
         options: ZoneOptions,
         area: AreaId,
         epoch: Epoch,
@@ -104,16 +107,23 @@ impl StandInZone {
             epoch: Some(epoch),
             ..ZoneSim::default()
         };
-        Self::start_with(nats_url, options, sim).await
+        Self::start_with(nats, options, sim).await
     }
 
-    async fn start_with(nats_url: &str, options: ZoneOptions, mut initial: ZoneSim) -> Self {
+    async fn start_with(nats: &NatsServer, options: ZoneOptions, mut initial: ZoneSim) -> Self {
         let id = ZoneId::new_random();
         let ws_url = format!("ws://127.0.0.1:7200/zones/{id}");
-        let client = async_nats::connect(nats_url)
+        // Stand-in zones take turns with the zone identities the server admits, as the
+        // zone actors of several zone-server processes would.
+        static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let role = format!("zone-{}", NEXT.fetch_add(1, Ordering::Relaxed) % 8 + 1);
+        let link = service_kit::nats::connect(&nats.args(&role), "stand-in zone")
             .await
             .expect("stand-in zone: NATS");
-        let subjects = Subjects::new(&options.prefix).unwrap();
+        let client = link.client;
+        let subjects = Subjects::new(&options.prefix)
+            .unwrap()
+            .speaking_as(link.identity);
         if initial.state.is_none() {
             initial.state = Some(ZoneState::Idle);
         }
@@ -171,7 +181,10 @@ impl StandInZone {
                         }
                     };
                     let _ = client
-                        .publish(subjects.heartbeat(), cluster::encode(&hb).into())
+                        .publish(
+                            subjects.manager(ManagerVerb::Heartbeat),
+                            cluster::encode(&hb).into(),
+                        )
                         .await;
                     if sample_players > 0
                         && let (Some(area), Some(ZoneState::Allocated)) = (hb.area, Some(hb.state))
@@ -192,7 +205,10 @@ impl StandInZone {
                             players,
                         };
                         let _ = client
-                            .publish(subjects.positions(), cluster::encode(&sample).into())
+                            .publish(
+                                subjects.manager(ManagerVerb::Positions),
+                                cluster::encode(&sample).into(),
+                            )
                             .await;
                     }
                 }
@@ -205,11 +221,20 @@ impl StandInZone {
             paused,
             tasks,
             client,
+            subjects,
         }
     }
 
     pub fn sim(&self) -> ZoneSim {
         self.sim.lock().unwrap().clone()
+    }
+
+    /// Drops the area it holds, as a zone that released it behind the manager's back.
+    pub fn give_up_area(&self) {
+        let mut s = self.sim.lock().unwrap();
+        s.state = Some(ZoneState::Idle);
+        s.area = None;
+        s.epoch = None;
     }
 
     pub fn set_players(&self, players: u32) {
@@ -224,14 +249,19 @@ impl StandInZone {
 
     /// A request to the manager as this zone: please own `area`.
     pub async fn area_request(&self, prefix: &str, area: AreaId) -> Reply<AreaOwner> {
-        let s = Subjects::new(prefix).unwrap();
+        let s = Subjects::new(prefix)
+            .unwrap()
+            .speaking_as(self.subjects.me().clone());
         let req = AreaRequest {
             area,
             requested_by: self.id,
         };
         let msg = self
             .client
-            .request(s.area_request(), cluster::encode(&req).into())
+            .request(
+                s.manager(ManagerVerb::AreaRequest),
+                cluster::encode(&req).into(),
+            )
             .await
             .unwrap();
         cluster::decode(&msg.payload).unwrap()
@@ -239,6 +269,11 @@ impl StandInZone {
 
     pub fn client(&self) -> &Client {
         &self.client
+    }
+
+    /// The subjects this zone sends on (as its NATS identity).
+    pub fn subjects(&self) -> &Subjects {
+        &self.subjects
     }
 }
 
@@ -267,7 +302,9 @@ async fn register(client: &Client, s: &Subjects, id: ZoneId, ws_url: &str, sim: 
         let req = async_nats::Request::new()
             .payload(cluster::encode(&reg).into())
             .timeout(Some(Duration::from_millis(500)));
-        if let Ok(msg) = client.send_request(s.register(), req).await
+        if let Ok(msg) = client
+            .send_request(s.manager(ManagerVerb::Register), req)
+            .await
             && let Ok(Ok(ack)) = cluster::decode::<Reply<RegisterAck>>(&msg.payload)
         {
             sim.lock().unwrap().heartbeat_interval_ms = ack.heartbeat_interval_ms;
@@ -289,7 +326,7 @@ async fn answer(
     let Some(reply_to) = msg.reply.clone() else {
         return;
     };
-    let Some((_, verb)) = subjects.parse_zone(&msg.subject) else {
+    let Some(verb) = subjects.parse_zone(&msg.subject).map(|z| z.verb) else {
         return;
     };
     let wrong_epoch = || ErrorReply::new(ErrorKind::WrongEpoch, "not my epoch");
@@ -302,7 +339,7 @@ async fn answer(
                         tokio::time::sleep(opts.allocate_delay).await;
                     }
                     let mut s = sim.lock().unwrap();
-                    s.allocations.push(a);
+                    s.allocations.push(a.clone());
                     if s.state == Some(ZoneState::Idle) {
                         s.state = Some(ZoneState::Allocated);
                         s.area = Some(a.area);
@@ -367,7 +404,7 @@ async fn answer(
                 Err(e) => Err(ErrorReply::new(ErrorKind::Malformed, e.to_string())),
                 Ok(l) => {
                     let mut s = sim.lock().unwrap();
-                    s.lost.push(l);
+                    s.lost.push(l.clone());
                     match s.holds() {
                         Some((a, e)) if a == l.area && e <= l.lost_epoch => {
                             s.state = Some(ZoneState::Idle);
@@ -387,7 +424,7 @@ async fn answer(
                 Err(e) => Err(ErrorReply::new(ErrorKind::Malformed, e.to_string())),
                 Ok(m) => {
                     let mut s = sim.lock().unwrap();
-                    s.migrates.push(m);
+                    s.migrates.push(m.clone());
                     if s.holds() == Some((m.area, m.epoch)) {
                         let players = s.players;
                         s.state = Some(ZoneState::Idle);
@@ -413,9 +450,9 @@ async fn answer(
 // ------------------------------------------------------------------ the manager
 
 /// Settings for a test manager: fast heartbeats, no settle wait, two HTTP workers.
-pub fn test_config(data_dir: &std::path::Path, nats_url: &str, character_api: &str) -> Config {
+pub fn test_config(data_dir: &std::path::Path, nats: &NatsServer, character_api: &str) -> Config {
     let mut c = Config::new(data_dir, SERVICE_TOKEN, JWT_SECRET, ADMIN_TOKEN);
-    c.nats_url = nats_url.to_owned();
+    c.nats = nats.args("manager");
     c.character_api = character_api.to_owned();
     c.heartbeat_interval = Duration::from_millis(200);
     c.heartbeat_timeout = Duration::from_secs(1);
@@ -501,7 +538,7 @@ pub fn manager_process(
     name: &str,
     log_dir: &std::path::Path,
     data_dir: &std::path::Path,
-    nats_url: &str,
+    nats: &NatsServer,
     character_api: &str,
     extra: &[(&str, &str)],
 ) -> ManagedProcess {
@@ -510,7 +547,8 @@ pub fn manager_process(
     for (key, value) in [
         ("LISTEN", addr.to_string()),
         ("DATA_DIR", data_dir.display().to_string()),
-        ("NATS_URL", nats_url.to_owned()),
+        ("NATS_URL", nats.url()),
+        ("NATS_CREDS", nats.creds("manager").display().to_string()),
         ("CHARACTER_API_URL", character_api.to_owned()),
         ("SERVICE_TOKEN", SERVICE_TOKEN.to_owned()),
         ("JWT_SECRET", JWT_SECRET.to_owned()),
@@ -651,4 +689,32 @@ pub async fn raw_request<T: serde::de::DeserializeOwned>(
 
 pub fn ticket_hex(t: &Ticket) -> String {
     t.to_string()
+}
+
+/// The sum of a counter's samples on the manager's `/metrics` whose labels include every
+/// `key="value"` of `labels`; `None` when no sample matches.
+pub async fn metric_sum(url: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+    let text = reqwest::get(format!("{url}/metrics"))
+        .await
+        .ok()?
+        .text()
+        .await
+        .ok()?;
+    let mut found = None;
+    for line in text.lines() {
+        let Some(rest) = line.strip_prefix(name) else {
+            continue;
+        };
+        if !(rest.starts_with('{') || rest.starts_with(' ')) {
+            continue;
+        }
+        if labels
+            .iter()
+            .all(|(k, v)| rest.contains(&format!("{k}=\"{v}\"")))
+        {
+            let value: f64 = rest.rsplit(' ').next()?.parse().ok()?;
+            *found.get_or_insert(0.0) += value;
+        }
+    }
+    found
 }

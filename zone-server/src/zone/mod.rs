@@ -14,11 +14,15 @@ mod nats;
 #[cfg(feature = "test-hooks")]
 mod report;
 mod supervisor;
+mod trust;
 
 use bytes::Bytes;
 use protocol::client::ClientPacket;
 use protocol::client::packets::ErrorCode;
-use protocol::cluster::{AreaStateAccepted, AreaVerb, Expect, HandoffAnswer, ZoneVerb};
+use protocol::cluster::{
+    AreaStateAccepted, AreaStateTransfer, AreaVerb, Expect, HandoffAnswer, HandoffPrepare,
+    Identity, ZoneVerb,
+};
 use protocol::http::character::Character;
 use protocol::http::quest::{ProgressOutcome, QuestProgress};
 use protocol::{AreaId, CharacterId, EntityId, HandoffId, Ticket};
@@ -30,6 +34,7 @@ pub use nats::AskError;
 #[cfg(feature = "test-hooks")]
 pub use report::{PlayerView, ZoneReport};
 pub use supervisor::{SupervisorMsg, ZoneSupervisor};
+pub use trust::{Distrust, OwnerBook};
 
 use crate::apis::ApiError;
 
@@ -116,6 +121,8 @@ pub enum ZoneMsg {
     Request {
         /// Which request.
         verb: ZoneVerb,
+        /// Who sent it (the NATS server vouches for it).
+        sender: Identity,
         /// Its payload.
         payload: Bytes,
         /// Where to answer.
@@ -127,10 +134,34 @@ pub enum ZoneMsg {
         area: AreaId,
         /// Which request.
         verb: AreaVerb,
+        /// Who sent it (the NATS server vouches for it).
+        sender: Identity,
         /// Its payload.
         payload: Bytes,
         /// Where to answer.
         reply: Option<async_nats::Subject>,
+    },
+    /// A whole area's state was checked against the manager's word and character-api.
+    AreaStateChecked {
+        /// The state.
+        transfer: Box<AreaStateTransfer>,
+        /// Where to answer.
+        reply: Option<async_nats::Subject>,
+        /// Whether it is believed.
+        verdict: Result<(), Distrust>,
+    },
+    /// A handoff prepare was checked against the manager and character-api.
+    PrepareChecked {
+        /// The area named in the subject.
+        area: AreaId,
+        /// Who sent it.
+        sender: Identity,
+        /// The prepare.
+        prepare: Box<HandoffPrepare>,
+        /// Where to answer.
+        reply: Option<async_nats::Subject>,
+        /// Whether it is believed.
+        verdict: Result<(), Distrust>,
     },
     /// The neighbouring area's owner answered (or failed to answer) a handoff prepare.
     HandoffAnswered {

@@ -130,10 +130,11 @@ pub(super) fn subscribe_area(
         answer(&shared, reply, &Ok(allocated));
         while let Some(message) = subscriber.next().await {
             match shared.subjects.parse_area(&message.subject) {
-                Some((area, verb)) => {
+                Some(parsed) => {
                     let _ = myself.cast(ZoneMsg::AreaRequest {
-                        area,
-                        verb,
+                        area: parsed.area,
+                        verb: parsed.verb,
+                        sender: parsed.sender,
                         payload: message.payload,
                         reply: message.reply,
                     });
@@ -155,7 +156,7 @@ pub(super) fn register(shared: &Arc<Shared>, message: Register) {
     let shared = shared.clone();
     let zone = message.zone;
     tokio::spawn(async move {
-        let subject = shared.subjects.register();
+        let subject = shared.subjects.manager(ManagerVerb::Register);
         match ask::<RegisterAck>(&shared, subject, &message, REGISTER_TIMEOUT).await {
             Ok(_) => tracing::info!(%zone, "registered with the manager"),
             Err(AskError::NoResponders | AskError::TimedOut) => {
@@ -176,12 +177,18 @@ pub(super) fn publish_heartbeat(
     tokio::spawn(async move {
         let _ = shared
             .nats
-            .publish(shared.subjects.heartbeat(), cluster::encode(&beat).into())
+            .publish(
+                shared.subjects.manager(ManagerVerb::Heartbeat),
+                cluster::encode(&beat).into(),
+            )
             .await;
         if let Some(sample) = sample {
             let _ = shared
                 .nats
-                .publish(shared.subjects.positions(), cluster::encode(&sample).into())
+                .publish(
+                    shared.subjects.manager(ManagerVerb::Positions),
+                    cluster::encode(&sample).into(),
+                )
                 .await;
         }
     });
@@ -227,7 +234,7 @@ pub(super) fn commit(shared: &Arc<Shared>, commit: HandoffCommit, event: Option<
             let _ = shared
                 .nats
                 .publish(
-                    shared.subjects.handoff_events(),
+                    shared.subjects.manager(ManagerVerb::Handoffs),
                     cluster::encode(&event).into(),
                 )
                 .await;
@@ -252,7 +259,7 @@ pub(super) fn request_owner(shared: &Arc<Shared>, area: AreaId, requested_by: Zo
     let shared = shared.clone();
     let request = AreaRequest { area, requested_by };
     tokio::spawn(async move {
-        let subject = shared.subjects.area_request();
+        let subject = shared.subjects.manager(ManagerVerb::AreaRequest);
         match ask::<AreaOwner>(&shared, subject, &request, AREA_REQUEST_TIMEOUT).await {
             Ok(owner) => {
                 tracing::info!(%area, zone = %owner.zone, "the neighbouring area has an owner")
@@ -267,11 +274,14 @@ pub(super) fn request_owner(shared: &Arc<Shared>, area: AreaId, requested_by: Zo
 pub(super) fn send_area_state(
     shared: &Arc<Shared>,
     myself: &ActorRef<ZoneMsg>,
+    target: &Identity,
     transfer: AreaStateTransfer,
 ) {
     let (shared, myself) = (shared.clone(), myself.clone());
+    let subject = shared
+        .subjects
+        .zone(target, transfer.zone, ZoneVerb::AreaState);
     tokio::spawn(async move {
-        let subject = shared.subjects.zone(transfer.zone, ZoneVerb::AreaState);
         let result =
             ask::<AreaStateAccepted>(&shared, subject, &transfer, AREA_STATE_TIMEOUT).await;
         let _ = myself.cast(ZoneMsg::EvacuationAnswered(result));

@@ -1,9 +1,14 @@
-//! A zone-server under test: a real nats-server, real character-api and quest-api child
-//! processes, the zone-server's own `run` in this process on a free port, a NATS client
-//! that plays the manager with `protocol`'s messages, and WebSocket clients.
+//! A zone-server under test: a real nats-server (auth on), real character-api and quest-api
+//! child processes, the zone-server's own `run` in this process on a free port (as
+//! `zone-1`), a NATS client with the manager's credentials that plays the manager with
+//! `protocol`'s messages (and answers the zone's area-owner questions from what it
+//! allocated), a second zone's client (`zone-2`) for what only zones send, and WebSocket
+//! clients.
 #![allow(dead_code, unreachable_pub)]
 
+use std::collections::HashMap;
 use std::net::TcpListener;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use futures_util::{SinkExt, StreamExt};
@@ -26,8 +31,17 @@ pub struct TestZone {
     pub nats_server: NatsServer,
     pub characters: Service,
     pub quests: Service,
+    /// The manager's connection, and its subjects.
     pub nats: async_nats::Client,
     pub subjects: Subjects,
+    /// Another zone-server's connection (`zone-2`), and its subjects.
+    pub neighbour: async_nats::Client,
+    pub neighbour_subjects: Subjects,
+    /// The zone-server's own NATS identity.
+    pub identity: Identity,
+    /// Who owns which area, as this stand-in manager allocated them.
+    pub owners: Arc<Mutex<HashMap<AreaId, AreaOwner>>>,
+    owner_answers: tokio::task::JoinHandle<()>,
     pub handle: zone_server::Handle,
     pub ws_url: String,
     pub http: reqwest::Client,
@@ -40,7 +54,12 @@ impl TestZone {
         let nats_server = NatsServer::start().expect("nats-server");
         let characters = Service::character_api(TOKEN).expect("character-api");
         let quests = Service::quest_api(TOKEN).expect("quest-api");
-        let config = Config::new(&nats_server.url(), &characters.url(), &quests.url(), TOKEN);
+        let config = Config::new(
+            nats_server.args("zone-1"),
+            &characters.url(),
+            &quests.url(),
+            TOKEN,
+        );
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
         let (stop, stopped) = oneshot::channel::<()>();
         let (up, handle) = oneshot::channel();
@@ -58,16 +77,27 @@ impl TestZone {
             .await
             .expect("zone up in time")
             .expect("zone up");
-        let nats = async_nats::connect(nats_server.url())
+        let manager = service_kit::nats::connect(&nats_server.args("manager"), "test manager")
             .await
             .expect("nats client");
+        let neighbour = service_kit::nats::connect(&nats_server.args("zone-2"), "test zone")
+            .await
+            .expect("nats client");
+        let subjects = Subjects::default().speaking_as(manager.identity);
+        let owners = Arc::new(Mutex::new(HashMap::new()));
+        let owner_answers = answer_owner_queries(&manager.client, &subjects, owners.clone()).await;
         let ws_url = handle.shared.ws_url.clone();
         let zone = Self {
             nats_server,
             characters,
             quests,
-            nats,
-            subjects: Subjects::default(),
+            nats: manager.client,
+            subjects,
+            neighbour: neighbour.client,
+            neighbour_subjects: Subjects::default().speaking_as(neighbour.identity),
+            identity: handle.shared.subjects.me().clone(),
+            owners,
+            owner_answers,
             handle,
             ws_url,
             http: reqwest::Client::new(),
@@ -87,31 +117,75 @@ impl TestZone {
         self.handle.zones[i]
     }
 
+    /// A request to one of the zone-server's zones: from the manager, or for a whole
+    /// area's state (which only zones send) from the neighbouring zone-server.
     pub async fn request<T: serde::Serialize, R: serde::de::DeserializeOwned>(
         &self,
         zone: ZoneId,
         verb: ZoneVerb,
         body: &T,
     ) -> Reply<R> {
-        let reply = self
-            .nats
-            .request(self.subjects.zone(zone, verb), cluster::encode(body).into())
+        let (client, subjects) = match verb {
+            ZoneVerb::AreaState => (&self.neighbour, &self.neighbour_subjects),
+            _ => (&self.nats, &self.subjects),
+        };
+        let reply = client
+            .request(
+                subjects.zone(&self.identity, zone, verb),
+                cluster::encode(body).into(),
+            )
             .await
             .expect("a reply");
         cluster::decode::<Reply<R>>(&reply.payload).expect("a well-formed reply")
     }
 
     pub async fn allocate(&self, zone: ZoneId, area: AreaId, epoch: u64) -> Reply<Allocated> {
-        self.request(
+        self.allocate_with(zone, area, epoch, None).await
+    }
+
+    /// Allocates as for a drain: the area's world comes from `from` (a zone of this
+    /// process).
+    pub async fn allocate_from(
+        &self,
+        zone: ZoneId,
+        area: AreaId,
+        epoch: u64,
+        from: ZoneId,
+    ) -> Reply<Allocated> {
+        let handover = Handover {
+            zone: from,
+            identity: self.identity.to_string(),
+        };
+        self.allocate_with(zone, area, epoch, Some(handover)).await
+    }
+
+    async fn allocate_with(
+        &self,
+        zone: ZoneId,
+        area: AreaId,
+        epoch: u64,
+        handover_from: Option<Handover>,
+    ) -> Reply<Allocated> {
+        let body = Allocate {
             zone,
-            ZoneVerb::Allocate,
-            &Allocate {
-                zone,
+            area,
+            epoch: Epoch(epoch),
+            handover_from,
+        };
+        let reply: Reply<Allocated> = self.request(zone, ZoneVerb::Allocate, &body).await;
+        if let Ok(a) = &reply {
+            self.owners.lock().unwrap().insert(
                 area,
-                epoch: Epoch(epoch),
-            },
-        )
-        .await
+                AreaOwner {
+                    area,
+                    zone,
+                    epoch: a.epoch,
+                    ws_url: a.ws_url.clone(),
+                    identity: self.identity.to_string(),
+                },
+            );
+        }
+        reply
     }
 
     pub async fn create_character(&self, name: &str) -> Character {
@@ -186,6 +260,7 @@ impl TestZone {
     }
 
     pub async fn stop(mut self) {
+        self.owner_answers.abort();
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
@@ -193,6 +268,33 @@ impl TestZone {
             let _ = tokio::time::timeout(Duration::from_secs(20), task).await;
         }
     }
+}
+
+/// Answers the zone's "who owns this area" questions, as the manager would, from `owners`.
+async fn answer_owner_queries(
+    client: &async_nats::Client,
+    subjects: &Subjects,
+    owners: Arc<Mutex<HashMap<AreaId, AreaOwner>>>,
+) -> tokio::task::JoinHandle<()> {
+    let mut queries = client
+        .subscribe(subjects.manager_all(ManagerVerb::AreaOwner))
+        .await
+        .expect("subscribe");
+    client.flush().await.expect("flush");
+    let client = client.clone();
+    tokio::spawn(async move {
+        while let Some(msg) = queries.next().await {
+            let Ok(q) = cluster::decode::<AreaOwnerQuery>(&msg.payload) else {
+                continue;
+            };
+            let owner = owners.lock().unwrap().get(&q.area).cloned();
+            let answer: Reply<AreaOwner> =
+                owner.ok_or_else(|| ErrorReply::new(ErrorKind::NotFound, "no owner"));
+            if let Some(reply) = msg.reply {
+                let _ = client.publish(reply, cluster::encode(&answer).into()).await;
+            }
+        }
+    })
 }
 
 pub struct Client {

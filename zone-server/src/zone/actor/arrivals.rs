@@ -3,12 +3,14 @@
 //! a ticket admits someone (is in the process's ticket map) exactly while its arrival is
 //! pending; a handoff names at most one pending arrival; a pending arrival leaves only
 //! through [`Arrivals::claim`], [`Arrivals::expired`], [`Arrivals::abort`] or
-//! [`Arrivals::drain`], which hand back what must still be saved.
+//! [`Arrivals::drain`], which hand back what must still be saved. A handoff's commit and
+//! abort are taken only from the identity that sent its prepare; one this zone never
+//! prepared is answered as unknown.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 
-use protocol::cluster::PlayerTransfer;
+use protocol::cluster::{Identity, PlayerTransfer};
 use protocol::http::character::Character;
 use protocol::http::zone::ArrivedBy;
 use protocol::{HandoffId, Ticket, UnixMillis, ZoneId};
@@ -67,6 +69,15 @@ impl Origin {
     }
 }
 
+/// How many handoffs' senders are remembered after their arrival left (a commit that comes
+/// after the client is acknowledged, not refused).
+const HANDOFFS_REMEMBERED: usize = 4096;
+
+/// Why a commit or an abort is refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("no handoff {0} was prepared here by this sender")]
+pub(super) struct UnknownHandoff(pub(super) HandoffId);
+
 /// The pending arrivals of one zone, by ticket and by the handoff that made them.
 #[derive(Debug)]
 pub(super) struct Arrivals {
@@ -74,6 +85,9 @@ pub(super) struct Arrivals {
     shared: Arc<Shared>,
     pending: HashMap<Ticket, PendingArrival>,
     by_handoff: HashMap<HandoffId, Ticket>,
+    /// Who sent each recent handoff's prepare, oldest first in `handoff_order`.
+    handoff_senders: HashMap<HandoffId, Identity>,
+    handoff_order: VecDeque<HandoffId>,
 }
 
 impl Arrivals {
@@ -83,6 +97,8 @@ impl Arrivals {
             shared,
             pending: HashMap::new(),
             by_handoff: HashMap::new(),
+            handoff_senders: HashMap::new(),
+            handoff_order: VecDeque::new(),
         }
     }
 
@@ -107,27 +123,54 @@ impl Arrivals {
     }
 
     /// The pending arrival a handoff prepare made, as `(ticket, expires_at)`, or a new one
-    /// made by `arrive` (a repeated prepare, whose answer was lost, gets the same ticket).
+    /// made by `arrive` (a repeated prepare, whose answer was lost, gets the same ticket);
+    /// `None` when the handoff id was prepared by another sender.
     pub(super) fn for_handoff(
         &mut self,
         handoff: HandoffId,
+        sender: &Identity,
         arrive: impl FnOnce() -> PendingArrival,
-    ) -> (Ticket, UnixMillis) {
+    ) -> Option<(Ticket, UnixMillis)> {
+        match self.handoff_senders.get(&handoff) {
+            Some(known) if known != sender => return None,
+            Some(_) => {}
+            None => {
+                self.handoff_senders.insert(handoff, sender.clone());
+                self.handoff_order.push_back(handoff);
+                while self.handoff_order.len() > HANDOFFS_REMEMBERED {
+                    if let Some(old) = self.handoff_order.pop_front() {
+                        self.handoff_senders.remove(&old);
+                    }
+                }
+            }
+        }
         let known = self
             .by_handoff
             .get(&handoff)
             .and_then(|t| self.pending.get(t).map(|p| (*t, p.expires_at)));
         if let Some(known) = known {
-            return known;
+            return Some(known);
         }
         let (ticket, arrival) = (Ticket::new_random(), arrive());
         let expires_at = arrival.expires_at;
         self.insert(ticket, arrival);
-        (ticket, expires_at)
+        Some((ticket, expires_at))
+    }
+
+    fn check_sender(&self, handoff: HandoffId, sender: &Identity) -> Result<(), UnknownHandoff> {
+        match self.handoff_senders.get(&handoff) {
+            Some(known) if known == sender => Ok(()),
+            _ => Err(UnknownHandoff(handoff)),
+        }
     }
 
     /// The handoff was committed: its carried state is now this zone's.
-    pub(super) fn commit(&mut self, handoff: HandoffId) {
+    pub(super) fn commit(
+        &mut self,
+        handoff: HandoffId,
+        sender: &Identity,
+    ) -> Result<(), UnknownHandoff> {
+        self.check_sender(handoff, sender)?;
         if let Some(p) = self
             .by_handoff
             .get(&handoff)
@@ -138,13 +181,19 @@ impl Arrivals {
                 committed: true,
             };
         }
+        Ok(())
     }
 
     /// The sender gave the handoff up: its arrival goes unless it was committed already
     /// (then the state is this zone's, and the ticket stays until spent or expired).
-    pub(super) fn abort(&mut self, handoff: HandoffId) {
+    pub(super) fn abort(
+        &mut self,
+        handoff: HandoffId,
+        sender: &Identity,
+    ) -> Result<(), UnknownHandoff> {
+        self.check_sender(handoff, sender)?;
         let Some(ticket) = self.by_handoff.remove(&handoff) else {
-            return;
+            return Ok(());
         };
         let uncommitted = self.pending.get(&ticket).is_some_and(|p| {
             matches!(
@@ -158,6 +207,7 @@ impl Arrivals {
         if uncommitted {
             self.claim(&ticket);
         }
+        Ok(())
     }
 
     /// Takes out every arrival whose ticket is past `now`.

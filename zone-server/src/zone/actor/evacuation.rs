@@ -14,7 +14,8 @@ use ractor::ActorRef;
 use super::ZoneActorState;
 use super::arrivals::{Origin, PendingArrival};
 use crate::zone::nats::{self, answer, refuse};
-use crate::zone::{AskError, ZoneMsg};
+use crate::zone::trust;
+use crate::zone::{AskError, Distrust, ZoneMsg};
 use service_kit::time::now_millis;
 
 /// How long a migrated player's ticket lives.
@@ -25,6 +26,8 @@ const MIGRATION_TICKET_LIFE_MS: u64 = 15_000;
 pub(super) struct Evacuation {
     target_zone: ZoneId,
     target_epoch: Epoch,
+    /// The NATS identity serving `target_zone` (its subjects name it).
+    target_identity: Identity,
     /// NPCs and ground items go too (a drain), or only players (a lost area).
     carry_world: bool,
     /// Where to answer `Migrate` once done.
@@ -52,15 +55,33 @@ impl ZoneActorState {
                 "a zone cannot migrate to itself",
             );
         }
+        let Ok(identity) = Identity::new(&m.target_identity) else {
+            return refuse::<Migrated>(
+                &self.shared,
+                reply,
+                ErrorKind::Malformed,
+                "the target zone's NATS identity is missing or malformed",
+            );
+        };
         tracing::info!(zone = %self.id, area = %m.area, target = %m.target_zone, "migrating the area");
-        self.begin_evacuation(m.target_zone, m.target_epoch, true, reply);
+        self.begin_evacuation(m.target_zone, m.target_epoch, identity, true, reply);
     }
 
     /// `LostArea`: the area went to `new_owner` under a newer epoch.
-    pub(super) fn lost_area(&mut self, m: LostArea) {
+    pub(super) fn lost_area(&mut self, myself: &ActorRef<ZoneMsg>, m: LostArea) {
         tracing::warn!(zone = %self.id, area = %m.area, new_owner = %m.new_owner, "lost the area; handing the players to its new owner");
         if self.evacuation.is_none() {
-            self.begin_evacuation(m.new_owner, m.new_epoch, false, None);
+            match Identity::new(&m.new_owner_identity) {
+                Ok(identity) => {
+                    self.begin_evacuation(m.new_owner, m.new_epoch, identity, false, None);
+                }
+                // Nobody to hand the players to: they are saved and told to rejoin.
+                Err(_) => self.leave_area(
+                    myself,
+                    ErrorCode::ZONE_UNAVAILABLE,
+                    "the area moved to another zone",
+                ),
+            }
         }
     }
 
@@ -70,6 +91,7 @@ impl ZoneActorState {
         &mut self,
         target_zone: ZoneId,
         target_epoch: Epoch,
+        target_identity: Identity,
         carry_world: bool,
         reply: Option<async_nats::Subject>,
     ) {
@@ -78,6 +100,7 @@ impl ZoneActorState {
         self.evacuation = Some(Evacuation {
             target_zone,
             target_epoch,
+            target_identity,
             carry_world,
             reply,
             sent: None,
@@ -121,7 +144,8 @@ impl ZoneActorState {
             ground_items,
         };
         evacuation.sent = Some(sent);
-        nats::send_area_state(&self.shared, myself, transfer);
+        let target = evacuation.target_identity.clone();
+        nats::send_area_state(&self.shared, myself, &target, transfer);
     }
 
     /// The new owner answered: every client goes there (or, failing that, rejoins), and
@@ -184,12 +208,62 @@ impl ZoneActorState {
         }
     }
 
-    /// `AreaStateTransfer`: this zone takes over a whole area from another.
+    /// `AreaStateTransfer` from `sender`: checked against the manager's word (who hands
+    /// the area over) and character-api (every carried player is the saved one) in a task,
+    /// then taken in [`area_state_checked`](Self::area_state_checked).
     pub(super) fn receive_area(
+        &mut self,
+        myself: &ActorRef<ZoneMsg>,
+        m: AreaStateTransfer,
+        sender: &Identity,
+        reply: Option<async_nats::Subject>,
+    ) {
+        if let Err(why) = self.can_take_area(&m) {
+            return refuse::<AreaStateAccepted>(&self.shared, reply, ErrorKind::WrongState, why);
+        }
+        let handover_from = self.held.as_ref().and_then(|h| h.handover_from.clone());
+        let (shared, myself, sender) = (self.shared.clone(), myself.clone(), sender.clone());
+        tokio::spawn(async move {
+            let verdict =
+                trust::check_area_state(&shared, &sender, handover_from.as_ref(), &m).await;
+            let _ = myself.cast(ZoneMsg::AreaStateChecked {
+                transfer: Box::new(m),
+                reply,
+                verdict,
+            });
+        });
+    }
+
+    fn can_take_area(&self, m: &AreaStateTransfer) -> Result<(), &'static str> {
+        if self.held.is_none() {
+            Err("this zone holds no area")
+        } else if self.evacuation.is_some() {
+            Err("this zone is handing its own area away")
+        } else if m.from_zone == self.id {
+            Err("a zone cannot send its area to itself")
+        } else {
+            Ok(())
+        }
+    }
+
+    /// A whole area's state, checked: its players become pending arrivals with tickets.
+    pub(super) fn area_state_checked(
         &mut self,
         m: AreaStateTransfer,
         reply: Option<async_nats::Subject>,
+        verdict: Result<(), Distrust>,
     ) {
+        if let Err(distrust) = verdict {
+            metrics::counter!("zone_area_states_forbidden_total", "reason" => distrust.label())
+                .increment(1);
+            tracing::warn!(area = %m.area, from = %m.from_zone, "refusing an area's state: {distrust}");
+            return refuse::<AreaStateAccepted>(
+                &self.shared,
+                reply,
+                ErrorKind::Forbidden,
+                distrust.to_string(),
+            );
+        }
         let Some(held) = &mut self.held else {
             return refuse::<AreaStateAccepted>(
                 &self.shared,

@@ -4,8 +4,11 @@
 //! removes them, sends `Transfer` and *commits*; on a refusal or no answer it thaws them,
 //! keeps them at the border and retries with backoff (aborting what may have been
 //! accepted); when the area has no owner it asks the manager for one. The receiving zone
-//! turns a prepare into a pending arrival with a ticket, which it saves as its own when the
-//! commit came but the client never did.
+//! first checks the prepare against the authorities (`trust`: the sender owns a
+//! neighbouring area by the manager's word, the carried character is the saved one), then
+//! turns it into a pending arrival with a ticket, which it saves as its own when the commit
+//! came but the client never did. Commits and aborts are taken only from the prepare's
+//! sender; one for a handoff never prepared here gets a `not_found` error reply.
 
 use protocol::cluster::{self, *};
 use protocol::{AreaId, CharacterId, EntityId, Epoch, HandoffId, Ticket};
@@ -14,7 +17,8 @@ use ractor::ActorRef;
 use super::ZoneActorState;
 use super::arrivals::{Origin, PendingArrival};
 use crate::zone::nats::{self, answer, refuse};
-use crate::zone::{AskError, ZoneMsg};
+use crate::zone::trust;
+use crate::zone::{AskError, Distrust, ZoneMsg};
 use service_kit::time::now_millis;
 
 /// How long a handoff ticket lives.
@@ -156,18 +160,22 @@ impl ZoneActorState {
 
     // ------------------------------------------------------------------ receiving end
 
-    /// A request on one of this zone's area subjects.
+    /// A request on one of this zone's area subjects, from `sender` (the NATS server's
+    /// word). A prepare is checked against the manager and character-api first (in a task:
+    /// the actor never waits), then [`prepare_checked`](Self::prepare_checked) goes on.
     pub(super) fn area_request(
         &mut self,
+        myself: &ActorRef<ZoneMsg>,
         area: AreaId,
         verb: AreaVerb,
+        sender: Identity,
         payload: &[u8],
         reply: Option<async_nats::Subject>,
     ) {
         metrics::counter!("zone_nats_requests_total", "verb" => format!("area_{verb:?}").to_lowercase()).increment(1);
         match verb {
             AreaVerb::Prepare => match cluster::decode::<HandoffPrepare>(payload) {
-                Ok(m) => self.prepare(area, m, reply),
+                Ok(m) => self.check_prepare(myself, area, sender, m, reply),
                 Err(e) => refuse::<HandoffAnswer>(
                     &self.shared,
                     reply,
@@ -176,19 +184,29 @@ impl ZoneActorState {
                 ),
             },
             AreaVerb::Commit => match cluster::decode::<HandoffCommit>(payload) {
-                Ok(m) => {
-                    self.arrivals.commit(m.handoff);
-                    answer(&self.shared, reply, &Ok(HandoffAck { handoff: m.handoff }));
-                }
+                Ok(m) => match self.arrivals.commit(m.handoff, &sender) {
+                    Ok(()) => answer(&self.shared, reply, &Ok(HandoffAck { handoff: m.handoff })),
+                    Err(e) => refuse::<HandoffAck>(
+                        &self.shared,
+                        reply,
+                        ErrorKind::NotFound,
+                        e.to_string(),
+                    ),
+                },
                 Err(e) => {
                     refuse::<HandoffAck>(&self.shared, reply, ErrorKind::Malformed, e.to_string())
                 }
             },
             AreaVerb::Abort => match cluster::decode::<HandoffAbort>(payload) {
-                Ok(m) => {
-                    self.arrivals.abort(m.handoff);
-                    answer(&self.shared, reply, &Ok(HandoffAck { handoff: m.handoff }));
-                }
+                Ok(m) => match self.arrivals.abort(m.handoff, &sender) {
+                    Ok(()) => answer(&self.shared, reply, &Ok(HandoffAck { handoff: m.handoff })),
+                    Err(e) => refuse::<HandoffAck>(
+                        &self.shared,
+                        reply,
+                        ErrorKind::NotFound,
+                        e.to_string(),
+                    ),
+                },
                 Err(e) => {
                     refuse::<HandoffAck>(&self.shared, reply, ErrorKind::Malformed, e.to_string())
                 }
@@ -196,47 +214,100 @@ impl ZoneActorState {
         }
     }
 
-    fn prepare(&mut self, area: AreaId, m: HandoffPrepare, reply: Option<async_nats::Subject>) {
+    /// Refuses what this zone can tell at once, then checks the rest with the authorities.
+    fn check_prepare(
+        &mut self,
+        myself: &ActorRef<ZoneMsg>,
+        area: AreaId,
+        sender: Identity,
+        m: HandoffPrepare,
+        reply: Option<async_nats::Subject>,
+    ) {
+        if let Err((kind, why)) = self.can_take(area, &m) {
+            return refuse::<HandoffAnswer>(&self.shared, reply, kind, why);
+        }
+        let (shared, myself) = (self.shared.clone(), myself.clone());
+        tokio::spawn(async move {
+            let verdict = trust::check_prepare(&shared, &sender, &m).await;
+            let _ = myself.cast(ZoneMsg::PrepareChecked {
+                area,
+                sender,
+                prepare: Box::new(m),
+                reply,
+                verdict,
+            });
+        });
+    }
+
+    /// Whether this zone can take a player into `area` from `m` at all, as far as its own
+    /// state tells.
+    fn can_take(&self, area: AreaId, m: &HandoffPrepare) -> Result<(), (ErrorKind, String)> {
         let Some(held) = &self.held else {
+            return Err((ErrorKind::WrongState, "this zone holds no area".into()));
+        };
+        if m.to_area != area || held.area != area {
+            let why = format!("this zone holds {}, not {}", held.area, m.to_area);
+            return Err((ErrorKind::WrongEpoch, why));
+        }
+        if !self.shared.grid.contains(m.from_area) || m.from_zone == self.id {
+            let why = format!("no handoff from {} by zone {}", m.from_area, m.from_zone);
+            return Err((ErrorKind::Malformed, why));
+        }
+        Ok(())
+    }
+
+    /// A prepare checked against the manager and character-api: a pending arrival with a
+    /// ticket, or a refusal.
+    pub(super) fn prepare_checked(
+        &mut self,
+        area: AreaId,
+        sender: Identity,
+        m: HandoffPrepare,
+        reply: Option<async_nats::Subject>,
+        verdict: Result<(), Distrust>,
+    ) {
+        if let Err(distrust) = verdict {
+            metrics::counter!("zone_handoffs_forbidden_total", "reason" => distrust.label())
+                .increment(1);
+            tracing::warn!(%sender, handoff = %m.handoff, from = %m.from_area, "refusing a handoff: {distrust}");
             return refuse::<HandoffAnswer>(
                 &self.shared,
                 reply,
-                ErrorKind::WrongState,
-                "this zone holds no area",
+                ErrorKind::Forbidden,
+                distrust.to_string(),
             );
-        };
+        }
+        // The zone may have changed while the checks ran.
+        if let Err((kind, why)) = self.can_take(area, &m) {
+            return refuse::<HandoffAnswer>(&self.shared, reply, kind, why);
+        }
         if self.evacuation.is_some() {
             return self.refuse_handoff(reply, m.handoff, "the area is moving to another zone");
         }
-        if m.to_area != area || held.area != area {
-            return refuse::<HandoffAnswer>(
-                &self.shared,
-                reply,
-                ErrorKind::WrongEpoch,
-                format!("this zone holds {}, not {}", held.area, m.to_area),
-            );
-        }
-        if !self.shared.grid.contains(m.from_area) || m.from_zone == self.id {
-            return refuse::<HandoffAnswer>(
-                &self.shared,
-                reply,
-                ErrorKind::Malformed,
-                format!("no handoff from {} by zone {}", m.from_area, m.from_zone),
-            );
-        }
+        let Some(held) = &self.held else { return };
         let (epoch, character) = (held.epoch, m.player.character.id);
         if held.sim.player_of(character).is_some() {
             return self.refuse_handoff(reply, m.handoff, "the character is already here");
         }
         let handoff = m.handoff;
-        let (ticket, expires_at) = self.arrivals.for_handoff(handoff, || PendingArrival {
-            arrival: m.player,
-            expires_at: now_millis() + HANDOFF_TICKET_LIFE_MS,
-            origin: Origin::Handoff {
-                handoff,
-                committed: false,
-            },
-        });
+        let arrival = self
+            .arrivals
+            .for_handoff(handoff, &sender, || PendingArrival {
+                arrival: m.player,
+                expires_at: now_millis() + HANDOFF_TICKET_LIFE_MS,
+                origin: Origin::Handoff {
+                    handoff,
+                    committed: false,
+                },
+            });
+        let Some((ticket, expires_at)) = arrival else {
+            return refuse::<HandoffAnswer>(
+                &self.shared,
+                reply,
+                ErrorKind::Forbidden,
+                format!("handoff {handoff} belongs to another sender"),
+            );
+        };
         answer(
             &self.shared,
             reply,

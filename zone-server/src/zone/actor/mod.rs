@@ -34,7 +34,7 @@ mod tick;
 use std::sync::Arc;
 use std::time::Duration;
 
-use protocol::cluster::ZoneState;
+use protocol::cluster::{Handover, ZoneState};
 use protocol::{AreaId, Epoch, ZoneId};
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 use tokio::task::JoinHandle;
@@ -66,6 +66,8 @@ struct Held {
     ticker: JoinHandle<()>,
     /// Forwards the area's NATS subjects (handoffs into it) while held.
     subscription: JoinHandle<()>,
+    /// For a drain: the zone the manager named to send the area's world.
+    handover_from: Option<Handover>,
 }
 
 impl Held {
@@ -145,15 +147,29 @@ impl Actor for ZoneActor {
             ZoneMsg::Heartbeat => state.heartbeat(&myself),
             ZoneMsg::Request {
                 verb,
+                sender,
                 payload,
                 reply,
-            } => state.request(&myself, verb, &payload, reply),
+            } => state.request(&myself, verb, &sender, &payload, reply),
             ZoneMsg::AreaRequest {
                 area,
                 verb,
+                sender,
                 payload,
                 reply,
-            } => state.area_request(area, verb, &payload, reply),
+            } => state.area_request(&myself, area, verb, sender, &payload, reply),
+            ZoneMsg::PrepareChecked {
+                area,
+                sender,
+                prepare,
+                reply,
+                verdict,
+            } => state.prepare_checked(area, sender, *prepare, reply, verdict),
+            ZoneMsg::AreaStateChecked {
+                transfer,
+                reply,
+                verdict,
+            } => state.area_state_checked(*transfer, reply, verdict),
             ZoneMsg::HandoffAnswered {
                 player,
                 character,

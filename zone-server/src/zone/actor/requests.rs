@@ -22,6 +22,7 @@ impl ZoneActorState {
         &mut self,
         myself: &ActorRef<ZoneMsg>,
         verb: ZoneVerb,
+        sender: &Identity,
         payload: &[u8],
         reply: Option<async_nats::Subject>,
     ) {
@@ -45,7 +46,7 @@ impl ZoneActorState {
             },
             ZoneVerb::LostArea => match cluster::decode::<LostArea>(payload) {
                 Ok(m) if self.holds(m.zone, m.area, m.lost_epoch) => {
-                    self.lost_area(m);
+                    self.lost_area(myself, m);
                     answer(&self.shared, reply, &Ok(Released { zone: self.id }));
                 }
                 Ok(m) => self.wrong_epoch::<Released>(reply, m.zone, m.area, m.lost_epoch),
@@ -68,7 +69,9 @@ impl ZoneActorState {
                 }
             },
             ZoneVerb::AreaState => match cluster::decode::<AreaStateTransfer>(payload) {
-                Ok(m) if self.holds(m.zone, m.area, m.epoch) => self.receive_area(m, reply),
+                Ok(m) if self.holds(m.zone, m.area, m.epoch) => {
+                    self.receive_area(myself, m, sender, reply)
+                }
                 Ok(m) => self.wrong_epoch::<AreaStateAccepted>(reply, m.zone, m.area, m.epoch),
                 Err(e) => refuse::<AreaStateAccepted>(
                     &self.shared,
@@ -166,6 +169,7 @@ impl ZoneActorState {
             sim: Box::new(sim),
             ticker,
             subscription,
+            handover_from: m.handover_from,
         });
         metrics::histogram!("zone_allocate_seconds").record(started.elapsed().as_secs_f64());
         tracing::info!(zone = %self.id, area = %m.area, epoch = %m.epoch, "allocated");

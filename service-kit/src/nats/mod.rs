@@ -1,0 +1,338 @@
+//! Connecting to NATS as a role of the cluster, with what NATS clients natively support:
+//!
+//! - **credentials** (`--nats-creds`/`NATS_CREDS`): an nkey seed file (what
+//!   [`security`] makes: the server holds only public keys and checks a signed challenge, so
+//!   no secret crosses the wire or sits on the NATS host), or a NATS `.creds` file (a user
+//!   JWT and its seed, for deployments run in NATS's operator/JWT mode);
+//! - **user/password or a token in the URL** (`nats://user:pass@host`, `nats://token@host`),
+//!   passed on as NATS clients normally do;
+//! - **TLS**: a `tls://` URL requires it; `--nats-ca`/`NATS_CA` names the CA that signed the
+//!   server's certificate (and implies TLS);
+//! - **several servers**: a comma-separated `NATS_URL`; the client connects to any and
+//!   reconnects with backoff, resubscribing everything.
+//!
+//! The connection's [`Identity`] (the nkey's public key, or `--nats-identity`, or the URL's
+//! user name) is the last token of every subject the process sends on, and names the
+//! inbox its replies come to (see `protocol::cluster::subjects`).
+
+pub mod security;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use async_nats::{Client, ConnectOptions, Event, ServerAddr};
+use protocol::cluster::{Identity, Subjects};
+
+/// The NATS settings every NATS-speaking binary takes (flattened into its clap args).
+#[derive(Debug, Clone, clap::Args)]
+pub struct NatsArgs {
+    /// NATS server URL, or several separated by commas (`nats://`, or `tls://` to require
+    /// TLS); user/password or a token may be embedded (`nats://user:pass@host:4222`).
+    #[arg(
+        long = "nats-url",
+        env = "NATS_URL",
+        default_value = "nats://127.0.0.1:4222",
+        global = true
+    )]
+    pub url: String,
+    /// This role's NATS credentials: an nkey seed file (as `server-manager nats-security`
+    /// writes) or a NATS `.creds` file.
+    #[arg(long = "nats-creds", env = "NATS_CREDS", global = true)]
+    pub creds: Option<PathBuf>,
+    /// A directory of credentials shared by several replicas of one role (`zone-*.nk`, as
+    /// `server-manager nats-security` writes): the process claims the first one no other
+    /// process on this host holds (a file lock, released when the process ends). For
+    /// replicas that cannot be given a file each, e.g. `docker compose --scale`.
+    #[arg(
+        long = "nats-creds-pool",
+        env = "NATS_CREDS_POOL",
+        global = true,
+        conflicts_with = "creds"
+    )]
+    pub creds_pool: Option<PathBuf>,
+    /// CA certificate (PEM) that signed the NATS server's certificate; implies TLS.
+    #[arg(long = "nats-ca", env = "NATS_CA", global = true)]
+    pub ca: Option<PathBuf>,
+    /// The identity this process sends as, when its credentials do not name one (user/
+    /// password or token auth); must match the server's permissions for it.
+    #[arg(long = "nats-identity", env = "NATS_IDENTITY", global = true)]
+    pub identity: Option<String>,
+}
+
+impl NatsArgs {
+    /// Settings for `url` with no credentials (tests of an open server, tools).
+    pub fn open(url: &str) -> Self {
+        Self {
+            url: url.to_owned(),
+            creds: None,
+            creds_pool: None,
+            ca: None,
+            identity: None,
+        }
+    }
+
+    /// Settings for `url` with the credentials in `creds`.
+    pub fn with_creds(url: &str, creds: &Path) -> Self {
+        Self {
+            creds: Some(creds.to_owned()),
+            ..Self::open(url)
+        }
+    }
+}
+
+/// Why the NATS settings cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum NatsError {
+    /// A server URL does not parse.
+    #[error("bad NATS URL `{0}`: {1}")]
+    Url(String, String),
+    /// The credentials file cannot be read or holds no usable key.
+    #[error("NATS credentials {0}: {1}")]
+    Creds(PathBuf, String),
+    /// Every credential of the pool is held by another process.
+    #[error("NATS credentials pool {0}: {1}")]
+    Pool(PathBuf, String),
+    /// The identity is not a subject token.
+    #[error(transparent)]
+    Identity(#[from] protocol::cluster::SubjectError),
+    /// The client could not be set up.
+    #[error("cannot connect to NATS: {0}")]
+    Connect(#[from] async_nats::ConnectError),
+}
+
+/// A NATS connection and the identity it sends as.
+#[derive(Debug, Clone)]
+pub struct Nats {
+    /// The client.
+    pub client: Client,
+    /// Who the server knows this connection as.
+    pub identity: Identity,
+}
+
+/// What the credentials say: how to authenticate and who that makes this process.
+struct Credentials {
+    options: ConnectOptions,
+    identity: Option<String>,
+}
+
+const JWT_MARKER: &str = "BEGIN NATS USER JWT";
+
+/// The public key of an nkey seed.
+pub fn public_key(seed: &str) -> Result<String, String> {
+    nkeys::KeyPair::from_seed(seed.trim())
+        .map(|k| k.public_key())
+        .map_err(|e| e.to_string())
+}
+
+fn read_creds(path: &Path) -> Result<Credentials, NatsError> {
+    let bad = |why: String| NatsError::Creds(path.to_owned(), why);
+    let text = std::fs::read_to_string(path).map_err(|e| bad(e.to_string()))?;
+    if text.contains(JWT_MARKER) {
+        // A `.creds` file: the JWT, then the seed between its own markers.
+        let seed = text
+            .lines()
+            .map(str::trim)
+            .find(|l| l.starts_with("SU"))
+            .ok_or_else(|| bad("no user seed in the .creds file".into()))?;
+        let identity = public_key(seed).map_err(bad)?;
+        let options = ConnectOptions::with_credentials(&text).map_err(|e| bad(e.to_string()))?;
+        return Ok(Credentials {
+            options,
+            identity: Some(identity),
+        });
+    }
+    let seed = text
+        .lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty() && !l.starts_with('#'))
+        .ok_or_else(|| bad("the file is empty".into()))?;
+    let identity = public_key(seed).map_err(|e| bad(format!("not an nkey seed: {e}")))?;
+    Ok(Credentials {
+        options: ConnectOptions::with_nkey(seed.to_owned()),
+        identity: Some(identity),
+    })
+}
+
+/// The servers of a comma-separated URL list.
+fn servers(url: &str) -> Result<Vec<ServerAddr>, NatsError> {
+    url.split(',')
+        .map(str::trim)
+        .filter(|u| !u.is_empty())
+        .map(|u| {
+            u.parse::<ServerAddr>()
+                .map_err(|e| NatsError::Url(u.to_owned(), e.to_string()))
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .and_then(|list| {
+            if list.is_empty() {
+                Err(NatsError::Url(url.to_owned(), "no server".into()))
+            } else {
+                Ok(list)
+            }
+        })
+}
+
+/// How long between reconnect attempts: 100 ms doubling to 5 s (the default climbs to
+/// minutes, too slow for a cluster whose NATS node comes back).
+fn reconnect_delay(attempts: usize) -> Duration {
+    let exp = u32::try_from(attempts.min(6)).unwrap_or(6);
+    Duration::from_millis(100 * 2u64.pow(exp)).min(Duration::from_secs(5))
+}
+
+/// Connects as the role `args` gives, naming the connection `name` on the server. Keeps
+/// retrying in the background when the server is not up yet (or refuses the credentials:
+/// that is logged), so a service still starts and reports not-ready meanwhile.
+pub async fn connect(args: &NatsArgs, name: &str) -> Result<Nats, NatsError> {
+    let servers = servers(&args.url)?;
+    let claimed = match &args.creds_pool {
+        Some(pool) => Some(claim(pool, "zone-")?),
+        None => None,
+    };
+    let creds = match claimed.as_ref().or(args.creds.as_ref()) {
+        Some(path) => read_creds(path)?,
+        None => {
+            let first = &servers[0];
+            let options = match (first.has_user_pass(), first.username(), first.password()) {
+                (true, Some(user), Some(pass)) => {
+                    ConnectOptions::with_user_and_password(user.to_owned(), pass.to_owned())
+                }
+                (_, Some(token), None) => ConnectOptions::with_token(token.to_owned()),
+                _ => ConnectOptions::new(),
+            };
+            Credentials {
+                options,
+                identity: first.username().map(str::to_owned),
+            }
+        }
+    };
+    let identity = Identity::new(
+        args.identity
+            .as_deref()
+            .or(creds.identity.as_deref())
+            .unwrap_or(Subjects::ANONYMOUS),
+    )?;
+    let tls = args.ca.is_some() || servers.iter().any(|s| s.tls_required());
+    let mut options = creds
+        .options
+        .name(name)
+        .custom_inbox_prefix(Subjects::inbox_prefix(&identity))
+        .retry_on_initial_connect()
+        .max_reconnects(None)
+        .reconnect_delay_callback(reconnect_delay)
+        .connection_timeout(Duration::from_secs(3))
+        .request_timeout(Some(Duration::from_secs(10)))
+        .require_tls(tls)
+        .event_callback(|event| async move { log_event(&event) });
+    if let Some(ca) = &args.ca {
+        options = options.add_root_certificates(ca.clone());
+    }
+    let client = options.connect(servers).await?;
+    Ok(Nats { client, identity })
+}
+
+/// Claims the first `<prefix>*.nk` of `pool` that no other process holds, by an exclusive
+/// lock on `<file>.lock` kept until this process exits (the identity is this process's for
+/// its whole life; a process that dies releases it with its file descriptors).
+fn claim(pool: &Path, prefix: &str) -> Result<PathBuf, NatsError> {
+    let bad = |why: String| NatsError::Pool(pool.to_owned(), why);
+    let mut seeds: Vec<PathBuf> = std::fs::read_dir(pool)
+        .map_err(|e| bad(e.to_string()))?
+        .filter_map(|entry| entry.ok().map(|e| e.path()))
+        .filter(|path| {
+            path.file_name().and_then(|f| f.to_str()).is_some_and(|f| {
+                f.starts_with(prefix) && f.ends_with(".nk") && !f.contains(".retiring.")
+            })
+        })
+        .collect();
+    seeds.sort();
+    for seed in seeds {
+        let lock_path = seed.with_extension("nk.lock");
+        let lock = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(|e| bad(format!("{}: {e}", lock_path.display())))?;
+        if lock.try_lock().is_ok() {
+            tracing::info!(creds = %seed.display(), "claimed NATS credentials from the pool");
+            // Held until the process exits, on purpose (see above).
+            Box::leak(Box::new(lock));
+            return Ok(seed);
+        }
+    }
+    Err(bad(format!(
+        "every {prefix}*.nk is in use: make more with `server-manager nats-security --zones N`"
+    )))
+}
+
+fn log_event(event: &Event) {
+    match event {
+        Event::Connected => tracing::info!("connected to NATS"),
+        Event::Disconnected => tracing::warn!("disconnected from NATS; reconnecting"),
+        Event::ServerError(e) => {
+            metrics::counter!("nats_server_errors_total").increment(1);
+            tracing::warn!(error = %e, "NATS server error (a refused credential or permission)");
+        }
+        other => tracing::debug!(event = %other, "NATS event"),
+    }
+}
+
+/// Flushes what was published, giving up after `within` (a client whose server is gone
+/// would otherwise wait for it forever, and a process must still stop on SIGTERM).
+pub async fn flush(client: &Client, within: Duration) {
+    match tokio::time::timeout(within, client.flush()).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => tracing::warn!(error = %e, "NATS flush failed"),
+        Err(_) => tracing::warn!(?within, "NATS flush gave up: the server is unreachable"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn server_lists_split_on_commas() {
+        let list = servers("nats://a:4222, tls://b:4223 ,nats://u:p@c:1").unwrap();
+        assert_eq!(list.len(), 3);
+        assert!(list[1].tls_required());
+        assert!(list[2].has_user_pass());
+        assert!(servers("").is_err());
+        assert!(servers("http://x").is_err());
+    }
+
+    #[test]
+    fn nkey_seed_files_name_their_identity() {
+        let dir = tempfile::tempdir().unwrap();
+        let pair = nkeys::KeyPair::new_user();
+        let path = dir.path().join("role.nk");
+        std::fs::write(&path, format!("{}\n", pair.seed().unwrap())).unwrap();
+        let creds = read_creds(&path).unwrap();
+        assert_eq!(creds.identity.unwrap(), pair.public_key());
+        std::fs::write(&path, "not a seed").unwrap();
+        assert!(read_creds(&path).is_err());
+        assert!(read_creds(&dir.path().join("missing")).is_err());
+    }
+
+    #[test]
+    fn a_pool_hands_each_claimer_its_own_credentials() {
+        let dir = tempfile::tempdir().unwrap();
+        for name in ["zone-1.nk", "zone-2.nk", "zone-2.retiring.nk", "manager.nk"] {
+            std::fs::write(dir.path().join(name), "x").unwrap();
+        }
+        // Within one process a second lock on the same file fails too (file locks are per
+        // open file description), so this shows what two processes would see.
+        let first = claim(dir.path(), "zone-").unwrap();
+        let second = claim(dir.path(), "zone-").unwrap();
+        assert_eq!(first.file_name().unwrap(), "zone-1.nk");
+        assert_eq!(second.file_name().unwrap(), "zone-2.nk");
+        assert!(claim(dir.path(), "zone-").is_err());
+    }
+
+    #[test]
+    fn reconnects_back_off_to_five_seconds() {
+        assert_eq!(reconnect_delay(0), Duration::from_millis(100));
+        assert_eq!(reconnect_delay(1), Duration::from_millis(200));
+        assert_eq!(reconnect_delay(100), Duration::from_secs(5));
+    }
+}

@@ -1,0 +1,211 @@
+//! What a zone believes of a handoff or a whole area sent to it (DESIGN.md, invariant 7): a handed-over player is
+//! admitted only from the current owner of a neighbouring area, by the manager's word and
+//! epoch, sent under that owner's own NATS identity, and carrying the character at the
+//! version character-api holds. The sender is authenticated by the NATS server (its identity
+//! is the last token of the subject, which only it may publish); everything it *claims* is
+//! checked here against the authority for it.
+//!
+//! The manager's word on who owns an area is cached in an [`OwnerBook`]: a prepare that
+//! matches the cache costs no round trip, and one that does not is checked with the manager
+//! again before it is refused (ownership changes, and epochs only grow).
+
+use std::collections::HashMap;
+use std::sync::{Mutex, PoisonError};
+use std::time::Duration;
+
+use protocol::AreaId;
+use protocol::cluster::{
+    self, AreaOwner, AreaOwnerQuery, AreaStateTransfer, HandoffPrepare, Handover, Identity,
+    ManagerVerb, Reply,
+};
+use protocol::http::character::Character;
+
+use crate::shared::Shared;
+
+/// How long the manager may take to say who owns an area.
+const OWNER_QUERY_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// The manager's word on who owns which area, as last heard.
+#[derive(Debug, Default)]
+pub struct OwnerBook {
+    owners: Mutex<HashMap<AreaId, AreaOwner>>,
+}
+
+impl OwnerBook {
+    fn get(&self, area: AreaId) -> Option<AreaOwner> {
+        self.owners
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&area)
+            .cloned()
+    }
+
+    fn set(&self, owner: AreaOwner) {
+        let mut owners = self.owners.lock().unwrap_or_else(PoisonError::into_inner);
+        let newer = owners
+            .get(&owner.area)
+            .is_none_or(|o| o.epoch <= owner.epoch);
+        if newer {
+            owners.insert(owner.area, owner);
+        }
+    }
+}
+
+/// Why a prepare is not believed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Distrust {
+    /// The area it comes from does not touch this one.
+    #[error("area {from} is not a neighbour of {to}")]
+    NotANeighbour {
+        /// The area left.
+        from: AreaId,
+        /// The area entered.
+        to: AreaId,
+    },
+    /// The manager says someone else owns the area it comes from (or nobody does).
+    #[error("the sender is not the owner of {0} by the manager's word")]
+    NotTheOwner(AreaId),
+    /// The manager could not be asked.
+    #[error("cannot ask the manager who owns {0}: {1}")]
+    NoAuthority(AreaId, String),
+    /// The carried character is not the one character-api holds at that version.
+    #[error("the carried character is not the saved one: {0}")]
+    NotTheSavedCharacter(String),
+    /// A whole area's world from a zone the manager did not name as its source.
+    #[error("the sender is not the zone the manager named to hand {0} over")]
+    NotTheHandoverSource(AreaId),
+}
+
+impl Distrust {
+    /// The metric label.
+    pub fn label(&self) -> &'static str {
+        match self {
+            Self::NotANeighbour { .. } => "not_a_neighbour",
+            Self::NotTheOwner(_) => "not_the_owner",
+            Self::NoAuthority(..) => "no_authority",
+            Self::NotTheSavedCharacter(_) => "not_the_saved_character",
+            Self::NotTheHandoverSource(_) => "not_the_handover_source",
+        }
+    }
+}
+
+/// Whether `a` and `b` are different areas sharing an edge or a corner.
+fn neighbours(a: AreaId, b: AreaId) -> bool {
+    a != b && a.x.abs_diff(b.x) <= 1 && a.z.abs_diff(b.z) <= 1
+}
+
+fn sent_by_owner(owner: &AreaOwner, sender: &Identity, prepare: &HandoffPrepare) -> bool {
+    owner.zone == prepare.from_zone
+        && owner.epoch == prepare.from_epoch
+        && owner.identity == sender.as_str()
+}
+
+/// Asks the manager who owns `area`, and remembers the answer.
+async fn ask_owner(shared: &Shared, area: AreaId) -> Result<Option<AreaOwner>, Distrust> {
+    let subject = shared.subjects.manager(ManagerVerb::AreaOwner);
+    let body = cluster::encode(&AreaOwnerQuery { area });
+    let request = shared.nats.request(subject, body.into());
+    let reply = match tokio::time::timeout(OWNER_QUERY_TIMEOUT, request).await {
+        Ok(Ok(reply)) => reply,
+        Ok(Err(e)) => return Err(Distrust::NoAuthority(area, e.to_string())),
+        Err(_) => return Err(Distrust::NoAuthority(area, "no answer in time".into())),
+    };
+    match cluster::decode::<Reply<AreaOwner>>(&reply.payload) {
+        Ok(Ok(owner)) => {
+            shared.owners.set(owner.clone());
+            Ok(Some(owner))
+        }
+        Ok(Err(e)) if e.kind == cluster::ErrorKind::NotFound => Ok(None),
+        Ok(Err(e)) => Err(Distrust::NoAuthority(area, e.to_string())),
+        Err(e) => Err(Distrust::NoAuthority(area, e.to_string())),
+    }
+}
+
+/// Checks a prepare received from `sender` for this zone's area `to`: the sender owns a
+/// neighbouring area by the manager's word, and the carried character is the saved one.
+pub(super) async fn check_prepare(
+    shared: &Shared,
+    sender: &Identity,
+    prepare: &HandoffPrepare,
+) -> Result<(), Distrust> {
+    let (from, to) = (prepare.from_area, prepare.to_area);
+    if !neighbours(from, to) {
+        return Err(Distrust::NotANeighbour { from, to });
+    }
+    let cached = shared
+        .owners
+        .get(from)
+        .is_some_and(|o| sent_by_owner(&o, sender, prepare));
+    if !cached {
+        let owner = ask_owner(shared, from).await?;
+        if !owner.is_some_and(|o| sent_by_owner(&o, sender, prepare)) {
+            return Err(Distrust::NotTheOwner(from));
+        }
+    }
+    check_saved(shared, &prepare.player.character).await
+}
+
+/// Checks that a carried character is the one character-api holds, at the same version:
+/// carried state is only ever the continuation of what was saved.
+async fn check_saved(shared: &Shared, carried: &Character) -> Result<(), Distrust> {
+    let saved = shared
+        .apis
+        .character(carried.id)
+        .await
+        .map_err(|e| Distrust::NotTheSavedCharacter(e.to_string()))?;
+    if saved.version != carried.version || saved.account_id != carried.account_id {
+        return Err(Distrust::NotTheSavedCharacter(format!(
+            "character {} is saved at version {}, the message carries version {}",
+            carried.id, saved.version, carried.version
+        )));
+    }
+    Ok(())
+}
+
+/// Checks a whole area's state sent by `sender`: every carried player is the saved one,
+/// and NPCs and ground items come only from the zone the manager named as the area's
+/// handover source when it allocated the area here (a message never creates an item).
+pub(super) async fn check_area_state(
+    shared: &Shared,
+    sender: &Identity,
+    handover_from: Option<&Handover>,
+    transfer: &AreaStateTransfer,
+) -> Result<(), Distrust> {
+    let carries_world = !transfer.npcs.is_empty() || !transfer.ground_items.is_empty();
+    let named = handover_from
+        .is_some_and(|h| h.zone == transfer.from_zone && h.identity == sender.as_str());
+    if carries_world && !named {
+        return Err(Distrust::NotTheHandoverSource(transfer.area));
+    }
+    let checks = transfer
+        .players
+        .iter()
+        .map(|p| check_saved(shared, &p.character));
+    futures_util::future::try_join_all(checks).await?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn neighbours_share_an_edge_or_a_corner() {
+        let a = AreaId::new(1, 1);
+        for (x, z) in [
+            (0, 0),
+            (1, 0),
+            (2, 0),
+            (0, 1),
+            (2, 1),
+            (0, 2),
+            (1, 2),
+            (2, 2),
+        ] {
+            assert!(neighbours(a, AreaId::new(x, z)), "{x}-{z}");
+        }
+        assert!(!neighbours(a, a));
+        assert!(!neighbours(a, AreaId::new(3, 1)));
+        assert!(!neighbours(AreaId::new(0, 0), AreaId::new(0, 2)));
+    }
+}
