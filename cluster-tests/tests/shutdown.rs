@@ -1,14 +1,18 @@
 //! Stopping, on real processes: every binary that talks to NATS (zone-server,
 //! server-manager) exits on SIGTERM whatever state NATS is in (never reachable, or up at
-//! start and then killed). The bounds are generous on purpose (a
+//! start and then killed), and the local cluster (`local-cluster`, the README's run
+//! command) stops in order on a Ctrl-C sent to its whole process group, as a terminal
+//! sends it, with every zone's saves confirmed. The bounds are generous on purpose (a
 //! loaded 2-core machine): what is asserted is that everything stops by itself, not how
 //! fast; the times are printed (`--nocapture` shows them).
 #![allow(clippy::print_stdout)]
 
 use std::net::SocketAddr;
 use std::path::Path;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
+use protocol::http::manager::AreaInfo;
 use test_support::{
     ManagedProcess, NatsServer, ProcessSpec, binary, free_addr, wait_for, wait_ready,
 };
@@ -148,4 +152,119 @@ async fn server_manager_stops_on_sigterm_after_nats_went_away() {
     tokio::task::spawn_blocking(move || assert_stops(&mut manager, "server-manager, NATS killed"))
         .await
         .expect("join");
+}
+
+/// The first `http://…` URL on the log's `dashboard:` line.
+fn dashboard_url(log: &str) -> Option<String> {
+    let line = log
+        .lines()
+        .find(|l| l.trim_start().starts_with("dashboard:"))?;
+    let url = line.split_whitespace().nth(1)?;
+    Some(url.trim_end_matches('/').to_owned())
+}
+
+/// Players in the cluster, by the manager's word (its operator API).
+async fn players(http: &reqwest::Client, manager: &str) -> u32 {
+    let Ok(answer) = http
+        .get(format!("{manager}/v1/areas"))
+        .bearer_auth("dev-admin-token")
+        .send()
+        .await
+    else {
+        return 0;
+    };
+    answer
+        .json::<Vec<AreaInfo>>()
+        .await
+        .map_or(0, |areas| areas.iter().map(|a| a.players).sum())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn local_cluster_stops_in_order_on_ctrl_c_to_its_process_group() {
+    const BOTS: u32 = 2;
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let cluster_dir = dir.path().join("cluster");
+    let mut spec = ProcessSpec::new(
+        "local-cluster",
+        env!("CARGO_BIN_EXE_local-cluster"),
+        free_addr().expect("a free port"),
+    )
+    .args([
+        "--free-ports",
+        "--bots",
+        &BOTS.to_string(),
+        "--zone-servers",
+        "1",
+    ])
+    .env("CLUSTER_DIR", cluster_dir.display().to_string())
+    // A terminal's foreground job: a group of its own, which the Ctrl-C below goes to.
+    .own_process_group();
+    // The programs it starts, found (built if need be) here rather than by it.
+    for name in [
+        "character-api",
+        "quest-api",
+        "server-manager",
+        "zone-server",
+    ] {
+        let var = format!("{}_BIN", name.to_uppercase().replace('-', "_"));
+        spec = spec.env(var, binary(name).expect(name).display().to_string());
+    }
+    let mut launcher = ManagedProcess::spawn(spec, dir.path()).expect("local-cluster starts");
+
+    wait_for(
+        "local-cluster printing its URLs",
+        Duration::from_secs(120),
+        async || launcher.log().contains("Ctrl-C stops everything"),
+    )
+    .await;
+    let manager = dashboard_url(&launcher.log()).expect("the dashboard URL in its output");
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(5))
+        .build()
+        .expect("an HTTP client");
+    wait_for("every bot in play", Duration::from_secs(60), async || {
+        players(&http, &manager).await >= BOTS
+    })
+    .await;
+
+    let pgid = launcher.pid().expect("local-cluster runs");
+    let started = Instant::now();
+    let sent = Command::new("kill")
+        .args(["-INT", "--", &format!("-{pgid}")])
+        .status()
+        .expect("kill runs");
+    assert!(sent.success(), "SIGINT to process group {pgid}");
+    let status = tokio::task::spawn_blocking(move || {
+        let status = launcher.wait_exit(Duration::from_secs(60));
+        (status, launcher)
+    })
+    .await
+    .expect("join");
+    let (status, launcher) = status;
+    let log = launcher.log();
+    let status =
+        status.unwrap_or_else(|| panic!("local-cluster still runs 60 s after Ctrl-C:\n{log}"));
+    println!(
+        "local-cluster: stopped {:?} after Ctrl-C",
+        started.elapsed()
+    );
+    assert!(
+        status.success(),
+        "local-cluster exited with {status}:\n{log}"
+    );
+    assert!(
+        log.contains("stopped."),
+        "everything stopped by itself:\n{log}"
+    );
+
+    let zone_log = std::fs::read_to_string(cluster_dir.join("zone-server-0.log"))
+        .expect("the zone-server's log");
+    assert!(
+        !zone_log.contains("did not confirm its saves"),
+        "the zone saved every player before stopping:\n{zone_log}"
+    );
+    assert!(
+        zone_log.contains("SIGTERM received") && !zone_log.contains("SIGINT received"),
+        "the zone heard the launcher's SIGTERM, not the terminal's SIGINT:\n{zone_log}"
+    );
 }
