@@ -236,15 +236,52 @@ impl Cluster {
         &self.dir
     }
 
-    /// Stops everything gently (SIGTERM, so services flush), zones first.
-    pub fn stop(&mut self) {
+    /// Stops everything gently (SIGTERM, so services flush), in the order that loses
+    /// nothing: the zones (all at once; each saves its players to character-api, so the
+    /// APIs must still be up), then the manager, then the two APIs, then NATS (which every
+    /// zone and the manager talk through until they stop). Each step waits up to 15 s and
+    /// SIGKILLs what has not exited by then; the names of the processes it had to kill
+    /// come back (empty when everything stopped by itself).
+    pub fn stop(&mut self) -> Vec<String> {
         let timeout = std::time::Duration::from_secs(15);
-        for zone in &mut self.zones {
-            zone.terminate(timeout);
-        }
-        self.manager.terminate(timeout);
-        self.quests.terminate(timeout);
-        self.characters.terminate(timeout);
-        self.nats.process().terminate(timeout);
+        let mut killed = Vec::new();
+        let in_parallel = |steps: Vec<(String, &mut ManagedProcess)>| -> Vec<String> {
+            std::thread::scope(|scope| {
+                let waits: Vec<_> = steps
+                    .into_iter()
+                    .map(|(name, p)| {
+                        // One a test killed already is not one this stop had to kill.
+                        let was_running = p.pid().is_some();
+                        scope.spawn(move || {
+                            (was_running && p.terminate(timeout).is_none()).then_some(name)
+                        })
+                    })
+                    .collect();
+                waits
+                    .into_iter()
+                    .filter_map(|w| w.join().ok().flatten())
+                    .collect()
+            })
+        };
+        let zones = self
+            .zones
+            .iter_mut()
+            .enumerate()
+            .map(|(i, z)| (format!("zone-server-{i}"), z))
+            .collect();
+        killed.extend(in_parallel(zones));
+        killed.extend(in_parallel(vec![(
+            "server-manager".into(),
+            &mut self.manager,
+        )]));
+        killed.extend(in_parallel(vec![
+            ("quest-api".into(), &mut self.quests),
+            ("character-api".into(), &mut self.characters),
+        ]));
+        killed.extend(in_parallel(vec![(
+            "nats-server".into(),
+            self.nats.process(),
+        )]));
+        killed
     }
 }

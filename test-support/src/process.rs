@@ -4,8 +4,10 @@
 
 use std::fs::File;
 use std::net::SocketAddr;
+use std::os::unix::process::CommandExt as _;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::{Signal, kill};
@@ -19,6 +21,20 @@ const START_TIMEOUT: Duration = Duration::from_secs(20);
 /// How often a waiting test looks at a process again.
 const POLL: Duration = Duration::from_millis(20);
 
+/// Whether every process started from now on gets a process group of its own (see
+/// [`own_process_groups`]).
+static OWN_GROUPS: AtomicBool = AtomicBool::new(false);
+
+/// From now on, starts every child (whatever its [`ProcessSpec`]) in a process group of its
+/// own, as [`ProcessSpec::own_process_group`] does for one. For the local cluster's
+/// launcher, whose cluster builds its specs itself: a Ctrl-C in its terminal goes to the
+/// terminal's whole foreground group, and children in that group would all stop at once
+/// (NATS and the APIs before the zones have saved their players); in groups of their own
+/// they hear only the launcher, which stops them in order.
+pub fn own_process_groups() {
+    OWN_GROUPS.store(true, Ordering::SeqCst);
+}
+
 /// How to (re)start one process.
 #[derive(Debug, Clone)]
 pub struct ProcessSpec {
@@ -27,6 +43,7 @@ pub struct ProcessSpec {
     args: Vec<String>,
     env: Vec<(String, String)>,
     clean_env: bool,
+    own_group: bool,
     ready_addr: SocketAddr,
 }
 
@@ -44,6 +61,7 @@ impl ProcessSpec {
             args: Vec::new(),
             env: Vec::new(),
             clean_env: false,
+            own_group: false,
             ready_addr,
         }
     }
@@ -69,10 +87,21 @@ impl ProcessSpec {
         self
     }
 
+    /// Starts it in a process group of its own (its pid is the group's id), so a signal
+    /// sent to the starter's group (a terminal's Ctrl-C) does not reach it, and one sent
+    /// to its group (`kill -INT -- -<pid>`) reaches it and everything it starts.
+    pub fn own_process_group(mut self) -> Self {
+        self.own_group = true;
+        self
+    }
+
     fn command(&self) -> Command {
         let mut command = Command::new(&self.program);
         if self.clean_env {
             command.env_clear();
+        }
+        if self.own_group || OWN_GROUPS.load(Ordering::SeqCst) {
+            command.process_group(0);
         }
         command
             .args(&self.args)

@@ -113,25 +113,51 @@ pub async fn run(
     });
 
     shutdown.await;
+    // Every wait from here on is bounded, so that SIGTERM always ends the process: a NATS
+    // client that is not connected never answers a flush (it waits for a reconnect that
+    // may never come), and that unbounded flush used to keep the process alive until it
+    // was killed.
     tracing::info!("shutting down: saving every player");
-    for (_, zone) in shared.zones() {
-        let answer = zone
-            .call(ZoneMsg::Shutdown, Some(Duration::from_secs(10)))
-            .await;
+    let saves = shared.zones().into_iter().map(|(id, zone)| async move {
+        (id, zone.call(ZoneMsg::Shutdown, Some(SAVES_WITHIN)).await)
+    });
+    for (zone, answer) in futures_util::future::join_all(saves).await {
         if !matches!(answer, Ok(CallResult::Success(()))) {
-            tracing::warn!("a zone did not confirm its saves before shutdown");
+            tracing::warn!(
+                %zone,
+                "a zone did not confirm its saves before shutdown (gave up after \
+                 {SAVES_WITHIN:?}): its players' latest changes may be lost"
+            );
         }
     }
-    server_handle.stop(true).await;
-    let _ = server_task.await;
+    let server = async {
+        server_handle.stop(true).await;
+        let _ = server_task.await;
+    };
+    if tokio::time::timeout(STEP_WITHIN, server).await.is_err() {
+        tracing::warn!("gave up waiting for the HTTP server to close its connections");
+    }
     for f in forwarders {
         f.abort();
     }
     supervisor.stop(None);
-    let _ = supervisor_task.await;
-    service_kit::nats::flush(&nats, Duration::from_secs(1)).await;
+    if tokio::time::timeout(STEP_WITHIN, supervisor_task)
+        .await
+        .is_err()
+    {
+        tracing::warn!("gave up waiting for the zone actors to stop");
+    }
+    service_kit::nats::flush(&nats, STEP_WITHIN).await;
+    tracing::info!("stopped");
     Ok(())
 }
+
+/// How long the zones, all at once, may take to save their players at shutdown: saves go
+/// to character-api, which a cluster stopped in order keeps up until the zones are done;
+/// if it is gone, waiting longer would not make them succeed.
+const SAVES_WITHIN: Duration = Duration::from_secs(10);
+/// How long each later step of stopping may take before it is given up.
+const STEP_WITHIN: Duration = Duration::from_secs(3);
 
 /// Forwards NATS requests addressed to `zone` to whichever actor serves it now.
 async fn spawn_forwarder(
