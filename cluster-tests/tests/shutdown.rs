@@ -30,7 +30,14 @@ fn nowhere() -> String {
     format!("http://{}", free_addr().expect("a free port"))
 }
 
-fn zone_server(nats_url: &str, dir: &Path) -> ManagedProcess {
+/// `--nats-creds <file>` when there are credentials to give.
+fn creds_args(creds: Option<&Path>) -> Vec<String> {
+    creds
+        .map(|c| vec!["--nats-creds".to_owned(), c.display().to_string()])
+        .unwrap_or_default()
+}
+
+fn zone_server(nats_url: &str, creds: Option<&Path>, dir: &Path) -> ManagedProcess {
     let addr = free_addr().expect("a free port");
     let spec = ProcessSpec::new(
         "zone-server",
@@ -48,30 +55,33 @@ fn zone_server(nats_url: &str, dir: &Path) -> ManagedProcess {
         &nowhere(),
         "--service-token",
         "t",
-    ]);
+    ])
+    .args(creds_args(creds));
     ManagedProcess::start(spec, dir).expect("zone-server starts")
 }
 
-fn server_manager(nats_url: &str, dir: &Path) -> ManagedProcess {
+fn server_manager(nats_url: &str, creds: Option<&Path>, dir: &Path) -> ManagedProcess {
     let addr = free_addr().expect("a free port");
     let program = binary("server-manager").expect("server-manager");
     let data = dir.join("manager-data").display().to_string();
-    let spec = ProcessSpec::new("server-manager", program, addr).args([
-        "--listen",
-        &addr.to_string(),
-        "--data-dir",
-        &data,
-        "--nats-url",
-        nats_url,
-        "--character-api",
-        &nowhere(),
-        "--service-token",
-        "t",
-        "--jwt-secret",
-        "j",
-        "--admin-token",
-        "a",
-    ]);
+    let spec = ProcessSpec::new("server-manager", program, addr)
+        .args([
+            "--listen",
+            &addr.to_string(),
+            "--data-dir",
+            &data,
+            "--nats-url",
+            nats_url,
+            "--character-api",
+            &nowhere(),
+            "--service-token",
+            "t",
+            "--jwt-secret",
+            "j",
+            "--admin-token",
+            "a",
+        ])
+        .args(creds_args(creds));
     ManagedProcess::start(spec, dir).expect("server-manager starts")
 }
 
@@ -113,7 +123,7 @@ async fn wait_not_ready(addr: SocketAddr) {
 #[test]
 fn zone_server_stops_on_sigterm_while_nats_was_never_reachable() {
     let dir = tempfile::tempdir().expect("a temp dir");
-    let mut zone = zone_server(&unreachable_nats(), dir.path());
+    let mut zone = zone_server(&unreachable_nats(), None, dir.path());
     // Long enough for the zones' registrations and heartbeats to queue up behind the
     // connection that never comes.
     std::thread::sleep(Duration::from_secs(2));
@@ -124,7 +134,7 @@ fn zone_server_stops_on_sigterm_while_nats_was_never_reachable() {
 async fn zone_server_stops_on_sigterm_after_nats_went_away() {
     let dir = tempfile::tempdir().expect("a temp dir");
     let mut nats = NatsServer::start().expect("nats-server starts");
-    let mut zone = zone_server(&nats.url(), dir.path());
+    let mut zone = zone_server(&nats.url(), Some(&nats.creds("zone-1")), dir.path());
     wait_ready(&format!("http://{}", zone.addr())).await;
     nats.process().kill();
     wait_not_ready(zone.addr()).await;
@@ -136,7 +146,7 @@ async fn zone_server_stops_on_sigterm_after_nats_went_away() {
 #[test]
 fn server_manager_stops_on_sigterm_while_nats_was_never_reachable() {
     let dir = tempfile::tempdir().expect("a temp dir");
-    let mut manager = server_manager(&unreachable_nats(), dir.path());
+    let mut manager = server_manager(&unreachable_nats(), None, dir.path());
     std::thread::sleep(Duration::from_secs(2));
     assert_stops(&mut manager, "server-manager, NATS never reachable");
 }
@@ -145,7 +155,7 @@ fn server_manager_stops_on_sigterm_while_nats_was_never_reachable() {
 async fn server_manager_stops_on_sigterm_after_nats_went_away() {
     let dir = tempfile::tempdir().expect("a temp dir");
     let mut nats = NatsServer::start().expect("nats-server starts");
-    let mut manager = server_manager(&nats.url(), dir.path());
+    let mut manager = server_manager(&nats.url(), Some(&nats.creds("manager")), dir.path());
     wait_ready(&format!("http://{}", manager.addr())).await;
     nats.process().kill();
     wait_not_ready(manager.addr()).await;

@@ -27,7 +27,7 @@ pub mod wait;
 
 pub use binaries::binary;
 pub use http::{ServiceClient, wait_ready};
-pub use nats::{NatsOptions, NatsServer};
+pub use nats::{NatsOptions, NatsServer, nats_server_program};
 pub use ports::{free_addr, free_port};
 pub use problem::assert_problem;
 pub use process::{ManagedProcess, ProcessSpec};

@@ -19,7 +19,7 @@ const ATTEMPTS: usize = 5;
 
 /// `$NATS_SERVER`, else `nats-server` from PATH, else Debian's `/usr/sbin/nats-server`
 /// (not on every user's PATH).
-fn nats_server_program() -> PathBuf {
+pub fn nats_server_program() -> PathBuf {
     if let Some(p) = std::env::var_os("NATS_SERVER") {
         return PathBuf::from(p);
     }

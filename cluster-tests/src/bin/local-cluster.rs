@@ -127,6 +127,11 @@ async fn main() -> anyhow::Result<()> {
             cluster.manager_url(),
             cluster.secrets.admin_token
         );
+        println!(
+            "  NATS:         {} (auth on: each role's nkey and the server config in {})",
+            cluster.nats.url(),
+            cluster.nats.bundle().dir.display()
+        );
         println!("  logs:         {}/*.log", dir.display());
         println!();
         println!("Ctrl-C stops everything.");

@@ -191,17 +191,25 @@ pub async fn connect(args: &NatsArgs, name: &str) -> Result<Nats, NatsError> {
     let creds = match claimed.as_ref().or(args.creds.as_ref()) {
         Some(path) => read_creds(path)?,
         None => {
+            // The user name is an identity; a token is a secret and never one (it would be
+            // in every subject sent).
             let first = &servers[0];
-            let options = match (first.has_user_pass(), first.username(), first.password()) {
-                (true, Some(user), Some(pass)) => {
-                    ConnectOptions::with_user_and_password(user.to_owned(), pass.to_owned())
-                }
-                (_, Some(token), None) => ConnectOptions::with_token(token.to_owned()),
-                _ => ConnectOptions::new(),
-            };
-            Credentials {
-                options,
-                identity: first.username().map(str::to_owned),
+            match (first.username(), first.password()) {
+                (Some(user), Some(pass)) => Credentials {
+                    options: ConnectOptions::with_user_and_password(
+                        user.to_owned(),
+                        pass.to_owned(),
+                    ),
+                    identity: Some(user.to_owned()),
+                },
+                (Some(token), None) => Credentials {
+                    options: ConnectOptions::with_token(token.to_owned()),
+                    identity: None,
+                },
+                _ => Credentials {
+                    options: ConnectOptions::new(),
+                    identity: None,
+                },
             }
         }
     };

@@ -207,7 +207,24 @@ pub(super) fn prepare(
         let (handoff, target) = (prepare.handoff, prepare.to_area);
         let character = prepare.player.character.id;
         let subject = shared.subjects.area(target, AreaVerb::Prepare);
-        let outcome = ask::<HandoffAnswer>(&shared, subject, &prepare, HANDOFF_TIMEOUT).await;
+        let mut outcome = ask::<HandoffAnswer>(&shared, subject, &prepare, HANDOFF_TIMEOUT).await;
+        if let Ok(HandoffAnswer::Accepted {
+            zone,
+            epoch,
+            ws_url,
+            ..
+        }) = &outcome
+            && let Err(distrust) =
+                super::trust::check_accepted(&shared, target, *zone, *epoch, ws_url).await
+        {
+            metrics::counter!("zone_handoffs_forbidden_total", "reason" => "accepted_by_non_owner")
+                .increment(1);
+            tracing::warn!(%target, %zone, "ignoring an acceptance: {distrust}");
+            outcome = Err(AskError::Refused(ErrorReply::new(
+                ErrorKind::Forbidden,
+                distrust.to_string(),
+            )));
+        }
         let _ = myself.cast(ZoneMsg::HandoffAnswered {
             player,
             character,

@@ -13,12 +13,12 @@ use std::collections::HashMap;
 use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
-use protocol::AreaId;
 use protocol::cluster::{
     self, AreaOwner, AreaOwnerQuery, AreaStateTransfer, HandoffPrepare, Handover, Identity,
     ManagerVerb, Reply,
 };
 use protocol::http::character::Character;
+use protocol::{AreaId, Epoch, ZoneId};
 
 use crate::shared::Shared;
 
@@ -143,6 +143,26 @@ pub(super) async fn check_prepare(
         }
     }
     check_saved(shared, &prepare.player.character).await
+}
+
+/// Checks that an acceptance of a prepare this zone sent names the owner of `area` by the
+/// manager's word, with its address: anyone allowed on areas' subjects can answer a prepare,
+/// and a player must never be sent to a zone that does not own the area.
+pub(super) async fn check_accepted(
+    shared: &Shared,
+    area: AreaId,
+    zone: ZoneId,
+    epoch: Epoch,
+    ws_url: &str,
+) -> Result<(), Distrust> {
+    let is_owner = |o: &AreaOwner| o.zone == zone && o.epoch == epoch && o.ws_url == ws_url;
+    if shared.owners.get(area).is_some_and(|o| is_owner(&o)) {
+        return Ok(());
+    }
+    match ask_owner(shared, area).await? {
+        Some(o) if is_owner(&o) => Ok(()),
+        _ => Err(Distrust::NotTheOwner(area)),
+    }
 }
 
 /// Checks that a carried character is the one character-api holds, at the same version:
