@@ -10,17 +10,17 @@
 
 use async_nats::{Client, Message, Subscriber};
 use futures_util::StreamExt;
-use protocol::ZoneId;
 use protocol::cluster::{
     AreaOwner, AreaOwnerQuery, AreaRequest, ErrorKind, ErrorReply, HandoffEvent, Heartbeat,
     Identity, ManagerVerb, PositionSample, Register, RegisterAck, Reply,
 };
+use protocol::{AreaId, ZoneId};
 use serde::Serialize;
 use tokio::task::JoinHandle;
 
 use crate::manager::Manager;
 use crate::nats::{decode_or_refuse, reply};
-use crate::registry::{AllocError, Report};
+use crate::registry::{AllocError, Owner, Report};
 
 /// Most player dots forwarded per position sample (the dashboard needs a picture, not
 /// every player of a crowded area).
@@ -139,17 +139,7 @@ async fn on_area_request(manager: Manager, client: Client, msg: Message, sender:
     let m = manager.clone();
     manager.spawn(async move {
         let answer: Reply<AreaOwner> = match m.ensure(req.area).await {
-            Ok(o) => Ok(AreaOwner {
-                area: req.area,
-                identity: m
-                    .link()
-                    .identity_of(o.zone)
-                    .map(|i| i.to_string())
-                    .unwrap_or_default(),
-                zone: o.zone,
-                epoch: o.epoch,
-                ws_url: o.ws_url,
-            }),
+            Ok(o) => Ok(area_owner(&m, req.area, o)),
             Err(e) => {
                 let kind = match e {
                     AllocError::NoIdleZone => ErrorKind::NoIdleZone,
@@ -164,6 +154,21 @@ async fn on_area_request(manager: Manager, client: Client, msg: Message, sender:
     });
 }
 
+/// The wire form of `area`'s owner, with the NATS identity that serves it.
+fn area_owner(manager: &Manager, area: AreaId, owner: Owner) -> AreaOwner {
+    AreaOwner {
+        area,
+        identity: manager
+            .link()
+            .identity_of(owner.zone)
+            .map(|i| i.to_string())
+            .unwrap_or_default(),
+        zone: owner.zone,
+        epoch: owner.epoch,
+        ws_url: owner.ws_url,
+    }
+}
+
 /// Who owns an area now, by the manager's map (a zone checks a neighbour's handoff
 /// against it); `not_found` when nobody does.
 async fn on_area_owner(manager: Manager, client: Client, msg: Message, _sender: Identity) {
@@ -173,17 +178,7 @@ async fn on_area_owner(manager: Manager, client: Client, msg: Message, _sender: 
     };
     let owner = manager.registry().owner(q.area);
     let answer: Reply<AreaOwner> = match owner {
-        Some(o) => Ok(AreaOwner {
-            area: q.area,
-            identity: manager
-                .link()
-                .identity_of(o.zone)
-                .map(|i| i.to_string())
-                .unwrap_or_default(),
-            zone: o.zone,
-            epoch: o.epoch,
-            ws_url: o.ws_url,
-        }),
+        Some(o) => Ok(area_owner(&manager, q.area, o)),
         None => Err(ErrorReply::new(
             ErrorKind::NotFound,
             format!("area {} has no owner", q.area),

@@ -15,7 +15,7 @@ use protocol::{AreaId, CharacterId, EntityId, Epoch, HandoffId, Ticket};
 use ractor::ActorRef;
 
 use super::ZoneActorState;
-use super::arrivals::{Origin, PendingArrival};
+use super::arrivals::{Origin, PendingArrival, UnknownHandoff};
 use crate::zone::nats::{self, answer, refuse};
 use crate::zone::trust;
 use crate::zone::{AskError, Distrust, ZoneMsg};
@@ -184,33 +184,37 @@ impl ZoneActorState {
                 ),
             },
             AreaVerb::Commit => match cluster::decode::<HandoffCommit>(payload) {
-                Ok(m) => match self.arrivals.commit(m.handoff, &sender) {
-                    Ok(()) => answer(&self.shared, reply, &Ok(HandoffAck { handoff: m.handoff })),
-                    Err(e) => refuse::<HandoffAck>(
-                        &self.shared,
-                        reply,
-                        ErrorKind::NotFound,
-                        e.to_string(),
-                    ),
-                },
+                Ok(m) => {
+                    let known = self.arrivals.commit(m.handoff, &sender);
+                    self.ack(reply, m.handoff, known);
+                }
                 Err(e) => {
                     refuse::<HandoffAck>(&self.shared, reply, ErrorKind::Malformed, e.to_string())
                 }
             },
             AreaVerb::Abort => match cluster::decode::<HandoffAbort>(payload) {
-                Ok(m) => match self.arrivals.abort(m.handoff, &sender) {
-                    Ok(()) => answer(&self.shared, reply, &Ok(HandoffAck { handoff: m.handoff })),
-                    Err(e) => refuse::<HandoffAck>(
-                        &self.shared,
-                        reply,
-                        ErrorKind::NotFound,
-                        e.to_string(),
-                    ),
-                },
+                Ok(m) => {
+                    let known = self.arrivals.abort(m.handoff, &sender);
+                    self.ack(reply, m.handoff, known);
+                }
                 Err(e) => {
                     refuse::<HandoffAck>(&self.shared, reply, ErrorKind::Malformed, e.to_string())
                 }
             },
+        }
+    }
+
+    /// Answers a commit or an abort: acknowledged, or `not_found` for a handoff this sender
+    /// never prepared here.
+    fn ack(
+        &self,
+        reply: Option<async_nats::Subject>,
+        handoff: HandoffId,
+        known: Result<(), UnknownHandoff>,
+    ) {
+        match known {
+            Ok(()) => answer(&self.shared, reply, &Ok(HandoffAck { handoff })),
+            Err(e) => refuse::<HandoffAck>(&self.shared, reply, ErrorKind::NotFound, e.to_string()),
         }
     }
 
