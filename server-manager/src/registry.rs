@@ -1251,4 +1251,42 @@ mod tests {
         r.report(idle(a), now + Duration::from_secs(3));
         assert!(r.owner(area).is_none());
     }
+
+    #[test]
+    fn a_zone_speaks_only_through_the_identity_that_registered_it() {
+        let mut r = reg();
+        let now = Instant::now();
+        let zone = ZoneId::new_random();
+        let mine = Identity::new("UZONE").unwrap();
+        let other = Identity::new("UOTHER").unwrap();
+        assert_eq!(r.admit(zone, &mine), Ok(()));
+        r.report(idle(zone), now);
+        assert_eq!(r.admit(zone, &mine), Ok(()));
+        assert_eq!(r.admit(zone, &other), Err(ReportRefused::NotYourZone));
+        // One identity has room for MAX_ZONES_PER_IDENTITY zones, no more.
+        for _ in 1..MAX_ZONES_PER_IDENTITY {
+            r.report(idle(ZoneId::new_random()), now);
+        }
+        assert_eq!(
+            r.admit(ZoneId::new_random(), &mine),
+            Err(ReportRefused::TooManyZones)
+        );
+        assert_eq!(r.admit(ZoneId::new_random(), &other), Ok(()));
+    }
+
+    #[test]
+    fn grants_name_one_zone_per_area_and_epoch() {
+        let mut r = reg();
+        let (area, zone) = (AreaId::new(1, 1), ZoneId::new_random());
+        r.grant(area, Epoch(5), zone);
+        assert!(r.granted(area, Epoch(5), zone));
+        assert!(!r.granted(area, Epoch(5), ZoneId::new_random()));
+        assert!(!r.granted(AreaId::new(1, 2), Epoch(5), zone));
+        assert!(!r.granted(area, Epoch(6), zone));
+        for e in 6..40 {
+            r.grant(area, Epoch(e), zone);
+        }
+        assert!(!r.granted(area, Epoch(5), zone), "old grants are dropped");
+        assert!(r.granted(area, Epoch(39), zone));
+    }
 }
