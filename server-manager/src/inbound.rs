@@ -10,17 +10,18 @@
 
 use async_nats::{Client, Message, Subscriber};
 use futures_util::StreamExt;
+use protocol::ZoneId;
 use protocol::cluster::{
     AreaOwner, AreaOwnerQuery, AreaRequest, ErrorKind, ErrorReply, HandoffEvent, Heartbeat,
     Identity, ManagerVerb, PositionSample, Register, RegisterAck, Reply,
 };
-use protocol::{AreaId, ZoneId};
 use serde::Serialize;
 use tokio::task::JoinHandle;
 
 use crate::manager::Manager;
 use crate::nats::{decode_or_refuse, reply};
-use crate::registry::{AllocError, Owner, Report};
+use crate::owners::area_owner;
+use crate::registry::{AllocError, Report};
 
 /// Most player dots forwarded per position sample (the dashboard needs a picture, not
 /// every player of a crowded area).
@@ -152,21 +153,6 @@ async fn on_area_request(manager: Manager, client: Client, msg: Message, sender:
         };
         reply(&client, &msg, &answer).await;
     });
-}
-
-/// The wire form of `area`'s owner, with the NATS identity that serves it.
-fn area_owner(manager: &Manager, area: AreaId, owner: Owner) -> AreaOwner {
-    AreaOwner {
-        area,
-        identity: manager
-            .link()
-            .identity_of(owner.zone)
-            .map(|i| i.to_string())
-            .unwrap_or_default(),
-        zone: owner.zone,
-        epoch: owner.epoch,
-        ws_url: owner.ws_url,
-    }
 }
 
 /// Who owns an area now, by the manager's map (a zone checks a neighbour's handoff

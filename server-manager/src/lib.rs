@@ -14,7 +14,8 @@
 //! | [`join`] | player routing |
 //! | [`detector`] | heartbeats, Unhealthy zones, idle release, spawn areas |
 //! | [`inbound`] | zones' NATS messages to the manager |
-//! | [`nats`] | NATS connection and typed requests to zones |
+//! | [`owners`] | the owner map published to every zone |
+//! | [`nats`] | typed requests to zones (each zone's NATS identity) |
 //! | [`characters`] | the character-api client |
 //! | [`auth`] | join tokens (JWT) and the admin token |
 //! | [`api`] | HTTP routes |
@@ -43,6 +44,7 @@ pub mod manager;
 pub mod metrics;
 pub mod nats;
 pub mod openapi;
+pub mod owners;
 pub mod registry;
 pub mod store;
 
@@ -106,6 +108,7 @@ pub async fn run(
         .map_err(|e| RunError::Nats(e.to_string()))?;
     tasks.push(tokio::spawn(manager.clone().run_sweeper()));
     tasks.push(tokio::spawn(dashboard::run_publisher(manager.clone())));
+    tasks.push(tokio::spawn(owners::run_publisher(manager.clone())));
 
     let server = http_server(listener, manager.clone(), workers)?;
     let handle = server.handle();

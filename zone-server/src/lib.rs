@@ -89,7 +89,7 @@ pub async fn run(
     let zones: Vec<ZoneId> = (0..config.slots).map(|_| ZoneId::new_random()).collect();
     let (supervisor, supervisor_task) =
         Actor::spawn(None, ZoneSupervisor, (zones.clone(), shared.clone())).await?;
-    let mut forwarders = Vec::new();
+    let mut forwarders = vec![zone::follow_owner_map(shared.clone()).await?];
     for zone in &zones {
         forwarders.push(spawn_forwarder(shared.clone(), *zone).await?);
     }

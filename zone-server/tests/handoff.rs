@@ -181,6 +181,32 @@ async fn a_player_crossing_the_border_is_handed_over_with_state_and_inputs_intac
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_the_owner_map_in_hand_a_handoff_needs_no_manager() {
+    let t = TestZone::start().await;
+    t.allocate(t.zone(0), AreaId::new(0, 0), 1)
+        .await
+        .expect("west");
+    t.allocate(t.zone(1), AreaId::new(1, 0), 2)
+        .await
+        .expect("east");
+    // The manager published its map, then went away: no question is answered.
+    t.publish_owner_map().await;
+    t.answering
+        .store(false, std::sync::atomic::Ordering::Release);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let c = t.create_character("Unmanaged").await;
+    let mut walker = Walker::joined(&t, &c).await;
+    teleport(&t, 0, c.id, Position::new(124.0, 0.0, 64.0));
+    let (url, ticket) = walker
+        .walk_until_transfer(Duration::from_secs(15))
+        .await
+        .expect("a Transfer with only the owner map to go by");
+    let (area, _) = walker.follow(&url, ticket).await;
+    assert_eq!(area, AreaId::new(1, 0));
+    t.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_no_owner_next_door_the_player_is_held_while_the_manager_is_asked() {
     let t = TestZone::start().await;
     let mut requests = t

@@ -231,6 +231,15 @@ pub struct AreaOwner {
     pub identity: String,
 }
 
+/// Manager → every zone, every heartbeat interval: who owns each allocated area. Zones
+/// check neighbours' handoffs against it, so handoffs between allocated areas go on while
+/// the manager is away.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OwnerMap {
+    /// Every allocated area's owner.
+    pub owners: Vec<AreaOwner>,
+}
+
 /// Zone → manager: who owns `area` now (the manager's word, without allocating it); a
 /// zone asks before it believes a neighbour's handoff.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -17,6 +17,7 @@
 //! | `<p>.manager.area-owner.<sender>` | zone → manager | request: `AreaOwnerQuery` → `AreaOwner` |
 //! | `<p>.manager.positions.<sender>` | zone → manager | publish: `PositionSample` |
 //! | `<p>.manager.handoffs.<sender>` | zone → manager | publish: `HandoffEvent` |
+//! | `<p>.owners.<sender>` | manager → every zone | publish: `OwnerMap` |
 //! | `<p>.zone.<recipient>.<zone>.<verb>.<sender>` | manager/zone → zone | request, verbs in [`ZoneVerb`] |
 //! | `<p>.area.<x-z>.<verb>.<sender>` | zone → area owner | request, verbs in [`AreaVerb`] |
 //!
@@ -291,6 +292,16 @@ impl Subjects {
         Some((verb(MANAGER_VERBS, w)?, Identity::new(sender).ok()?))
     }
 
+    /// The manager's map of area owners, published to every zone.
+    pub fn owners(&self) -> String {
+        format!("{}.owners.{}", self.prefix, self.me)
+    }
+
+    /// Where zones read the owner map (only the manager's role may publish there).
+    pub fn owners_all(&self) -> String {
+        format!("{}.owners.*", self.prefix)
+    }
+
     /// A request to `zone`, served by the process of identity `recipient`.
     pub fn zone(&self, recipient: &Identity, zone: ZoneId, verb: ZoneVerb) -> String {
         format!("{}.zone.{recipient}.{zone}.{verb}.{}", self.prefix, self.me)
@@ -354,6 +365,7 @@ impl Subjects {
             publish: MANAGER_ONLY
                 .iter()
                 .map(|v| format!("{p}.zone.*.*.{v}.{me}"))
+                .chain(std::iter::once(format!("{p}.owners.{me}")))
                 .collect(),
             subscribe: vec![
                 format!("{p}.manager.>"),
@@ -378,6 +390,7 @@ impl Subjects {
             subscribe: vec![
                 format!("{p}.zone.{me}.>"),
                 format!("{p}.area.>"),
+                format!("{p}.owners.*"),
                 format!("{}.>", Self::inbox_prefix(me)),
             ],
         }
@@ -492,6 +505,10 @@ mod tests {
         assert!(!may(&zp.subscribe, &as_zone.manager(ManagerVerb::Register)));
         assert!(!may(&zp.subscribe, "_INBOX.UMANAGER.x.y"));
         assert!(may(&mp.subscribe, &as_zone.manager(ManagerVerb::Register)));
+        // Only the manager publishes the owner map; every zone reads it.
+        assert!(may(&mp.publish, &as_manager.owners()));
+        assert!(!may(&zp.publish, &as_zone.owners()));
+        assert!(may(&zp.subscribe, &as_manager.owners()));
         assert!(!may(
             &mp.subscribe,
             &as_manager.zone(&z, zone, ZoneVerb::Expect)

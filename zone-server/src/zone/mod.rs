@@ -30,7 +30,7 @@ use ractor::RpcReplyPort;
 use tokio::sync::mpsc;
 
 pub use actor::ZoneActor;
-pub use nats::AskError;
+pub use nats::{AskError, follow_owner_map};
 #[cfg(feature = "test-hooks")]
 pub use report::{PlayerView, ZoneReport};
 pub use supervisor::{SupervisorMsg, ZoneSupervisor};

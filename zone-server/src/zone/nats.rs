@@ -304,3 +304,19 @@ pub(super) fn send_area_state(
         let _ = myself.cast(ZoneMsg::EvacuationAnswered(result));
     });
 }
+
+/// Keeps `shared.owners` in step with the owner map the manager publishes, until aborted.
+pub async fn follow_owner_map(shared: Arc<Shared>) -> anyhow::Result<JoinHandle<()>> {
+    let mut maps = shared.nats.subscribe(shared.subjects.owners_all()).await?;
+    Ok(tokio::spawn(async move {
+        while let Some(message) = maps.next().await {
+            match cluster::decode::<OwnerMap>(&message.payload) {
+                Ok(map) => shared.owners.replace(map),
+                Err(e) => {
+                    metrics::counter!("zone_nats_errors_total", "kind" => "malformed").increment(1);
+                    tracing::debug!(error = %e, "an undecodable owner map");
+                }
+            }
+        }
+    }))
+}

@@ -5,17 +5,18 @@
 //! is the last token of the subject, which only it may publish); everything it *claims* is
 //! checked here against the authority for it.
 //!
-//! The manager's word on who owns an area is cached in an [`OwnerBook`]: a prepare that
-//! matches the cache costs no round trip, and one that does not is checked with the manager
-//! again before it is refused (ownership changes, and epochs only grow).
+//! The manager's word on who owns an area is kept in an [`OwnerBook`], refreshed by the
+//! owner map the manager publishes every heartbeat interval: a prepare that matches it costs
+//! no round trip (and needs no manager at all), and one that does not is checked with the
+//! manager again before it is refused (ownership changes, and epochs only grow).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
 use protocol::cluster::{
     self, AreaOwner, AreaOwnerQuery, AreaStateTransfer, HandoffPrepare, Handover, Identity,
-    ManagerVerb, Reply,
+    ManagerVerb, OwnerMap, Reply,
 };
 use protocol::http::character::Character;
 use protocol::{AreaId, Epoch, ZoneId};
@@ -38,6 +39,19 @@ impl OwnerBook {
             .unwrap_or_else(PoisonError::into_inner)
             .get(&area)
             .cloned()
+    }
+
+    /// Takes in the manager's whole map: areas it lists are set (never to an older
+    /// epoch), areas it does not list have no owner any more.
+    pub fn replace(&self, map: OwnerMap) {
+        let listed: HashSet<AreaId> = map.owners.iter().map(|o| o.area).collect();
+        self.owners
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .retain(|area, _| listed.contains(area));
+        for owner in map.owners {
+            self.set(owner);
+        }
     }
 
     fn set(&self, owner: AreaOwner) {

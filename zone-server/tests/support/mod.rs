@@ -41,6 +41,8 @@ pub struct TestZone {
     pub identity: Identity,
     /// Who owns which area, as this stand-in manager allocated them.
     pub owners: Arc<Mutex<HashMap<AreaId, AreaOwner>>>,
+    /// Whether the stand-in manager answers area-owner questions (off: as if it were down).
+    pub answering: Arc<std::sync::atomic::AtomicBool>,
     owner_answers: tokio::task::JoinHandle<()>,
     pub handle: zone_server::Handle,
     pub ws_url: String,
@@ -85,7 +87,14 @@ impl TestZone {
             .expect("nats client");
         let subjects = Subjects::default().speaking_as(manager.identity);
         let owners = Arc::new(Mutex::new(HashMap::new()));
-        let owner_answers = answer_owner_queries(&manager.client, &subjects, owners.clone()).await;
+        let answering = Arc::new(std::sync::atomic::AtomicBool::new(true));
+        let owner_answers = answer_owner_queries(
+            &manager.client,
+            &subjects,
+            owners.clone(),
+            answering.clone(),
+        )
+        .await;
         let ws_url = handle.shared.ws_url.clone();
         let zone = Self {
             nats_server,
@@ -97,6 +106,7 @@ impl TestZone {
             neighbour_subjects: Subjects::default().speaking_as(neighbour.identity),
             identity: handle.shared.subjects.me().clone(),
             owners,
+            answering,
             owner_answers,
             handle,
             ws_url,
@@ -188,6 +198,18 @@ impl TestZone {
         reply
     }
 
+    /// Publishes the owner map, as the manager does every heartbeat interval.
+    pub async fn publish_owner_map(&self) {
+        let map = OwnerMap {
+            owners: self.owners.lock().unwrap().values().cloned().collect(),
+        };
+        self.nats
+            .publish(self.subjects.owners(), cluster::encode(&map).into())
+            .await
+            .expect("published");
+        self.nats.flush().await.expect("flushed");
+    }
+
     pub async fn create_character(&self, name: &str) -> Character {
         let body = CreateCharacter {
             account_id: AccountId::new_random(),
@@ -275,6 +297,7 @@ async fn answer_owner_queries(
     client: &async_nats::Client,
     subjects: &Subjects,
     owners: Arc<Mutex<HashMap<AreaId, AreaOwner>>>,
+    answering: Arc<std::sync::atomic::AtomicBool>,
 ) -> tokio::task::JoinHandle<()> {
     let mut queries = client
         .subscribe(subjects.manager_all(ManagerVerb::AreaOwner))
@@ -284,6 +307,9 @@ async fn answer_owner_queries(
     let client = client.clone();
     tokio::spawn(async move {
         while let Some(msg) = queries.next().await {
+            if !answering.load(std::sync::atomic::Ordering::Acquire) {
+                continue;
+            }
             let Ok(q) = cluster::decode::<AreaOwnerQuery>(&msg.payload) else {
                 continue;
             };
