@@ -1,5 +1,5 @@
 //! What a game client gets from the manager besides the join: the web client's files at
-//! `/play/`, the world grid at `GET /v1/world`, and the development login, which exists
+//! `/play/` (linked from the dashboard), the world grid at `GET /v1/world`, and the development login, which exists
 //! only with `--dev-login` (refused with a `403` that says so otherwise) and gives a
 //! character and a join token that joins for real (real character-api, stand-in zones).
 
@@ -68,6 +68,10 @@ async fn the_web_client_and_the_world_grid_are_served_and_the_dev_login_is_off_b
         assert_eq!(res.headers()["content-type"], content_type, "{path}");
     }
     problem(get("/play/js/nothing.js").await.unwrap(), 404).await;
+
+    // The dashboard links to it.
+    let dashboard = get("/").await.unwrap().text().await.unwrap();
+    assert!(dashboard.contains(r#"href="/play/""#));
 
     // The grid, as the manager (and so every zone) has it.
     let world: WorldGrid = get("/v1/world").await.unwrap().json().await.unwrap();
