@@ -234,9 +234,10 @@ async function start() {
       owners: game.owners,
     });
     const ownerOfMine = game.area && game.owners.get(game.area[0] + "-" + game.area[1]);
+    const host = hostOf(session.connection);
     panels.status({
       area: game.area,
-      zone: ownerOfMine ? ownerOfMine + " (" + hostOf(session.connection) + ")" : hostOf(session.connection),
+      zone: [ownerOfMine, host && "(" + host + ")"].filter(Boolean).join(" "),
       rtt: session.rtt,
       pos: me,
       transfers: session.stats.transfers,
