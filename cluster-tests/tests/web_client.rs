@@ -4,7 +4,7 @@
 //! - its codec against the protocol's golden vectors (`web/test/vectors.json`, checked here
 //!   against the Rust codec first, so both implementations are held to the same bytes);
 //! - a player who logs in with the development login, chats (a bot hears it), picks an item
-//!   up by clicking it, walks east across the border of areas 0-0 and 1-0 by key presses,
+//!   up and hits an NPC by clicking them, walks east across the border of areas 0-0 and 1-0 by key presses,
 //!   is transferred to the next zone and keeps walking; the test reads the client's state
 //!   from its debug object (`window.zc`), saves a screenshot, and finds no console error;
 //!   then that zone's process dies: the page shows it reconnecting and plays on.
@@ -234,7 +234,7 @@ async fn server_x(page: &mut browser::Page) -> f64 {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_player_in_the_browser_chats_picks_up_crosses_into_the_next_zone_and_reconnects() {
+async fn a_player_in_the_browser_chats_picks_up_fights_crosses_into_the_next_zone_and_reconnects() {
     // Two zone-servers of one zone each: area 0-0 on one, area 1-0 on the other once the
     // player crosses (so the transfer goes to another process, allocated on demand).
     let _serial = SERIAL.lock().await;
@@ -337,6 +337,26 @@ async fn a_player_in_the_browser_chats_picks_up_crosses_into_the_next_zone_and_r
     )
     .await;
 
+    // Click the nearest living NPC: the client closes in and hits it.
+    let npc = page
+        .eval(
+            r#"(() => { const me = zc.position().server;
+                 const npcs = zc.entities().filter(e => e.kind === 1 && e.anim !== 4)
+                   .sort((a, b) => Math.hypot(a.x - me.x, a.z - me.z) - Math.hypot(b.x - me.x, b.z - me.z));
+                 return npcs.length ? npcs[0].id : null; })()"#,
+        )
+        .await;
+    let at = page.eval(&format!("zc.clickPoint({npc})")).await;
+    page.click(at["x"].as_f64().unwrap(), at["y"].as_f64().unwrap())
+        .await;
+    page.wait_until(
+        "the NPC hit",
+        Duration::from_secs(20),
+        "zc.hits >= 1",
+        STATE,
+    )
+    .await;
+
     // Run east (Shift+D held) across the border into area 1-0: handed over to the other
     // zone-server, the player keeps running there.
     page.key(true, "ShiftLeft", "Shift", true).await;
@@ -344,7 +364,8 @@ async fn a_player_in_the_browser_chats_picks_up_crosses_into_the_next_zone_and_r
     page.wait_until(
         "the player transferred into area 1-0",
         Duration::from_secs(45),
-        r#"zc.session.transfers >= 1 && zc.area && zc.area[0] === 1 && zc.phase === "playing""#,
+        r#"zc.session.transfers >= 1 && zc.area && zc.area[0] === 1 && zc.phase === "playing"
+           && zc.position().server !== null"#,
         STATE,
     )
     .await;

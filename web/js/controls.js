@@ -29,11 +29,12 @@ export class Controls {
   }
 
   key(e, down) {
+    // A key let go while typing was pressed before: it is the game's to release.
     const typing = e.target instanceof HTMLInputElement || e.target instanceof HTMLSelectElement;
-    if (typing) return;
+    if (typing && down) return;
     this.running = e.shiftKey;
     if (!(e.code in KEYS)) return;
-    e.preventDefault();
+    if (!typing) e.preventDefault();
     if (down) {
       this.held.add(e.code);
       this.target = null;

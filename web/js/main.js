@@ -10,7 +10,7 @@ import { Controls } from "./controls.js";
 import { Entities, OutOfStep } from "./entities.js";
 import { Panels } from "./panels.js";
 import { Prediction } from "./prediction.js";
-import { ERRORS, EntityKind, RULES, metres } from "./protocol.js";
+import { AnimState, ERRORS, EntityKind, RULES, metres } from "./protocol.js";
 import { Renderer } from "./render.js";
 import { Session } from "./session.js";
 import { World } from "./world.js";
@@ -177,19 +177,22 @@ async function start() {
     if (!connection || !connection.ready) return;
     const now = performance.now();
     let stick = controls.stick();
-    const target = controls.target && entities.get(controls.target.id);
-    if (controls.target && !target) controls.target = null;
-    if (target && stick.x === 0 && stick.z === 0 && prediction.predicted) {
+    const id = controls.target && controls.target.id;
+    const target = id !== null && entities.get(id);
+    // A target gone from sight, or dead, is no target any more.
+    if (!target || target.anim === AnimState.DEAD) {
+      controls.target = null;
+    } else if (stick.x === 0 && stick.z === 0 && prediction.predicted) {
       const at = metres(target.pos);
       const distance = Math.hypot(at.x - prediction.predicted.x, at.z - prediction.predicted.z);
       const reach = target.kind === EntityKind.ITEM ? RULES.pickupReach : RULES.attackRange;
       if (distance > reach * 0.85) {
         stick = Controls.toward(prediction.predicted, at);
       } else if (target.kind === EntityKind.ITEM) {
-        session.send({ type: "Pickup", item: controls.target.id });
+        session.send({ type: "Pickup", item: id });
         controls.target = null;
       } else if (now - game.lastAttack >= RULES.attackCooldownMs) {
-        session.send({ type: "Attack", target: controls.target.id });
+        session.send({ type: "Attack", target: id });
         game.lastAttack = now;
       }
     }
@@ -310,11 +313,12 @@ async function start() {
       const me = entities.get(game.me);
       return { server: me ? metres(me.pos) : null, predicted: prediction.predicted };
     },
-    /** What the player can see: [{id, kind, type_id, name, x, z, health}]. */
+    /** What the player can see: [{id, kind, type_id, name, x, z, anim, health}]. */
     entities() {
       return entities.visible(performance.now()).map((e) => ({
         id: e.id, kind: e.state.kind, type_id: e.state.type_id, name: e.state.name,
-        x: metres(e.state.pos).x, z: metres(e.state.pos).z, health: e.state.health,
+        x: metres(e.state.pos).x, z: metres(e.state.pos).z, anim: e.state.anim,
+        health: e.state.health,
       }));
     },
     /** Where on the page (CSS pixels) entity `id` is drawn, to click it. */

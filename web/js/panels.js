@@ -66,7 +66,7 @@ export class Panels {
     badge.textContent = p.name;
     badge.className = "badge " + p.name;
     const banner = $("banner");
-    if (p.name === "playing") {
+    if (p.name === "playing" || p.name === "login") {
       banner.hidden = true;
       return;
     }
@@ -76,7 +76,6 @@ export class Panels {
       connecting: "Connecting to the zone…",
       transferring: "Crossing into the next zone…",
       reconnecting: "Connection lost — reconnecting",
-      login: "",
     }[p.name] || p.name;
     banner.replaceChildren(el("strong", "", text), el("div", "detail", p.detail));
     if (p.retryAt) banner.append(el("div", "countdown", ""));

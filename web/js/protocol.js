@@ -17,8 +17,6 @@ export const RULES = {
   attackRange: 3, // m, to an NPC
   attackCooldownMs: 600,
   pickupReach: 2.5, // m
-  localChatRadius: 30, // m
-  inputsPerSecond: 30, // the zone's limit per player
   characterRadius: 0.4, // m, against obstacles
   positionScale: 32, // wire units per metre
 };

@@ -74,16 +74,6 @@ export class World {
     return { minX, minZ, maxX: f32(minX + this.size), maxZ: f32(minZ + this.size) };
   }
 
-  /** The world's ground rectangle. */
-  extent() {
-    return {
-      minX: this.originX,
-      minZ: this.originZ,
-      maxX: this.originX + this.columns * this.size,
-      maxZ: this.originZ + this.rows * this.size,
-    };
-  }
-
   /** The static content of `area`: {spawn, obstacles, resourceNodes, npcHomes}. */
   content(area) {
     const key = area[0] + "-" + area[1];
