@@ -18,6 +18,13 @@ import { World } from "./world.js";
 const $ = (id) => document.getElementById(id);
 const STORAGE_KEY = "zone-cluster.login";
 const CLUSTER_EVERY_MS = 2000;
+/** Chat lines and errors kept for `window.zc` (the page shows as many). */
+const KEPT = 100;
+
+function keep(list, item) {
+  list.push(item);
+  if (list.length > KEPT) list.shift();
+}
 
 async function getJson(url, init) {
   const res = await fetch(url, init);
@@ -125,7 +132,7 @@ async function start() {
         panels.stats(p);
         break;
       case "Chat":
-        game.chat.push({ name: p.name, channel: p.channel, text: p.text });
+        keep(game.chat, { name: p.name, channel: p.channel, text: p.text });
         panels.chat(p);
         break;
       case "Damage": {
@@ -151,7 +158,7 @@ async function start() {
         break;
       case "Error": {
         const name = ERRORS[p.code] || "error " + p.code;
-        game.errors.push({ code: p.code, name, message: p.message });
+        keep(game.errors, { code: p.code, name, message: p.message });
         panels.system(name + ": " + p.message);
         break;
       }
