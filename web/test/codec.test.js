@@ -2,7 +2,7 @@
 // (vectors.json): every client packet encodes to exactly the bytes the Rust codec makes,
 // every server packet decodes to exactly the fields it means, malformed frames are refused,
 // unknown packet ids are passed over, and the derived area content is the zone's. Results
-// go on the page and into `window.testResults` (read by cluster-tests/tests/web_client.rs
+// go on the page and into `window.testResults` (read by cluster-tests/tests/web_codec.rs
 // in headless Chromium).
 
 import { DecodeError, bytesHex, decodeServer, encodeClient, hexBytes, yawOf } from "../js/protocol.js";
