@@ -23,6 +23,9 @@ pub struct ClusterOptions {
     pub well_known_ports: bool,
     /// Where data and logs go (a temp dir when `None`).
     pub dir: Option<PathBuf>,
+    /// Start the manager with `--dev-login` (the web client's development login): the local
+    /// cluster does, tests that play in the browser do, others do not.
+    pub dev_login: bool,
 }
 
 impl Default for ClusterOptions {
@@ -32,6 +35,7 @@ impl Default for ClusterOptions {
             slots: 2,
             well_known_ports: false,
             dir: None,
+            dev_login: false,
         }
     }
 }
@@ -155,6 +159,11 @@ impl Cluster {
                         "--admin-token",
                         &secrets.admin_token,
                     ]),
+                    strings(if options.dev_login {
+                        &["--dev-login"]
+                    } else {
+                        &[]
+                    }),
                 ]
                 .concat(),
             ),

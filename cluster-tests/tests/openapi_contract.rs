@@ -99,6 +99,7 @@ async fn every_service_answers_as_its_openapi_document_says() {
             slots: 2,
             well_known_ports: false,
             dir: None,
+            dev_login: false,
         })
     })
     .await

@@ -5,6 +5,8 @@
 //! | route | who | what |
 //! | --- | --- | --- |
 //! | `POST /v1/join` | player (JWT) | route a character to its area's zone |
+//! | `GET /v1/world` | open | the world grid (positions on the client wire are world coordinates) |
+//! | `POST /v1/dev/login` | open, with `--dev-login` only | a character and a join token for a name |
 //! | `GET /v1/zones` | operator | every known zone (`ZoneInfo[]`) |
 //! | `GET /v1/areas[?allocated=true]` | operator | every area of the grid (`AreaInfo[]`) |
 //! | `GET /v1/pool` | operator | pool shape and autoscaler delta (`PoolStatus`) |
@@ -12,6 +14,7 @@
 //! | `POST /v1/areas/{area}/release` | operator | take the area back (`AreaInfo`) |
 //! | `POST /v1/zones/{id}/drain` | operator | move the zone's area to another zone (202) |
 //! | `GET /` | open | the dashboard |
+//! | `GET /play/` | open | the web client (`web/`) |
 //! | `GET /v1/events` | open | the dashboard's SSE feed |
 //! | `GET /v1/dashboard/state` | open | the dashboard's picture as JSON |
 //! | `GET /healthz`, `/readyz`, `/metrics` | open | liveness, readiness, Prometheus |
@@ -34,10 +37,12 @@ use utoipa::OpenApi;
 use crate::allocation::{DrainFailure, ReleaseFailure};
 use crate::auth;
 use crate::dashboard;
+use crate::dev_login;
 use crate::error::ApiError;
 use crate::manager::Manager;
 use crate::metrics as m;
 use crate::openapi;
+use crate::play;
 use crate::registry::{AllocError, DrainError};
 
 /// Largest request body accepted (a join body is under 100 bytes).
@@ -48,6 +53,8 @@ const BODY_LIMIT: usize = 16 * 1024;
 pub fn configure(cfg: &mut ServiceConfig) {
     service_kit::framework::configure_extractors(cfg, BODY_LIMIT);
     cfg.service(Endpoint::new("/v1/join").post(join))
+        .service(Endpoint::new("/v1/world").get(play::world))
+        .service(Endpoint::new("/v1/dev/login").post(dev_login::login))
         .service(Endpoint::new("/v1/zones").get(zones))
         .service(Endpoint::new("/v1/areas").get(areas))
         .service(Endpoint::new("/v1/pool").get(pool))
@@ -60,6 +67,8 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(Endpoint::new("/dashboard.js").get(dashboard::script))
         .service(Endpoint::new("/dashboard.css").get(dashboard::style))
         .service(Endpoint::new("/favicon.ico").get(dashboard::favicon))
+        .service(Endpoint::new("/play").get(play::redirect))
+        .service(Endpoint::new("/play/{file:.*}").get(play::file))
         .service(Endpoint::new("/healthz").get(healthz))
         .service(Endpoint::new("/readyz").get(readyz))
         .service(Endpoint::new("/metrics").get(metrics_text))
@@ -68,11 +77,13 @@ pub fn configure(cfg: &mut ServiceConfig) {
 }
 
 /// Every operation of the HTTP API, for the OpenAPI document ([`openapi::document`] adds
-/// the title, tags and security schemes around them). The dashboard's page, assets and
-/// event stream are for browsers and stay out of it.
+/// the title, tags and security schemes around them). The dashboard's and the web client's
+/// pages, assets and event stream are for browsers and stay out of it.
 #[derive(OpenApi)]
 #[openapi(paths(
     join,
+    play::world,
+    dev_login::login,
     zones,
     areas,
     pool,

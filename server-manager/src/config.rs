@@ -83,6 +83,9 @@ pub struct Config {
     pub workers: Option<usize>,
     /// An Unhealthy zone is forgotten after this long without a heartbeat.
     pub forget_after: Duration,
+    /// Serve the development login (`POST /v1/dev/login`): a character and a join token for
+    /// any name, no questions asked. Off unless asked for; never for players who matter.
+    pub dev_login: bool,
 }
 
 impl Config {
@@ -116,6 +119,7 @@ impl Config {
             epoch_block: 256,
             workers: None,
             forget_after: Duration::from_secs(300),
+            dev_login: false,
         }
     }
 
@@ -346,6 +350,11 @@ pub struct Settings {
     /// HTTP worker threads (default: one per core).
     #[arg(long, env = "WORKERS", global = true)]
     pub workers: Option<usize>,
+    /// Development only: serve `POST /v1/dev/login`, which gives anyone who picks a name a
+    /// character and a join token. Never in production, where the game's identity provider
+    /// issues the tokens.
+    #[arg(long, env = "DEV_LOGIN", global = true)]
+    pub dev_login: bool,
     /// Log format.
     #[arg(long, env = "LOG_FORMAT", value_enum, default_value_t = LogFormat::Plain, global = true)]
     pub log_format: LogFormat,
@@ -377,6 +386,7 @@ impl Settings {
         c.ticket_ttl = self.ticket_ttl;
         c.settle = self.settle;
         c.workers = self.workers;
+        c.dev_login = self.dev_login;
         c.validate()?;
         Ok(c)
     }
@@ -434,6 +444,19 @@ mod tests {
         let config = cli.settings.into_config().unwrap();
         assert!(config.spawn_areas.is_empty());
         assert_eq!(config.heartbeat_timeout, Duration::from_millis(600));
+        assert!(
+            !config.dev_login,
+            "the development login is off unless asked for"
+        );
+
+        let secrets = [
+            "server-manager",
+            "--service-token=a",
+            "--jwt-secret=b",
+            "--admin-token=c",
+        ];
+        let cli = Cli::try_parse_from(secrets.iter().copied().chain(["--dev-login"])).unwrap();
+        assert!(cli.settings.into_config().unwrap().dev_login);
     }
 
     #[test]

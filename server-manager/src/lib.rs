@@ -12,6 +12,8 @@
 //! | [`registry`] | the pool and the area map (pure state machine) |
 //! | [`allocation`] | allocate (coalesced), release, drain |
 //! | [`join`] | player routing |
+//! | [`dev_login`] | the development login (`--dev-login` only) |
+//! | [`play`] | the web client's files and the world grid |
 //! | [`detector`] | heartbeats, Unhealthy zones, idle release, spawn areas |
 //! | [`inbound`] | zones' NATS messages to the manager |
 //! | [`owners`] | the owner map published to every zone |
@@ -36,6 +38,7 @@ pub mod characters;
 pub mod config;
 pub mod dashboard;
 pub mod detector;
+pub mod dev_login;
 pub mod error;
 pub mod feed;
 pub mod inbound;
@@ -45,6 +48,7 @@ pub mod metrics;
 pub mod nats;
 pub mod openapi;
 pub mod owners;
+pub mod play;
 pub mod registry;
 pub mod store;
 
@@ -73,6 +77,9 @@ pub enum RunError {
     /// The character-api client could not be built.
     #[error(transparent)]
     Characters(#[from] characters::CharacterError),
+    /// The development login's HTTP client could not be built.
+    #[error("the development login's client: {0}")]
+    DevLogin(#[from] reqwest::Error),
     /// The HTTP server failed.
     #[error("HTTP server: {0}")]
     Http(#[from] std::io::Error),
@@ -94,6 +101,13 @@ pub async fn run(
     let store = store::EpochStore::open(&config.data_dir, config.epoch_block)?;
     let characters =
         characters::CharacterClient::new(&config.character_api, &config.service_token)?;
+    let dev_login = dev_login::DevLogin::new(&config)?;
+    if config.dev_login {
+        tracing::warn!(
+            "the development login is ON (--dev-login): anyone who reaches this manager gets \
+             a join token for any character name; never run a production cluster like this"
+        );
+    }
     let nats = service_kit::nats::connect(&config.nats, "server-manager")
         .await
         .map_err(|e| RunError::Nats(e.to_string()))?;
@@ -110,7 +124,7 @@ pub async fn run(
     tasks.push(tokio::spawn(dashboard::run_publisher(manager.clone())));
     tasks.push(tokio::spawn(owners::run_publisher(manager.clone())));
 
-    let server = http_server(listener, manager.clone(), workers)?;
+    let server = http_server(listener, manager.clone(), dev_login, workers)?;
     let handle = server.handle();
     tracing::info!(%addr, "server-manager listening");
 
@@ -141,12 +155,15 @@ pub async fn run(
 fn http_server(
     listener: TcpListener,
     manager: Manager,
+    dev_login: dev_login::DevLogin,
     workers: Option<usize>,
 ) -> std::io::Result<actix_web::dev::Server> {
     let data = web::Data::new(manager);
+    let dev_login = web::Data::new(dev_login);
     let mut server = HttpServer::new(move || {
         service_kit::app::app()
             .app_data(data.clone())
+            .app_data(dev_login.clone())
             .configure(configure)
     })
     .disable_signals()

@@ -14,14 +14,17 @@ use utoipa::OpenApi;
     info(
         title = "server-manager",
         description = "The zone cluster's control plane: player routing (`POST /v1/join`, \
-            with a player's join token) and the operator API (with the admin token). Every \
+            with a player's join token; `GET /v1/world`, the grid its positions are in), the \
+            development login (`POST /v1/dev/login`, only with `--dev-login`) and the operator \
+            API (with the admin token). Every \
             error is `application/problem+json`; a `503` carries `Retry-After`. A JSON body \
             must be sent as `application/json` (`415` otherwise). The live dashboard (`GET /`, \
-            `GET /v1/events`, `GET /v1/dashboard/state`) is for browsers and is not described \
-            here.",
+            `GET /v1/events`, `GET /v1/dashboard/state`) and the web client (`GET /play/`) are \
+            for browsers and are not described here.",
     ),
     tags(
-        (name = "players", description = "Routing a player's character to its zone."),
+        (name = "players", description = "Routing a player's character to its zone, and the world grid."),
+        (name = "development", description = "The development login: off unless the manager runs with `--dev-login`."),
         (name = "operators", description = "The zone pool and the area map; every call needs the admin token."),
         (name = "operations", description = "Health, readiness, metrics and this document."),
     )

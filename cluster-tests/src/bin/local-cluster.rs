@@ -1,7 +1,8 @@
 //! The local cluster (the README's run command, via `scripts/run-local`): nats-server, both
 //! APIs, the manager and zone-server processes on the well-known loopback ports, a few
 //! bots playing (half of them walking back and forth across the border between areas 0-0
-//! and 1-0, so handoffs show on the dashboard), the dashboard URL printed.
+//! and 1-0, so handoffs show on the dashboard), the URLs of the web client (played with the
+//! manager's development login, which the local cluster turns on) and the dashboard printed.
 //!
 //! Ctrl-C (SIGINT) or SIGTERM stops everything in order: the bots, then the zone-servers
 //! (each saves its players), then the manager, the APIs and NATS last. The children run in
@@ -76,6 +77,7 @@ async fn main() -> anyhow::Result<()> {
         slots: 2,
         well_known_ports: !free_ports,
         dir: Some(dir.clone()),
+        dev_login: true,
     };
     let mut starting = tokio::task::spawn_blocking(move || Cluster::start(cluster_options));
     let (mut cluster, mut stopping) = tokio::select! {
@@ -116,6 +118,10 @@ async fn main() -> anyhow::Result<()> {
 
     if !stopping {
         println!();
+        println!(
+            "  play:         {}/play/ (pick a name: the development login is on)",
+            cluster.manager_url()
+        );
         println!("  dashboard:    {}/", cluster.manager_url());
         println!(
             "  join API:     {}/v1/join (HS256 JWT, secret `{}`)",

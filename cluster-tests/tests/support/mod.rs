@@ -35,6 +35,7 @@ pub async fn start_cluster(zone_servers: usize, slots: u16) -> Cluster {
             slots,
             well_known_ports: false,
             dir: None,
+            dev_login: false,
         })
     })
     .await

@@ -3,14 +3,15 @@
 //! handoff takes them out with everything needed to save or hand them on, and a handoff in
 //! progress holds them frozen so the state it carries stays exact.
 
-use protocol::EntityId;
 use protocol::client::packets as pk;
 use protocol::client::{PROTOCOL_VERSION, ServerPacket};
 use protocol::cluster::PlayerTransfer;
 use protocol::http::character::Character;
 use protocol::http::quest::QuestProgress;
+use protocol::{AreaId, EntityId};
 
 use super::Simulation;
+use super::movement::hold_inside;
 use super::outbox::{inventory_packet, stats_packet};
 use super::player::{Player, Presence};
 use super::quests::GameEvent;
@@ -91,6 +92,25 @@ impl Simulation {
     pub fn thaw(&mut self, id: EntityId) {
         if let Some(player) = self.players.get_mut(&id) {
             player.presence = Presence::Playing;
+        }
+    }
+
+    /// A handoff of the player into `target` did not go through (refused, unanswered, or
+    /// the area has no zone yet): from now on they are held inside the border towards it,
+    /// put back inside at once if they stood past it, until a retry goes through or they
+    /// walk away from it. So a player never plays on in an area this zone does not own.
+    pub fn hold_at_border(&mut self, id: EntityId, target: AreaId) {
+        let area = self.content.area;
+        let bounds = self.grid.bounds(area);
+        let Some(player) = self.players.get_mut(&id) else {
+            return;
+        };
+        player.border_hold = Some(target);
+        let at = &mut player.character.position;
+        let (x, z) = hold_inside(&bounds, area, target, at.x, at.z);
+        if (x, z) != (at.x, at.z) {
+            (at.x, at.z) = (x, z);
+            player.changed();
         }
     }
 }

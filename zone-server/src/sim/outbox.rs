@@ -1,7 +1,7 @@
 //! The end of the tick: the spatial index and motion table rebuilt from where everything
-//! now is, then each client sent the changes it can see (its area of interest as a
-//! `Snapshot` or `Delta`), its input acknowledgement and its own panel, and saves started
-//! for players whose changes are due in storage.
+//! now is, then each client sent its input acknowledgement, the changes it can see (its
+//! area of interest as a `Snapshot` or `Delta`) and its own panel, in that order, and saves
+//! started for players whose changes are due in storage.
 
 use protocol::client::ServerPacket;
 use protocol::client::entity::{EntityMotion, EntityState};
@@ -88,9 +88,9 @@ impl Simulation {
             return;
         };
         player.view = view;
-        if let Some(packet) = update {
-            out.frames.push((id, packet));
-        }
+        // The acknowledgement first: the update that follows shows the movement of every
+        // input up to it and of none after, so a client reconciling when it applies the
+        // update replays exactly the inputs it still holds (PROTOCOL.md §8).
         if player.last_input_seq > player.acked_seq {
             player.acked_seq = player.last_input_seq;
             out.frames.push((
@@ -99,6 +99,9 @@ impl Simulation {
                     seq: player.acked_seq,
                 }),
             ));
+        }
+        if let Some(packet) = update {
+            out.frames.push((id, packet));
         }
         let unsent = std::mem::take(&mut player.unsent);
         if unsent.inventory() {

@@ -4,7 +4,6 @@
 
 use std::collections::VecDeque;
 
-use protocol::EntityId;
 use protocol::client::ClientPacket;
 use protocol::client::entity::{
     AnimState, EntityKind, EntityMotion, EntityState, health_percent, quantize_position,
@@ -14,6 +13,7 @@ use protocol::client::packets::Input;
 use protocol::cluster::PlayerTransfer;
 use protocol::http::character::Character;
 use protocol::http::quest::QuestProgress;
+use protocol::{AreaId, EntityId};
 
 use super::view::View;
 
@@ -156,6 +156,10 @@ pub struct Player {
     pub view: View,
     /// Playing, or held for a handoff.
     pub presence: Presence,
+    /// The neighbouring area a handoff into did not go through (refused, unanswered, no
+    /// zone there yet): the player is held inside the border towards it until a retry goes
+    /// through or they walk away from it.
+    pub border_hold: Option<AreaId>,
     /// How soon storage must hear of the player's changes.
     pub save: SaveDue,
     /// Tick of the next periodic save.
@@ -185,6 +189,7 @@ impl Player {
             respawn_at: None,
             view: View::default(),
             presence: Presence::Playing,
+            border_hold: None,
             save: SaveDue::Periodic,
             next_save,
             unsent: Unsent::Nothing,

@@ -396,6 +396,94 @@ fn crossing_the_border_past_the_margin_is_reported_and_held() {
 }
 
 #[test]
+fn an_input_is_acknowledged_before_the_update_that_shows_its_movement() {
+    let mut sim = sim();
+    let spawn = sim.content().player_spawn;
+    let id = join(&mut sim, "Mover", spawn, vec![]);
+    run(&mut sim, 1);
+    sim.push(id, input(1, 127, 0, false)).expect("queued");
+    let out = run(&mut sim, 1);
+    let mine: Vec<&ServerPacket> = out
+        .frames
+        .iter()
+        .filter(|(to, _)| *to == id)
+        .map(|(_, p)| p)
+        .collect();
+    let ack = mine
+        .iter()
+        .position(|p| **p == ServerPacket::InputAck(InputAck { seq: 1 }))
+        .expect("the input acknowledged this tick");
+    let delta = mine
+        .iter()
+        .position(|p| match p {
+            ServerPacket::Delta(d) => d
+                .updated
+                .iter()
+                .any(|u| u.id == id && u.dx.is_some_and(|dx| dx > 0)),
+            _ => false,
+        })
+        .expect("the movement shown this tick");
+    assert!(ack < delta, "InputAck before the Delta: {mine:?}");
+}
+
+#[test]
+fn a_player_whose_handoff_did_not_go_through_is_held_inside_the_border() {
+    let mut sim = sim();
+    let grid = WorldGrid::default();
+    let bounds = grid.bounds(AreaId::new(0, 0));
+    let east = AreaId::new(1, 0);
+    let id = join(
+        &mut sim,
+        "Pioneer",
+        Position::new(bounds.max_x - 1.0, 0.0, 64.0),
+        vec![],
+    );
+    let crossing = |out: &TickOutput| {
+        out.effects.iter().find_map(|e| match e {
+            Effect::Crossing { target, .. } => Some(*target),
+            _ => None,
+        })
+    };
+    let mut seq = 0;
+    let mut step = |sim: &mut Simulation, move_x: i8| {
+        seq += 1;
+        sim.push(id, input(seq, move_x, 0, false)).expect("queued");
+        run(sim, 1)
+    };
+    // Past the border and the margin: reported. The zone freezes the player, finds no
+    // zone next door, and lets them play on held at the border.
+    while crossing(&step(&mut sim, 127)).is_none() {}
+    assert!(pos(&sim, id).x > bounds.max_x + grid.handoff_margin);
+    sim.freeze(id);
+    sim.thaw(id);
+    sim.hold_at_border(id, east);
+    let x = pos(&sim, id).x;
+    assert!(x < bounds.max_x, "put back inside the border, x = {x}");
+
+    // Pushing on: held inside, and reported every tick so the zone retries.
+    for _ in 0..20 {
+        let out = step(&mut sim, 127);
+        assert_eq!(crossing(&out), Some(east));
+        let x = pos(&sim, id).x;
+        assert!(x < bounds.max_x && x > bounds.max_x - 0.5, "x = {x}");
+    }
+
+    // Walking away (2 m) lets go: back at the border, the margin counts again.
+    let mut last = None;
+    for _ in 0..10 {
+        last = crossing(&step(&mut sim, -127));
+    }
+    assert_eq!(last, None);
+    assert_eq!(sim.player(id).expect("present").border_hold, None);
+    let mut walked = 0;
+    while crossing(&step(&mut sim, 127)).is_none() {
+        walked += 1;
+        assert!(walked < 40, "never reported again");
+    }
+    assert!(pos(&sim, id).x > bounds.max_x + grid.handoff_margin);
+}
+
+#[test]
 fn a_removed_player_leaves_with_their_latest_state() {
     let mut sim = sim();
     let spawn = sim.content().player_spawn;

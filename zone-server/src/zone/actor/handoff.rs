@@ -2,7 +2,7 @@
 //! border) waits until nothing about the player is in flight, freezes them and sends
 //! *prepare* with their whole state to the neighbouring area's subject; on *accepted* it
 //! removes them, sends `Transfer` and *commits*; on a refusal or no answer it thaws them,
-//! keeps them at the border and retries with backoff (aborting what may have been
+//! holds them inside the border and retries with backoff (aborting what may have been
 //! accepted); when the area has no owner it asks the manager for one. The receiving zone
 //! first checks the prepare against the authorities (`trust`: the sender owns a
 //! neighbouring area by the manager's word, the carried character is the saved one), then
@@ -85,17 +85,17 @@ impl ZoneActorState {
                 ..
             }) => self.hand_over(player, handoff, target, epoch, ws_url, ticket),
             Ok(HandoffAnswer::Refused { reason, .. }) => {
-                self.retry_later(player, "refused", &reason);
+                self.retry_later(player, target, "refused", &reason);
             }
             Err(AskError::NoResponders) => {
                 nats::request_owner(&self.shared, target, self.id);
-                self.retry_later(player, "no_owner", "the area has no zone yet");
+                self.retry_later(player, target, "no_owner", "the area has no zone yet");
             }
             Err(AskError::TimedOut) => {
                 self.send_abort(handoff, target, Epoch(0), character);
-                self.retry_later(player, "timed_out", "no answer in time");
+                self.retry_later(player, target, "timed_out", "no answer in time");
             }
-            Err(e) => self.retry_later(player, "failed", &e.to_string()),
+            Err(e) => self.retry_later(player, target, "failed", &e.to_string()),
         }
     }
 
@@ -133,10 +133,19 @@ impl ZoneActorState {
         nats::commit(&self.shared, commit, event);
     }
 
-    fn retry_later(&mut self, player: EntityId, result: &'static str, reason: &str) {
+    /// The handoff did not go through: the player plays on, held inside the border towards
+    /// `target`, and the zone tries again later.
+    fn retry_later(
+        &mut self,
+        player: EntityId,
+        target: AreaId,
+        result: &'static str,
+        reason: &str,
+    ) {
         metrics::counter!("zone_handoffs_total", "result" => result).increment(1);
         if let Some(held) = &mut self.held {
             held.sim.thaw(player);
+            held.sim.hold_at_border(player, target);
         }
         self.crossings.retry_later(player, reason);
     }
