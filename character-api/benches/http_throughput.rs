@@ -82,7 +82,7 @@ async fn bench(phase: Duration) -> anyhow::Result<()> {
     let (stop_api, api_stopped) = oneshot::channel::<()>();
     let api_task = tokio::spawn(character_api::run(
         listener,
-        Config::new(dir.path(), TOKEN),
+        Config::new(character_api::Storage::sled(dir.path()), TOKEN),
         async move {
             let _ = api_stopped.await;
         },

@@ -50,7 +50,11 @@ pub struct DatabaseArgs {
     #[arg(long = "database-url", env = "DATABASE_URL", hide_env_values = true)]
     pub url: Option<String>,
     /// Most connections this process holds to the database.
-    #[arg(long = "database-pool-size", env = "DATABASE_POOL_SIZE", default_value_t = 16)]
+    #[arg(
+        long = "database-pool-size",
+        env = "DATABASE_POOL_SIZE",
+        default_value_t = 16
+    )]
     pub pool_size: usize,
     /// Longest wait, in milliseconds, for a connection or for one database operation;
     /// past it the request answers 503.
@@ -350,9 +354,7 @@ async fn durable_commits(client: &tokio_postgres::Client) -> Result<(), tokio_po
         _ => false,
     });
     if off {
-        client
-            .batch_execute("SET synchronous_commit TO on")
-            .await?;
+        client.batch_execute("SET synchronous_commit TO on").await?;
     }
     Ok(())
 }
