@@ -4,7 +4,7 @@
 
 mod support;
 
-on_both_backends!(
+test_support::on_both_backends!(
     create_read_save_list_delete,
     lists_are_per_account_and_oldest_first,
     names_are_unique_case_insensitively_through_renames_and_deletes,
@@ -28,12 +28,13 @@ use protocol::http::character::{Character, INVENTORY_SLOTS, Skill};
 use protocol::{AccountId, AreaId, CharacterId, WorldGrid};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use support::{Api, Backend, CharacterCalls, Env, TOKEN, TestServer, body_of};
+use support::{Api, CharacterCalls, TOKEN, TestServer, body_of};
 use test_support::assert_problem;
+use test_support::{Backend, TestStore};
 
-async fn server(backend: Backend) -> (Env, TestServer, Api) {
-    let env = Env::new(backend).await;
-    let server = TestServer::start(env.storage()).await;
+async fn server(backend: Backend) -> (TestStore, TestServer, Api) {
+    let env = TestStore::new(backend).await;
+    let server = TestServer::start(support::storage(&env)).await;
     let api = server.client();
     (env, server, api)
 }
@@ -687,8 +688,8 @@ async fn racing_creates_of_one_name_exactly_one_wins(backend: Backend) {
 }
 
 async fn data_survives_a_restart(backend: Backend) {
-    let env = Env::new(backend).await;
-    let server = TestServer::start(env.storage()).await;
+    let env = TestStore::new(backend).await;
+    let server = TestServer::start(support::storage(&env)).await;
     let api = server.client();
     let account = AccountId::new_random();
     let kept = api.create(account, "Keeper").await;
@@ -709,7 +710,7 @@ async fn data_survives_a_restart(backend: Backend) {
     let before = api.snapshot(kept.id).await;
     server.stop().await;
 
-    let server = TestServer::start(env.storage()).await;
+    let server = TestServer::start(support::storage(&env)).await;
     let api = server.client();
     assert_eq!(api.snapshot(kept.id).await, before);
     assert_eq!(api.fetch(kept.id).await.inventory.coins, 1234);

@@ -4,16 +4,17 @@
 
 mod support;
 
-on_both_backends!(framework_errors_are_problems);
+test_support::on_both_backends!(framework_errors_are_problems);
 
 use protocol::AccountId;
 use serde_json::json;
-use support::{Backend, CharacterCalls, Env, TestServer};
+use support::{CharacterCalls, TestServer};
 use test_support::assert_problem;
+use test_support::{Backend, TestStore};
 
 async fn framework_errors_are_problems(backend: Backend) {
-    let env = Env::new(backend).await;
-    let server = TestServer::start(env.storage()).await;
+    let env = TestStore::new(backend).await;
+    let server = TestServer::start(support::storage(&env)).await;
     let api = server.client();
     let account = AccountId::new_random();
 

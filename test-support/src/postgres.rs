@@ -65,6 +65,82 @@ pub fn postgres_bin_dir() -> std::io::Result<PathBuf> {
         })
 }
 
+/// Which storage backend a service under test runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// sled in a directory (the embedded default).
+    Sled,
+    /// A PostgreSQL server of the test's own.
+    Postgres,
+}
+
+/// The store of one test: a temp dir (for sled's directory and logs) and, on
+/// [`Backend::Postgres`], a server of the test's own, stopped when this is dropped.
+#[derive(Debug)]
+pub struct TestStore {
+    /// The temp dir.
+    pub dir: tempfile::TempDir,
+    /// The database server, on [`Backend::Postgres`].
+    pub postgres: Option<Postgres>,
+}
+
+impl TestStore {
+    /// A store on `backend` (starting PostgreSQL off the async threads).
+    pub async fn new(backend: Backend) -> Self {
+        let postgres = match backend {
+            Backend::Sled => None,
+            Backend::Postgres => Some(
+                tokio::task::spawn_blocking(Postgres::start)
+                    .await
+                    .expect("starting postgres panicked")
+                    .expect("postgres starts"),
+            ),
+        };
+        Self {
+            dir: tempfile::tempdir().expect("a temp dir"),
+            postgres,
+        }
+    }
+
+    /// The database's URL, on [`Backend::Postgres`].
+    pub fn database_url(&self) -> Option<String> {
+        self.postgres.as_ref().map(Postgres::url)
+    }
+
+    /// The service binary's arguments for this store: `--database-url <url>`, or none (the
+    /// harness passes `--data-dir`).
+    pub fn args(&self) -> Vec<String> {
+        match self.database_url() {
+            Some(url) => vec!["--database-url".to_owned(), url],
+            None => Vec::new(),
+        }
+    }
+}
+
+/// Runs each listed `async fn name(backend: Backend)` of the calling module as two tests,
+/// `sled::name` and `postgres::name`, so one test body holds a contract on both backends.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod sled {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $name() {
+                    super::$name($crate::postgres::Backend::Sled).await
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $name() {
+                    super::$name($crate::postgres::Backend::Postgres).await
+                }
+            )*
+        }
+    };
+}
+
 /// A running PostgreSQL server of its own; stopped (immediately) and deleted when dropped.
 #[derive(Debug)]
 pub struct Postgres {

@@ -1,7 +1,7 @@
 //! Shared test helpers: a real server on a free loopback port over a real store (a sled
 //! directory, or a real PostgreSQL started for the test), and an HTTP client that speaks to
-//! it (problem assertions come from `test-support`). [`on_both_backends!`] runs one test
-//! body against each backend.
+//! it (problem assertions come from `test-support`). `test_support::on_both_backends!` runs
+//! one test body against each backend.
 
 #![allow(dead_code, unreachable_pub)]
 
@@ -13,7 +13,7 @@ use protocol::http::character::Character;
 use protocol::{AccountId, CharacterId};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use test_support::{Postgres, ServiceClient};
+use test_support::{ServiceClient, TestStore};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
@@ -23,80 +23,15 @@ pub const TOKEN: &str = "test-token";
 /// How long anything may take before a test gives up.
 pub const PATIENCE: Duration = Duration::from_secs(30);
 
-/// Which storage backend a test runs against.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Backend {
-    Sled,
-    Postgres,
-}
-
-/// A store for one test: a temp dir (the sled directory's parent, logs) and, for
-/// PostgreSQL, a server of the test's own, stopped when the test ends.
-pub struct Env {
-    pub dir: tempfile::TempDir,
-    pub postgres: Option<Postgres>,
-}
-
-impl Env {
-    pub async fn new(backend: Backend) -> Self {
-        let postgres = match backend {
-            Backend::Sled => None,
-            Backend::Postgres => Some(
-                tokio::task::spawn_blocking(Postgres::start)
-                    .await
-                    .unwrap()
-                    .expect("postgres starts"),
-            ),
-        };
-        Self {
-            dir: tempfile::tempdir().unwrap(),
-            postgres,
-        }
+/// The character-api storage for a test's store: its database, or sled in its dir.
+pub fn storage(store: &TestStore) -> Storage {
+    match store.database_url() {
+        Some(url) => Storage::Postgres(service_kit::postgres::DatabaseOptions::new(
+            url,
+            "character-api-test",
+        )),
+        None => Storage::sled(store.dir.path().join("data")),
     }
-
-    /// The store the servers of this test use: the same each time it is asked for.
-    pub fn storage(&self) -> Storage {
-        match &self.postgres {
-            Some(pg) => Storage::Postgres(service_kit::postgres::DatabaseOptions::new(
-                pg.url(),
-                "character-api-test",
-            )),
-            None => Storage::sled(self.dir.path().join("data")),
-        }
-    }
-
-    /// The binary's storage arguments for this store (`--database-url`, or none: the
-    /// harness passes `--data-dir`).
-    pub fn args(&self) -> Vec<String> {
-        match &self.postgres {
-            Some(pg) => vec!["--database-url".into(), pg.url()],
-            None => Vec::new(),
-        }
-    }
-}
-
-/// Runs each listed `async fn name(backend: Backend)` as two tests, `sled::name` and
-/// `postgres::name`.
-#[macro_export]
-macro_rules! on_both_backends {
-    ($($name:ident),* $(,)?) => {
-        mod sled {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-                async fn $name() {
-                    super::$name($crate::support::Backend::Sled).await
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-                async fn $name() {
-                    super::$name($crate::support::Backend::Postgres).await
-                }
-            )*
-        }
-    };
 }
 
 /// A character-api running in this process, as the binary runs it.
