@@ -67,9 +67,11 @@ pub struct DatabaseArgs {
 }
 
 impl DatabaseArgs {
-    /// The options, if a URL was given.
+    /// The options, if a URL was given. An empty one counts as none, so that a deployment
+    /// can pass `DATABASE_URL` through with an empty default (compose.yaml does).
     pub fn options(&self, application: &str) -> Option<DatabaseOptions> {
-        self.url.as_ref().map(|url| DatabaseOptions {
+        let url = self.url.as_ref().filter(|url| !url.trim().is_empty());
+        url.map(|url| DatabaseOptions {
             url: url.clone(),
             application: application.to_owned(),
             pool_size: self.pool_size,
@@ -369,6 +371,23 @@ mod tests {
         assert!(is_database_url("postgresql://h/db"));
         assert!(!is_database_url("/var/lib/characters"));
         assert!(!is_database_url("data/postgres"));
+    }
+
+    #[test]
+    fn an_empty_url_means_no_database() {
+        let args = |url: Option<&str>| DatabaseArgs {
+            url: url.map(str::to_owned),
+            pool_size: 4,
+            timeout_ms: 100,
+        };
+        assert!(args(None).options("t").is_none());
+        assert!(args(Some("")).options("t").is_none());
+        assert!(args(Some("  ")).options("t").is_none());
+        let options = args(Some("postgres://h/db")).options("t").unwrap();
+        assert_eq!(
+            (options.pool_size, options.timeout),
+            (4, Duration::from_millis(100))
+        );
     }
 
     #[test]
