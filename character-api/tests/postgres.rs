@@ -3,7 +3,8 @@
 //! acknowledged write (the database's outage answers 503 with `Retry-After`, never a hang
 //! or a 500, and the service resumes by itself); two API processes on one database racing
 //! saves on the same characters let exactly one win per version; the `copy` subcommand
-//! moves every character from sled to the database and back, checked.
+//! moves every character from sled to the database and back, checked; connections commit
+//! durably whatever the server's default.
 
 mod support;
 
@@ -411,4 +412,36 @@ async fn copy_moves_every_character_from_sled_to_the_database_and_back() {
         back_dir.to_str().unwrap(),
     );
     assert!(!ok && out.contains("no such directory"), "{out}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_commit_durably_even_where_the_server_default_is_off() {
+    use service_kit::postgres::{Database, DatabaseOptions};
+    let store = TestStore::new(Backend::Postgres).await;
+    let options = DatabaseOptions::new(store.database_url().unwrap(), "test");
+    let admin = Database::open(&options).unwrap();
+    admin
+        .connection()
+        .await
+        .unwrap()
+        .batch_execute("ALTER DATABASE postgres SET synchronous_commit = off")
+        .await
+        .unwrap();
+    let setting = |db: Database| async move {
+        let c = db.connection().await.unwrap();
+        let row = c.query_one("SHOW synchronous_commit", &[]).await.unwrap();
+        row.get::<_, String>(0)
+    };
+    // A plain session now defaults to off; the pool's are raised to on.
+    let plain = tokio_postgres::connect(&store.database_url().unwrap(), tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(plain.1);
+    let row = plain
+        .0
+        .query_one("SHOW synchronous_commit", &[])
+        .await
+        .unwrap();
+    assert_eq!(row.get::<_, String>(0), "off");
+    assert_eq!(setting(Database::open(&options).unwrap()).await, "on");
 }
