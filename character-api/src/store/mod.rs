@@ -86,13 +86,6 @@ pub struct Stored {
     pub json: Bytes,
 }
 
-impl Stored {
-    /// The character.
-    pub fn decode(&self) -> Result<Character, StoreError> {
-        decode(&self.json)
-    }
-}
-
 /// The character in `json`, the form both backends store.
 pub fn decode(json: &[u8]) -> Result<Character, StoreError> {
     serde_json::from_slice(json)
