@@ -2,7 +2,8 @@
 //! concurrent writers and an immediate stop of the database under the same load lose no
 //! acknowledged write (the database's outage answers 503 with `Retry-After`, never a hang
 //! or a 500, and the service resumes by itself); two API processes on one database racing
-//! saves on the same characters let exactly one win per version; the `copy` subcommand
+//! creates of one name and saves on the same characters let exactly one win (per name,
+//! per version); the `copy` subcommand
 //! moves every character from sled to the database and back, checked; connections commit
 //! durably whatever the server's default.
 
@@ -271,7 +272,7 @@ async fn an_immediate_database_stop_under_load_answers_503_then_resumes_losing_n
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn two_processes_racing_saves_let_exactly_one_win_per_version() {
+async fn two_processes_racing_creates_and_saves_let_exactly_one_win() {
     let store = TestStore::new(Backend::Postgres).await;
     let (a, b) = (start(&store).await, start(&store).await);
     let apis = [api_of(&a), api_of(&b)];
@@ -279,6 +280,31 @@ async fn two_processes_racing_saves_let_exactly_one_win_per_version() {
     let mut characters = Vec::new();
     for i in 0..8 {
         characters.push(apis[i % 2].create(account, &format!("Racer{i}")).await);
+    }
+    // Racing creates of one name through both processes: exactly one wins.
+    for round in 0..5 {
+        let mut tasks = Vec::new();
+        for i in 0..6 {
+            let api = apis[i % 2].clone();
+            let name = if i % 3 == 0 {
+                format!("Twin{round}")
+            } else {
+                format!("TWIN{round}")
+            };
+            tasks.push(tokio::spawn(async move {
+                api.create_raw(account, &name).await.status().as_u16()
+            }));
+        }
+        let mut statuses = Vec::new();
+        for t in tasks {
+            statuses.push(t.await.unwrap());
+        }
+        statuses.sort_unstable();
+        assert_eq!(
+            statuses,
+            vec![201, 409, 409, 409, 409, 409],
+            "round {round}"
+        );
     }
     for round in 0..15u64 {
         let mut tasks = Vec::new();
