@@ -1,13 +1,18 @@
-//! character-api throughput over real loopback HTTP.
+//! character-api throughput over real loopback HTTP, on each storage backend in the same
+//! run: sled in a temp dir, then a real PostgreSQL (Debian's, started by `test-support`,
+//! `fsync` and `synchronous_commit` on).
 //!
 //! * GET: `GET /v1/characters/{id}` against a trivial actix-web handler (a small JSON
 //!   answer) served the same way and measured in the same run, as a ratio (target ≥ 0.5).
 //!   The two alternate, so drift on the machine hits both alike.
 //! * PUT: 64 concurrent writers, each saving its own character with If-Match chaining,
-//!   every answer durable (group commit): writes/s, p50 and p99 (target ≥ 5,000 writes/s).
+//!   every answer durable (sled: group commit; PostgreSQL: `COMMIT`): writes/s, p50 and
+//!   p99 (target ≥ 5,000 writes/s on sled; PostgreSQL's figure is reported beside it).
 //!
 //! `cargo bench -p character-api --bench http_throughput`; `BENCH_SECS` sets the length
-//! of each measured phase (default 3).
+//! of each measured phase (default 3), `BENCH_BACKENDS` which backends run (`sled`,
+//! `postgres`, or both, the default, comma-separated), `BENCH_POOL` PostgreSQL's pool size
+//! (default 16, the service's).
 
 #![allow(clippy::print_stdout)] // The table on stdout is what a benchmark is for.
 
@@ -17,9 +22,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use actix_web::{App, HttpResponse, HttpServer, web};
-use character_api::Config;
+use character_api::{Config, Storage};
 use protocol::http::character::Character;
 use serde_json::{Value, json};
+use service_kit::postgres::DatabaseOptions;
+use test_support::Postgres;
 use tokio::sync::oneshot;
 
 const TOKEN: &str = "bench-token";
@@ -59,10 +66,10 @@ impl Phase {
         self.latencies[i]
     }
 
-    fn row(&self) -> String {
+    fn row(&self, backend: &str) -> String {
         format!(
-            "| {:<34} | {:>9} | {:>10.0} | {:>9.2} | {:>9.2} |",
-            self.name,
+            "| {:<46} | {:>9} | {:>10.0} | {:>9.2} | {:>9.2} |",
+            format!("{backend}: {}", self.name),
             self.count,
             self.rate(),
             ms(self.percentile(0.50)),
@@ -75,28 +82,123 @@ fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
 
+/// One backend's figures.
+struct Figures {
+    backend: &'static str,
+    trivial: Phase,
+    get: Phase,
+    put: Phase,
+    /// sled's group commits during the PUT phase (PostgreSQL's are its own).
+    commits: Option<f64>,
+}
+
 async fn bench(phase: Duration) -> anyhow::Result<()> {
-    let dir = tempfile::tempdir()?;
+    let backends = std::env::var("BENCH_BACKENDS").unwrap_or_else(|_| "sled,postgres".into());
+    let (trivial_base, trivial) = trivial_server()?;
+    let trivial_handle = trivial.handle();
+    let trivial_task = tokio::spawn(trivial);
+    let http = reqwest::Client::builder()
+        .no_proxy()
+        .pool_max_idle_per_host(CONCURRENCY)
+        .build()?;
+    wait_ready(&http, &format!("{trivial_base}/trivial")).await?;
+    let trivial_urls = Arc::new(vec![format!("{trivial_base}/trivial")]);
+
+    let mut figures = Vec::new();
+    if backends.contains("sled") {
+        let dir = tempfile::tempdir()?;
+        let storage = Storage::sled(dir.path());
+        figures.push(bench_backend(&http, "sled", storage, &trivial_urls, phase).await?);
+    }
+    if backends.contains("postgres") {
+        let pg = tokio::task::spawn_blocking(Postgres::start).await??;
+        let mut options = DatabaseOptions::new(pg.url(), "character-api-bench");
+        if let Some(size) = std::env::var("BENCH_POOL")
+            .ok()
+            .and_then(|s| s.parse().ok())
+        {
+            options.pool_size = size;
+        }
+        let storage = Storage::Postgres(options);
+        figures.push(bench_backend(&http, "PostgreSQL", storage, &trivial_urls, phase).await?);
+    }
+
+    println!();
+    println!(
+        "character-api over loopback HTTP, {CONCURRENCY} concurrent clients, {:.1} s per phase",
+        phase.as_secs_f64()
+    );
+    println!();
+    println!(
+        "| {:<46} | {:>9} | {:>10} | {:>9} | {:>9} |",
+        "phase", "requests", "req/s", "p50 ms", "p99 ms"
+    );
+    println!(
+        "|{:-<48}|{:->11}|{:->12}|{:->11}|{:->11}|",
+        "", "", "", "", ""
+    );
+    for f in &figures {
+        for p in [&f.trivial, &f.get, &f.put] {
+            println!("{}", p.row(f.backend));
+        }
+    }
+    println!();
+    for f in &figures {
+        let ratio = f.get.rate() / f.trivial.rate();
+        println!(
+            "{}: GET ratio to trivial handler: {ratio:.2} (target >= 0.50) {}",
+            f.backend,
+            verdict(ratio >= 0.5)
+        );
+        println!(
+            "{}: durable PUT throughput: {:.0} writes/s, p50 {:.2} ms, p99 {:.2} ms{}",
+            f.backend,
+            f.put.rate(),
+            ms(f.put.percentile(0.50)),
+            ms(f.put.percentile(0.99)),
+            if f.backend == "sled" {
+                format!(
+                    " (target >= 5000 writes/s) {}",
+                    verdict(f.put.rate() >= 5000.0)
+                )
+            } else {
+                String::new()
+            }
+        );
+        if let Some(commits) = f.commits.filter(|c| *c > 0.0) {
+            println!(
+                "{}: group commits during PUT: {commits:.0}, {:.1} writes per flush on average",
+                f.backend,
+                f.put.count as f64 / commits
+            );
+        }
+    }
+    trivial_handle.stop(true).await;
+    trivial_task.await??;
+    Ok(())
+}
+
+/// The GET and PUT phases against a character-api over `storage`, with the trivial
+/// handler's GETs alternating with its own.
+async fn bench_backend(
+    http: &reqwest::Client,
+    backend: &'static str,
+    storage: Storage,
+    trivial_urls: &Arc<Vec<String>>,
+    phase: Duration,
+) -> anyhow::Result<Figures> {
+    let sled = matches!(storage, Storage::Sled { .. });
     let listener = TcpListener::bind("127.0.0.1:0")?;
     let base = format!("http://{}", listener.local_addr()?);
     let (stop_api, api_stopped) = oneshot::channel::<()>();
     let api_task = tokio::spawn(character_api::run(
         listener,
-        Config::new(dir.path(), TOKEN),
+        Config::new(storage, TOKEN),
         async move {
             let _ = api_stopped.await;
         },
     ));
-    let (trivial_base, trivial) = trivial_server()?;
-    let trivial_handle = trivial.handle();
-    let trivial_task = tokio::spawn(trivial);
-
-    let http = reqwest::Client::builder()
-        .no_proxy()
-        .pool_max_idle_per_host(CONCURRENCY)
-        .build()?;
-    wait_ready(&http, &format!("{base}/readyz")).await?;
-    wait_ready(&http, &format!("{trivial_base}/trivial")).await?;
+    wait_ready(http, &format!("{base}/readyz")).await?;
 
     // One character per writer.
     let account = protocol::AccountId::new_random();
@@ -117,68 +219,34 @@ async fn bench(phase: Duration) -> anyhow::Result<()> {
             .map(|c| format!("{base}/v1/characters/{}", c.id))
             .collect(),
     );
-    let trivial_urls = Arc::new(vec![format!("{trivial_base}/trivial")]);
 
     // GET: alternate trivial and character phases, after a warm-up of each.
     let half = phase / 2;
-    run_gets(&http, &trivial_urls, Duration::from_millis(500), "warm-up").await?;
-    run_gets(&http, &get_urls, Duration::from_millis(500), "warm-up").await?;
+    run_gets(http, trivial_urls, Duration::from_millis(500), "warm-up").await?;
+    run_gets(http, &get_urls, Duration::from_millis(500), "warm-up").await?;
     let mut trivial_phases = Vec::new();
     let mut get_phases = Vec::new();
     for _ in 0..2 {
-        trivial_phases.push(run_gets(&http, &trivial_urls, half, "trivial").await?);
-        get_phases.push(run_gets(&http, &get_urls, half, "get").await?);
+        trivial_phases.push(run_gets(http, trivial_urls, half, "trivial").await?);
+        get_phases.push(run_gets(http, &get_urls, half, "get").await?);
     }
     let trivial = merge("GET trivial actix-web handler", trivial_phases);
     let get = merge("GET /v1/characters/{id}", get_phases);
 
     // PUT: 64 writers, each on its own character.
-    let flushes_before = flushes(&http, &base).await?;
-    let put = run_puts(&http, &base, &characters, phase).await?;
-    let flushes_after = flushes(&http, &base).await?;
-
-    println!();
-    println!(
-        "character-api over loopback HTTP, {CONCURRENCY} concurrent clients, {:.1} s per phase",
-        phase.as_secs_f64()
-    );
-    println!();
-    println!(
-        "| {:<34} | {:>9} | {:>10} | {:>9} | {:>9} |",
-        "phase", "requests", "req/s", "p50 ms", "p99 ms"
-    );
-    println!(
-        "|{:-<36}|{:->11}|{:->12}|{:->11}|{:->11}|",
-        "", "", "", "", ""
-    );
-    println!("{}", trivial.row());
-    println!("{}", get.row());
-    println!("{}", put.row());
-    println!();
-    let ratio = get.rate() / trivial.rate();
-    println!(
-        "GET ratio to trivial handler: {ratio:.2} (target >= 0.50) {}",
-        verdict(ratio >= 0.5)
-    );
-    println!(
-        "durable PUT throughput: {:.0} writes/s, p99 {:.2} ms (target >= 5000 writes/s) {}",
-        put.rate(),
-        ms(put.percentile(0.99)),
-        verdict(put.rate() >= 5000.0)
-    );
-    let commits = flushes_after - flushes_before;
-    if commits > 0.0 {
-        println!(
-            "group commits during PUT: {commits:.0}, {:.1} writes per flush on average",
-            put.count as f64 / commits
-        );
-    }
+    let flushes_before = flushes(http, &base).await?;
+    let put = run_puts(http, &base, &characters, phase).await?;
+    let flushes_after = flushes(http, &base).await?;
 
     stop_api.send(()).ok();
     api_task.await??;
-    trivial_handle.stop(true).await;
-    trivial_task.await??;
-    Ok(())
+    Ok(Figures {
+        backend,
+        trivial,
+        get,
+        put,
+        commits: sled.then_some(flushes_after - flushes_before),
+    })
 }
 
 fn verdict(ok: bool) -> &'static str {

@@ -39,8 +39,8 @@ pub enum ApiError {
     /// A write came without the `If-Match` version it must be conditional on.
     #[error("{0}")]
     PreconditionRequired(String),
-    /// The service cannot take this request now (shutting down, storage failed); retrying
-    /// later, possibly elsewhere, may work.
+    /// The service cannot take this request now (shutting down, storage failed, the
+    /// database unreachable); retrying later, possibly elsewhere, may work.
     #[error("{0}")]
     Unavailable(String),
     /// A fault of this service; the details are logged, not sent.
@@ -109,18 +109,6 @@ impl ResponseError for ApiError {
             tracing::error!(%detail, "internal error");
         }
         self.problem_response().finish()
-    }
-}
-
-impl From<sled::Error> for ApiError {
-    fn from(e: sled::Error) -> Self {
-        Self::Internal(format!("storage: {e}"))
-    }
-}
-
-impl From<actix_web::error::BlockingError> for ApiError {
-    fn from(e: actix_web::error::BlockingError) -> Self {
-        Self::Internal(format!("blocking pool: {e}"))
     }
 }
 

@@ -1,9 +1,10 @@
 //! # character-api
 //!
 //! The durable home of characters: account, position, stats and inventory, served over
-//! HTTP (actix-web) from sled. Saves are compare-and-set on a version (`If-Match`), and a
-//! write is answered only after it is on disk, with concurrent writes sharing one flush
-//! (group commit, see [`service_kit::commit`]).
+//! HTTP (actix-web) from sled in a directory (the embedded default) or from PostgreSQL
+//! (`--database-url`, shared by any number of processes). Saves are compare-and-set on a
+//! version (`If-Match`), names are unique, and a write is answered only once it is durable,
+//! with concurrent writes sharing one flush, on either backend (see [`store`]).
 //!
 //! The binary is a thin `main` over [`run`]; tests and the benchmark call [`run`] the same
 //! way, on a listener they bound themselves.
@@ -12,7 +13,8 @@
 //! | --- | --- |
 //! | [`config`] | settings |
 //! | [`error`] | [`ApiError`], this service's failures as `application/problem+json` |
-//! | [`store`] | sled: records, name and account indexes, compare-and-set |
+//! | [`store`] | the storage interface and its two backends, sled and PostgreSQL |
+//! | [`copy`] | copying every character from one store to another, checked |
 //! | [`routes`] | the HTTP surface |
 //! | [`metrics`] | this service's Prometheus metrics (group commits) |
 //! | [`openapi`] | the generated OpenAPI document |
@@ -22,6 +24,7 @@
 //! [`service_kit`]'s.
 
 pub mod config;
+pub mod copy;
 pub mod error;
 pub mod metrics;
 pub mod openapi;
@@ -36,13 +39,13 @@ use actix_web::{HttpServer, web};
 use anyhow::Context as _;
 use service_kit::auth::ServiceToken;
 
-pub use config::Config;
+pub use config::{Config, Storage};
 pub use error::ApiError;
 pub use routes::{AppState, configure};
 
 /// Serves the API on `listener` until `shutdown` completes, then shuts down gracefully:
 /// stops accepting, lets in-flight requests finish (up to `config.shutdown_timeout`),
-/// flushes sled, and returns.
+/// makes every write durable, closes the store, and returns.
 pub async fn run(
     listener: TcpListener,
     config: Config,
@@ -51,7 +54,7 @@ pub async fn run(
     config.validate()?;
     // Install the metrics recorder before anything records.
     metrics::init();
-    let store = store::Store::open(&config.data_dir, config.fsync)?;
+    let store = store::open(&config.storage).await?;
     let state = web::Data::new(AppState {
         store: store.clone(),
         stopping: AtomicBool::new(false),
@@ -60,7 +63,7 @@ pub async fn run(
     let server = http_server(listener, &config, state.clone())
         .with_context(|| format!("listening on {addr}"))?;
     let handle = server.handle();
-    tracing::info!(%addr, data_dir = %config.data_dir.display(), "character-api listening");
+    tracing::info!(%addr, storage = %config.storage, "character-api listening");
 
     let mut server = std::pin::pin!(server);
     let served = tokio::select! {
@@ -75,6 +78,10 @@ pub async fn run(
         }
     };
     let closed = store.close().await;
+    // The workers have stopped; drop their state (and so the store's handles) before
+    // returning, so a sled directory can be opened again at once.
+    drop(state);
+    drop(store);
     tracing::info!("character-api stopped");
     served.context("serving HTTP")?;
     closed.context("flushing storage")

@@ -1,8 +1,8 @@
 //! The HTTP surface: routes, handlers, and the extractor settings that turn bad input into
 //! `400` problems instead of actix-web's plain-text defaults.
 
-use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
 
 use actix_web::http::header::{self, ContentType};
 use actix_web::middleware::from_fn;
@@ -20,7 +20,7 @@ use service_kit::time::now_millis;
 
 use crate::config::JSON_LIMIT;
 use crate::error::ApiError;
-use crate::store::{CommitError, Store, WriteError};
+use crate::store::{CharacterStore, StoreError};
 
 /// Health a new character starts with (and its maximum).
 pub const START_HEALTH: u32 = 100;
@@ -29,8 +29,8 @@ pub const START_COINS: u64 = 50;
 
 /// What every handler shares.
 pub struct AppState {
-    /// The characters database.
-    pub store: Store,
+    /// Where the characters are kept.
+    pub store: Arc<dyn CharacterStore>,
     /// Set when shutdown begins, so `/readyz` sends traffic elsewhere while in-flight
     /// requests finish.
     pub stopping: AtomicBool,
@@ -111,25 +111,14 @@ fn if_match(req: &HttpRequest) -> Result<u64, ApiError> {
     })
 }
 
-/// The `ApiError` for a refused write on `id` that named version `sent`.
-fn write_failed(e: WriteError, id: CharacterId, sent: u64) -> ApiError {
+/// The `ApiError` for a refused operation on `id` that named version `sent`.
+fn store_failed(e: StoreError, id: CharacterId, sent: u64) -> ApiError {
     match e {
-        WriteError::NotFound => ApiError::NotFound(format!("no character {id}")),
-        WriteError::Stale { current } => ApiError::Stale { sent, current },
-        WriteError::NameTaken(name) => ApiError::NameTaken(name),
-        WriteError::Storage(e) => ApiError::Internal(e),
-    }
-}
-
-impl From<CommitError> for ApiError {
-    fn from(e: CommitError) -> Self {
-        match e {
-            CommitError::Flush(e) => ApiError::Unavailable(format!(
-                "the write was applied but could not be confirmed on disk ({e}); \
-                 read the character again before retrying"
-            )),
-            CommitError::Closed => ApiError::Unavailable("the service is shutting down".into()),
-        }
+        StoreError::NotFound => ApiError::NotFound(format!("no character {id}")),
+        StoreError::Stale { current } => ApiError::Stale { sent, current },
+        StoreError::NameTaken(name) => ApiError::NameTaken(name),
+        StoreError::Unavailable(e) => ApiError::Unavailable(e),
+        StoreError::Internal(e) => ApiError::Internal(e),
     }
 }
 
@@ -186,7 +175,7 @@ pub fn new_character(req: CreateCharacter) -> Character {
         (status = 413, description = "The body is over the size limit (see the description).", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "The body is not declared as JSON.", body = Problem, content_type = "application/problem+json"),
         (status = 500, description = "Storage failure.", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Shutting down, or the write could not be confirmed on disk.", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Shutting down, the database unreachable, or the write could not be confirmed durable (it may or may not have been applied: read before retrying); `Retry-After` says when to try again.", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
 )]
@@ -197,11 +186,11 @@ pub(crate) async fn create_character(
     let body = body.into_inner();
     validate_name(&body.name).map_err(|e| ApiError::Invalid(vec![e]))?;
     let character = new_character(body);
-    let (store, stored) = (state.store.clone(), character.clone());
-    web::block(move || store.create(&stored))
-        .await?
-        .map_err(|e| write_failed(e, character.id, 0))?;
-    state.store.durable().await?;
+    state
+        .store
+        .create(&character)
+        .await
+        .map_err(|e| store_failed(e, character.id, 0))?;
     tracing::info!(id = %character.id, account = %character.account_id, "character created");
     Ok(with_etag(HttpResponse::Created(), character.version)
         .insert_header((header::LOCATION, format!("/v1/characters/{}", character.id)))
@@ -222,6 +211,7 @@ pub(crate) async fn create_character(
         (status = 401, description = "Missing or wrong service token.", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such character.", body = Problem, content_type = "application/problem+json"),
         (status = 500, description = "Storage failure.", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The database is unreachable or did not answer in time; `Retry-After` says when to try again.", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
 )]
@@ -230,15 +220,15 @@ pub(crate) async fn get_character(
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let id = character_id(&path)?;
-    // A point read from sled's cache: cheap enough for the async thread.
     let stored = state
         .store
         .get(id)
-        .map_err(|e| write_failed(e, id, 0))?
+        .await
+        .map_err(|e| store_failed(e, id, 0))?
         .ok_or_else(|| ApiError::NotFound(format!("no character {id}")))?;
     Ok(with_etag(HttpResponse::Ok(), stored.version)
         .content_type(ContentType::json())
-        .body(web::Bytes::copy_from_slice(stored.json())))
+        .body(stored.json))
 }
 
 /// Lists an account's characters, oldest first.
@@ -252,6 +242,7 @@ pub(crate) async fn get_character(
         (status = 400, description = "Malformed id.", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Missing or wrong service token.", body = Problem, content_type = "application/problem+json"),
         (status = 500, description = "Storage failure.", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The database is unreachable or did not answer in time; `Retry-After` says when to try again.", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
 )]
@@ -262,10 +253,10 @@ pub(crate) async fn list_characters(
     let account: AccountId = path
         .parse()
         .map_err(|e| ApiError::BadRequest(format!("{e} (in the path)")))?;
-    let store = state.store.clone();
-    let characters = web::block(move || store.list(account))
-        .await?
-        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    let characters = state.store.list(account).await.map_err(|e| match e {
+        StoreError::Unavailable(e) => ApiError::Unavailable(e),
+        other => ApiError::Internal(other.to_string()),
+    })?;
     Ok(HttpResponse::Ok().json(CharacterList { characters }))
 }
 
@@ -294,7 +285,7 @@ pub(crate) async fn list_characters(
         (status = 415, description = "The body is not declared as JSON.", body = Problem, content_type = "application/problem+json"),
         (status = 428, description = "If-Match is missing (or `*`).", body = Problem, content_type = "application/problem+json"),
         (status = 500, description = "Storage failure.", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Shutting down, or the write could not be confirmed on disk.", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Shutting down, the database unreachable, or the write could not be confirmed durable (it may or may not have been applied: read before retrying); `Retry-After` says when to try again.", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
 )]
@@ -311,11 +302,11 @@ pub(crate) async fn update_character(
     if !problems.is_empty() {
         return Err(ApiError::Invalid(problems));
     }
-    let store = state.store.clone();
-    let character = web::block(move || store.update(id, expected, &update))
-        .await?
-        .map_err(|e| write_failed(e, id, expected))?;
-    state.store.durable().await?;
+    let character = state
+        .store
+        .update(id, expected, &update)
+        .await
+        .map_err(|e| store_failed(e, id, expected))?;
     Ok(with_etag(HttpResponse::Ok(), character.version).json(&character))
 }
 
@@ -338,7 +329,7 @@ pub(crate) async fn update_character(
         )),
         (status = 428, description = "If-Match is missing (or `*`).", body = Problem, content_type = "application/problem+json"),
         (status = 500, description = "Storage failure.", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Shutting down, or the delete could not be confirmed on disk.", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Shutting down, the database unreachable, or the delete could not be confirmed durable; `Retry-After` says when to try again.", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
 )]
@@ -349,11 +340,11 @@ pub(crate) async fn delete_character(
 ) -> Result<HttpResponse, ApiError> {
     let id = character_id(&path)?;
     let expected = if_match(&req)?;
-    let store = state.store.clone();
-    web::block(move || store.delete(id, expected))
-        .await?
-        .map_err(|e| write_failed(e, id, expected))?;
-    state.store.durable().await?;
+    state
+        .store
+        .delete(id, expected)
+        .await
+        .map_err(|e| store_failed(e, id, expected))?;
     tracing::info!(%id, "character deleted");
     Ok(HttpResponse::NoContent().finish())
 }
@@ -365,18 +356,19 @@ pub(crate) async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(serde_json::json!({ "status": "ok" }))
 }
 
-/// Readiness: storage is open and flushing, and the service is not shutting down.
+/// Readiness: the storage takes requests (sled is flushing; the database answers), and the
+/// service is not shutting down.
 #[utoipa::path(get, path = "/readyz", tag = "operations",
     responses(
         (status = 200, description = "Ready for traffic."),
-        (status = 503, description = "Not ready: shutting down or storage failing.", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Not ready: shutting down, storage failing, or the database unreachable.", body = Problem, content_type = "application/problem+json"),
     ))]
 pub(crate) async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     if state.stopping.load(Ordering::Relaxed) {
         return Err(ApiError::Unavailable("shutting down".into()));
     }
-    if !state.store.healthy() {
-        return Err(ApiError::Unavailable("storage is failing to flush".into()));
+    if let Err(e) = state.store.ready().await {
+        return Err(ApiError::Unavailable(e.to_string()));
     }
     Ok(HttpResponse::Ok().json(serde_json::json!({ "status": "ready" })))
 }

@@ -1,6 +1,26 @@
-//! The API over real HTTP: a real server on a free loopback port, real sled in a temp dir.
+//! The API over real HTTP: a real server on a free loopback port, over real sled in a temp
+//! dir and over a real PostgreSQL: every test runs on both (`sled::*`, `postgres::*`), so
+//! the contract is the same on each.
 
 mod support;
+
+test_support::on_both_backends!(
+    create_read_save_list_delete,
+    lists_are_per_account_and_oldest_first,
+    names_are_unique_case_insensitively_through_renames_and_deletes,
+    malformed_json_wrong_types_and_unknown_fields_are_400,
+    oversized_bodies_are_413,
+    malformed_ids_are_400,
+    every_v1_route_needs_the_service_token,
+    writes_need_a_current_if_match,
+    invalid_characters_are_400_and_change_nothing,
+    unknown_routes_and_methods_are_problems,
+    racing_writers_on_one_version_exactly_one_wins,
+    racing_creates_of_one_name_exactly_one_wins,
+    data_survives_a_restart,
+    health_readiness_and_metrics,
+    openapi_document_describes_the_api,
+);
 
 use std::collections::HashSet;
 
@@ -10,17 +30,17 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 use support::{Api, CharacterCalls, TOKEN, TestServer, body_of};
 use test_support::assert_problem;
+use test_support::{Backend, TestStore};
 
-async fn server() -> (tempfile::TempDir, TestServer, Api) {
-    let dir = tempfile::tempdir().unwrap();
-    let server = TestServer::start(dir.path()).await;
+async fn server(backend: Backend) -> (TestStore, TestServer, Api) {
+    let env = TestStore::new(backend).await;
+    let server = TestServer::start(support::storage(&env)).await;
     let api = server.client();
-    (dir, server, api)
+    (env, server, api)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn create_read_save_list_delete() {
-    let (_dir, server, api) = server().await;
+async fn create_read_save_list_delete(backend: Backend) {
+    let (_env, server, api) = server(backend).await;
     let account = AccountId::new_random();
 
     let r = api.create_raw(account, "Aria").await;
@@ -122,9 +142,8 @@ async fn create_read_save_list_delete() {
     server.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn lists_are_per_account_and_oldest_first() {
-    let (_dir, server, api) = server().await;
+async fn lists_are_per_account_and_oldest_first(backend: Backend) {
+    let (_env, server, api) = server(backend).await;
     let (a, b) = (AccountId::new_random(), AccountId::new_random());
     let mut made = Vec::new();
     for name in ["Alpha", "Bravo", "Charlie"] {
@@ -140,9 +159,8 @@ async fn lists_are_per_account_and_oldest_first() {
     server.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn names_are_unique_case_insensitively_through_renames_and_deletes() {
-    let (_dir, server, api) = server().await;
+async fn names_are_unique_case_insensitively_through_renames_and_deletes(backend: Backend) {
+    let (_env, server, api) = server(backend).await;
     let account = AccountId::new_random();
     let aria = api.create(account, "Aria").await;
     let bob = api.create(account, "Bob").await;
@@ -177,9 +195,8 @@ async fn names_are_unique_case_insensitively_through_renames_and_deletes() {
     server.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn malformed_json_wrong_types_and_unknown_fields_are_400() {
-    let (_dir, server, api) = server().await;
+async fn malformed_json_wrong_types_and_unknown_fields_are_400(backend: Backend) {
+    let (_env, server, api) = server(backend).await;
     let account = AccountId::new_random();
     let c = api.create(account, "Aria").await;
     let before = api.snapshot(c.id).await;
@@ -284,9 +301,8 @@ async fn malformed_json_wrong_types_and_unknown_fields_are_400() {
     server.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn oversized_bodies_are_413() {
-    let (_dir, server, api) = server().await;
+async fn oversized_bodies_are_413(backend: Backend) {
+    let (_env, server, api) = server(backend).await;
     let account = AccountId::new_random();
     let c = api.create(account, "Aria").await;
     let before = api.snapshot(c.id).await;
@@ -308,9 +324,8 @@ async fn oversized_bodies_are_413() {
     server.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn malformed_ids_are_400() {
-    let (_dir, server, api) = server().await;
+async fn malformed_ids_are_400(backend: Backend) {
+    let (_env, server, api) = server(backend).await;
     let account = AccountId::new_random();
     let c = api.create(account, "Aria").await;
     let before = api.snapshot(c.id).await;
@@ -366,9 +381,8 @@ async fn malformed_ids_are_400() {
     server.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn every_v1_route_needs_the_service_token() {
-    let (_dir, server, api) = server().await;
+async fn every_v1_route_needs_the_service_token(backend: Backend) {
+    let (_env, server, api) = server(backend).await;
     let account = AccountId::new_random();
     let c = api.create(account, "Aria").await;
     let before = api.snapshot(c.id).await;
@@ -414,9 +428,8 @@ async fn every_v1_route_needs_the_service_token() {
     server.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn writes_need_a_current_if_match() {
-    let (_dir, server, api) = server().await;
+async fn writes_need_a_current_if_match(backend: Backend) {
+    let (_env, server, api) = server(backend).await;
     let account = AccountId::new_random();
     let c = api.create(account, "Aria").await;
     let before = api.snapshot(c.id).await;
@@ -482,9 +495,8 @@ async fn writes_need_a_current_if_match() {
     server.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn invalid_characters_are_400_and_change_nothing() {
-    let (_dir, server, api) = server().await;
+async fn invalid_characters_are_400_and_change_nothing(backend: Backend) {
+    let (_env, server, api) = server(backend).await;
     let account = AccountId::new_random();
     let c = api.create(account, "Aria").await;
     let before = api.snapshot(c.id).await;
@@ -557,9 +569,8 @@ async fn invalid_characters_are_400_and_change_nothing() {
     server.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn unknown_routes_and_methods_are_problems() {
-    let (_dir, server, api) = server().await;
+async fn unknown_routes_and_methods_are_problems(backend: Backend) {
+    let (_env, server, api) = server(backend).await;
     let http = reqwest::Client::new();
     assert_problem(http.get(api.url("/nope")).send().await.unwrap(), 404).await;
     assert_problem(api.get("/v1/nope/deeper").send().await.unwrap(), 404).await;
@@ -591,9 +602,8 @@ impl PatchLike for Api {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn racing_writers_on_one_version_exactly_one_wins() {
-    let (_dir, server, api) = server().await;
+async fn racing_writers_on_one_version_exactly_one_wins(backend: Backend) {
+    let (_env, server, api) = server(backend).await;
     let account = AccountId::new_random();
     let c = api.create(account, "Aria").await;
     let mut version = 1;
@@ -649,9 +659,8 @@ async fn racing_writers_on_one_version_exactly_one_wins() {
     server.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn racing_creates_of_one_name_exactly_one_wins() {
-    let (_dir, server, api) = server().await;
+async fn racing_creates_of_one_name_exactly_one_wins(backend: Backend) {
+    let (_env, server, api) = server(backend).await;
     let account = AccountId::new_random();
     for round in 0..5 {
         let name = format!("Twin{round}");
@@ -678,10 +687,9 @@ async fn racing_creates_of_one_name_exactly_one_wins() {
     server.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn data_survives_a_restart() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = TestServer::start(dir.path()).await;
+async fn data_survives_a_restart(backend: Backend) {
+    let env = TestStore::new(backend).await;
+    let server = TestServer::start(support::storage(&env)).await;
     let api = server.client();
     let account = AccountId::new_random();
     let kept = api.create(account, "Keeper").await;
@@ -702,7 +710,7 @@ async fn data_survives_a_restart() {
     let before = api.snapshot(kept.id).await;
     server.stop().await;
 
-    let server = TestServer::start(dir.path()).await;
+    let server = TestServer::start(support::storage(&env)).await;
     let api = server.client();
     assert_eq!(api.snapshot(kept.id).await, before);
     assert_eq!(api.fetch(kept.id).await.inventory.coins, 1234);
@@ -734,9 +742,8 @@ async fn data_survives_a_restart() {
     server.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn health_readiness_and_metrics() {
-    let (_dir, server, api) = server().await;
+async fn health_readiness_and_metrics(backend: Backend) {
+    let (_env, server, api) = server(backend).await;
     let http = reqwest::Client::new();
     let r = http.get(api.url("/healthz")).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::OK);
@@ -762,17 +769,23 @@ async fn health_readiness_and_metrics() {
         r#"http_requests_total{service="character-api",method="GET",route="/v1/characters/{id}",status="400"}"#,
         r#"http_requests_total{service="character-api",method="POST",route="/v1/characters",status="201"}"#,
         "http_request_duration_seconds_bucket",
-        "character_api_flush_duration_seconds_bucket",
-        r#"character_api_flushes_total{outcome="ok"}"#,
     ] {
         assert!(text.contains(needle), "missing {needle} in\n{text}");
+    }
+    // sled's group commits (PostgreSQL's are the database's own).
+    if backend == Backend::Sled {
+        for needle in [
+            "character_api_flush_duration_seconds_bucket",
+            r#"character_api_flushes_total{outcome="ok"}"#,
+        ] {
+            assert!(text.contains(needle), "missing {needle} in\n{text}");
+        }
     }
     server.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn openapi_document_describes_the_api() {
-    let (_dir, server, api) = server().await;
+async fn openapi_document_describes_the_api(backend: Backend) {
+    let (_env, server, api) = server(backend).await;
     let doc: Value = reqwest::get(api.url("/openapi.json"))
         .await
         .unwrap()

@@ -4,15 +4,17 @@
 
 mod support;
 
+test_support::on_both_backends!(framework_errors_are_problems);
+
 use protocol::AccountId;
 use serde_json::json;
 use support::{CharacterCalls, TestServer};
 use test_support::assert_problem;
+use test_support::{Backend, TestStore};
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn framework_errors_are_problems() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = TestServer::start(dir.path()).await;
+async fn framework_errors_are_problems(backend: Backend) {
+    let env = TestStore::new(backend).await;
+    let server = TestServer::start(support::storage(&env)).await;
     let api = server.client();
     let account = AccountId::new_random();
 

@@ -108,7 +108,7 @@ fn main() -> anyhow::Result<()> {
         let listener = TcpListener::bind("127.0.0.1:0")?;
         let addr = listener.local_addr()?;
         let config = Config::new(
-            dir.path(),
+            quest_api::Storage::sled(dir.path()),
             TOKEN,
             Catalog::from_toml(CATALOG, "bench catalog")?,
         );

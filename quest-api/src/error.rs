@@ -7,6 +7,7 @@
 
 use actix_web::body::BoxBody;
 use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpResponse, ResponseError};
 use protocol::http::Problem;
 use service_kit::commit::CommitError;
@@ -49,7 +50,7 @@ pub enum ApiError {
         /// What is inconsistent.
         detail: String,
     },
-    /// 503: shutting down; try another instance or later.
+    /// 503: shutting down, or the database unreachable; try another instance or later.
     #[error("{0}")]
     Unavailable(String),
     /// 500: storage failed. Never caused by input; logged with its cause.
@@ -92,7 +93,13 @@ impl ApiError {
     }
 
     fn problem_response(&self) -> ProblemResponse {
-        ProblemResponse::with_reason_title(self.status_code(), self.slug(), self.to_string())
+        let res =
+            ProblemResponse::with_reason_title(self.status_code(), self.slug(), self.to_string());
+        match self {
+            // Shutting down, or the database unreachable: worth trying again shortly.
+            Self::Unavailable(_) => res.header(header::RETRY_AFTER, HeaderValue::from_static("1")),
+            _ => res,
+        }
     }
 
     /// The problem-details body of this error.

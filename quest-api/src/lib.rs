@@ -1,9 +1,10 @@
 //! # quest-api
 //!
 //! The quest catalog (a data file shipped in this crate) and each character's quest
-//! progress, served over HTTP (actix-web) from sled. Progress events are idempotent by
-//! event id, so a zone that retries never counts twice, and every write is answered only
-//! once it is durable on disk.
+//! progress, served over HTTP (actix-web) from sled in a directory (the embedded default)
+//! or from PostgreSQL (`--database-url`, shared by any number of processes). Progress
+//! events are idempotent by event id, so a zone that retries never counts twice, and every
+//! write is answered only once it is durable, on either backend (see [`store`]).
 //!
 //! The binary (`src/main.rs`) only parses flags, sets up logging and calls [`run`]; tests
 //! and the cluster harness call the same [`run`] (or [`configure`]).
@@ -12,7 +13,8 @@
 //! | --- | --- |
 //! | [`config`] | start-up settings |
 //! | [`catalog`] | loading and validating the quest catalog |
-//! | [`store`] | progress on sled: transactions, idempotency, durability |
+//! | [`store`] | the storage interface, the rules both backends apply, sled and PostgreSQL |
+//! | [`copy`] | copying all quest progress from one store to another, checked |
 //! | [`routes`] | the HTTP routes |
 //! | [`error`] | `ApiError`: this service's failures as problem+json |
 //! | [`metrics`] | this service's Prometheus metrics (flushes) |
@@ -33,6 +35,7 @@ use service_kit::auth::ServiceToken;
 
 pub mod catalog;
 pub mod config;
+pub mod copy;
 pub mod error;
 pub mod metrics;
 pub mod openapi;
@@ -40,23 +43,23 @@ pub mod routes;
 pub mod store;
 
 pub use catalog::{Catalog, CatalogError};
-pub use config::Config;
+pub use config::{Config, Storage};
 pub use error::ApiError;
 pub use routes::configure;
-pub use store::Store;
+pub use store::QuestStore;
 
 /// What every request handler shares: the catalog, the store, readiness.
 pub struct AppState {
     /// The validated quest catalog.
     pub catalog: Arc<Catalog>,
     /// Durable progress.
-    pub store: Store,
+    pub store: Arc<dyn QuestStore>,
     ready: AtomicBool,
 }
 
 impl AppState {
     /// State over an open store; ready at once.
-    pub fn new(catalog: Catalog, store: Store) -> Self {
+    pub fn new(catalog: Catalog, store: Arc<dyn QuestStore>) -> Self {
         Self {
             catalog: Arc::new(catalog),
             store,
@@ -64,78 +67,26 @@ impl AppState {
         }
     }
 
-    /// Whether `/readyz` says ready (false once shutdown has begun).
+    /// Whether the service takes traffic (false once shutdown has begun).
     pub fn is_ready(&self) -> bool {
         self.ready.load(Ordering::Acquire)
-    }
-
-    /// Runs a store write off the async worker (sled calls may block on disk), then waits
-    /// until it is durable, whatever the outcome: an answer (even a 409 or a replay) never
-    /// reflects state that a crash could still take back.
-    ///
-    /// The write and its flush request run in one blocking task, which completes even if
-    /// the request is cancelled (the client went away): every write that happens is
-    /// followed by a flush.
-    pub async fn write<T, F>(&self, op: F) -> Result<T, ApiError>
-    where
-        T: Send + 'static,
-        F: FnOnce(&Store, &Catalog) -> Result<T, ApiError> + Send + 'static,
-    {
-        let store = self.store.clone();
-        let catalog = Arc::clone(&self.catalog);
-        let (result, durable) = web::block(move || {
-            let write = store.begin_write();
-            let result = op(&store, &catalog);
-            (result, write.commit())
-        })
-        .await
-        .map_err(|e| ApiError::internal("a store task failed", e))?;
-        Store::wait(durable?).await?;
-        result
-    }
-
-    /// Runs a store read off the async worker. If a write was in flight meanwhile, the
-    /// read may have seen it before it was durable: then the answer waits for a flush too.
-    /// With no write in flight it costs no flush.
-    pub async fn read<T, F>(&self, op: F) -> Result<T, ApiError>
-    where
-        T: Send + 'static,
-        F: FnOnce(&Store, &Catalog) -> Result<T, ApiError> + Send + 'static,
-    {
-        let store = self.store.clone();
-        let catalog = Arc::clone(&self.catalog);
-        let (result, durable) = web::block(move || {
-            let result = op(&store, &catalog);
-            // Checked after the read: a write visible to it has begun by now.
-            let durable = store.has_pending_writes().then(|| store.request_flush());
-            (result, durable)
-        })
-        .await
-        .map_err(|e| ApiError::internal("a store task failed", e))?;
-        if let Some(durable) = durable {
-            Store::wait(durable?).await?;
-        }
-        result
     }
 }
 
 /// Serves quest-api on `listener` until `shutdown` completes, then shuts down gracefully:
 /// stops accepting, lets in-flight requests finish (up to `config.shutdown_timeout`),
-/// flushes sled, and returns.
+/// makes every write durable, closes the store, and returns.
 ///
-/// Opens (or creates) the sled database in `config.data_dir` first; an error there (e.g.
-/// another process holding the directory) is returned before anything is served.
+/// Opens the store first (creating the sled directory, or bringing the database's schema
+/// up to date); an error there (e.g. another process holding the directory, the database
+/// unreachable) is returned before anything is served.
 pub async fn run(
     listener: TcpListener,
     config: Config,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     metrics::init();
-    let data_dir = config.data_dir.clone();
-    let db = tokio::task::spawn_blocking(move || sled::Config::new().path(&data_dir).open())
-        .await?
-        .with_context(|| format!("opening the sled database in {}", config.data_dir.display()))?;
-    let store = Store::open(db, &config.data_dir).context("opening the store")?;
+    let store = store::open(&config.storage).await?;
     let state = web::Data::new(AppState::new(config.catalog.clone(), store.clone()));
     let addr = listener.local_addr()?;
     listener.set_nonblocking(true)?;
@@ -147,17 +98,18 @@ pub async fn run(
         tracing::info!("shutting down: finishing in-flight requests");
     };
     let server = serve(listener, state.clone(), signal, &config)?;
-    tracing::info!(%addr, quests = state.catalog.quests().len(), "quest-api listening");
+    tracing::info!(
+        %addr,
+        storage = %config.storage,
+        quests = state.catalog.quests().len(),
+        "quest-api listening"
+    );
     server.await.context("serving HTTP")?;
 
-    // Every request has been answered: make the last writes durable, stop the committer.
+    // Every request has been answered: make the last writes durable, close the store.
     store
-        .flush()
+        .close()
         .await
-        .map_err(|e| anyhow::anyhow!("final flush: {e}"))?;
-    let closing = store.clone();
-    tokio::task::spawn_blocking(move || closing.close())
-        .await?
         .map_err(|e| anyhow::anyhow!("closing the store: {e}"))?;
     // The worker threads drop their copies of the state (and so of the sled trees) just
     // after reporting they stopped; wait for that, so that when `run` returns the database

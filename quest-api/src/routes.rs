@@ -130,21 +130,22 @@ pub async fn healthz() -> web::Json<Health> {
     web::Json(Health { status: "ok" })
 }
 
-/// Readiness: the store is open and the service is not shutting down.
+/// Readiness: the store takes requests (sled is flushing; the database answers) and the
+/// service is not shutting down.
 #[utoipa::path(
     get, path = "/readyz", tag = "operations",
     responses(
         (status = 200, description = "Serving", body = Health),
-        (status = 503, description = "Shutting down", body = Problem,
-            content_type = "application/problem+json"),
+        (status = 503, description = "Shutting down, the store failing, or the database \
+            unreachable", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn readyz(state: State) -> Result<web::Json<Health>, ApiError> {
-    if state.is_ready() {
-        Ok(web::Json(Health { status: "ready" }))
-    } else {
-        Err(ApiError::Unavailable("shutting down".to_owned()))
+    if !state.is_ready() {
+        return Err(ApiError::Unavailable("shutting down".to_owned()));
     }
+    state.store.ready().await?;
+    Ok(web::Json(Health { status: "ready" }))
 }
 
 /// Prometheus text exposition of this process's metrics.
@@ -222,8 +223,9 @@ pub async fn get_quest(
             content_type = "application/problem+json"),
         (status = 500, description = "Storage failure", body = Problem,
             content_type = "application/problem+json"),
-        (status = 503, description = "Shutting down: the store is closed", body = Problem,
-            content_type = "application/problem+json"),
+        (status = 503, description = "Shutting down, or the database unreachable or too slow \
+            (`Retry-After` says when to try again); a write may or may not have been applied",
+            body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn character_quests(
@@ -232,7 +234,8 @@ pub async fn character_quests(
 ) -> Result<web::Json<CharacterQuests>, ApiError> {
     let character = parse_character(&path)?;
     let quests = state
-        .read(move |store, catalog| store.character_quests(catalog, character))
+        .store
+        .character_quests(state.catalog.clone(), character)
         .await?;
     Ok(web::Json(quests))
 }
@@ -260,8 +263,9 @@ pub async fn character_quests(
             (`quest-locked`)", body = Problem, content_type = "application/problem+json"),
         (status = 500, description = "Storage failure", body = Problem,
             content_type = "application/problem+json"),
-        (status = 503, description = "Shutting down: the store is closed", body = Problem,
-            content_type = "application/problem+json"),
+        (status = 503, description = "Shutting down, or the database unreachable or too slow \
+            (`Retry-After` says when to try again); a write may or may not have been applied",
+            body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn accept_quest(
@@ -271,7 +275,8 @@ pub async fn accept_quest(
     let character = parse_character(&path.0)?;
     let quest = find_quest(&state, &path.1)?.clone();
     let progress = state
-        .write(move |store, catalog| store.accept(catalog, character, &quest, now_millis()))
+        .store
+        .accept(state.catalog.clone(), character, quest, now_millis())
         .await?;
     Ok(web::Json(progress))
 }
@@ -309,8 +314,9 @@ pub async fn accept_quest(
             (`event-id-reused`)", body = Problem, content_type = "application/problem+json"),
         (status = 500, description = "Storage failure", body = Problem,
             content_type = "application/problem+json"),
-        (status = 503, description = "Shutting down: the store is closed", body = Problem,
-            content_type = "application/problem+json"),
+        (status = 503, description = "Shutting down, or the database unreachable or too slow \
+            (`Retry-After` says when to try again); a write may or may not have been applied",
+            body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn record_progress(
@@ -342,7 +348,8 @@ pub async fn record_progress(
         ));
     }
     let outcome = state
-        .write(move |store, _| store.record_progress(character, &quest, event, now_millis()))
+        .store
+        .record_progress(character, quest, event, now_millis())
         .await?;
     Ok(web::Json(outcome))
 }

@@ -4,15 +4,16 @@
 
 mod support;
 
+test_support::on_both_backends!(framework_errors_are_problems,);
+
 use protocol::{CharacterId, EventId};
 use serde_json::json;
 use support::{QuestCalls, TestServer};
-use test_support::assert_problem;
+use test_support::{Backend, TestStore, assert_problem};
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn framework_errors_are_problems() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = TestServer::start(dir.path()).await;
+async fn framework_errors_are_problems(backend: Backend) {
+    let store = TestStore::new(backend).await;
+    let server = TestServer::start(support::storage(&store)).await;
     let api = &server.api;
     let me = CharacterId::new_random();
     assert_eq!(api.accept(me, "wolf-cull").await.status(), 200);

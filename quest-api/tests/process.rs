@@ -1,8 +1,14 @@
-//! The real `quest-api` binary as a child process: killed with SIGKILL under concurrent
-//! writes, every acknowledged event survives; SIGTERM exits 0 having finished what it
-//! acknowledged; a malformed catalog stops start-up with a message naming the place.
+//! The real `quest-api` binary as a child process, on sled and on PostgreSQL: killed with
+//! SIGKILL under 64 concurrent writers, every acknowledged event survives; SIGTERM exits 0
+//! having finished what it acknowledged; a malformed catalog stops start-up with a message
+//! naming the place.
 
 mod support;
+
+test_support::on_both_backends!(
+    sigkill_under_load_loses_no_acknowledged_event,
+    sigterm_finishes_in_flight_requests_and_exits_0,
+);
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -12,6 +18,7 @@ use std::time::Duration;
 use protocol::http::quest::{ProgressOutcome, QuestStatus};
 use protocol::{CharacterId, EventId};
 use support::{ChildServer, QuestCalls};
+use test_support::{Backend, TestStore};
 use tokio::sync::Notify;
 
 /// A catalog with a quest that never completes during the test, so every event counts.
@@ -24,7 +31,7 @@ objectives = [{ kind = { type = "kill", npc = "wolf" }, count = 1000000 }]
 rewards = { xp = 1, coins = 1 }
 "#;
 
-const WRITERS: usize = 32;
+const WRITERS: usize = 64;
 
 /// What one writer saw: the outcome of every acknowledged event, and how many it sent.
 struct WriterLog {
@@ -109,14 +116,16 @@ async fn verify(server: &ChildServer, logs: &[WriterLog]) -> usize {
     total
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn sigkill_under_load_loses_no_acknowledged_event() {
-    let dir = tempfile::tempdir().unwrap();
-    let catalog = dir.path().join("grind.toml");
+async fn sigkill_under_load_loses_no_acknowledged_event(backend: Backend) {
+    let store = TestStore::new(backend).await;
+    let dir = store.dir.path();
+    let catalog = dir.join("grind.toml");
     std::fs::write(&catalog, GRIND_CATALOG).unwrap();
-    let catalog_arg = catalog.to_str().unwrap();
+    let mut args = vec!["--catalog".to_owned(), catalog.display().to_string()];
+    args.extend(store.args());
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
 
-    let mut server = ChildServer::start(dir.path(), &["--catalog", catalog_arg]).await;
+    let mut server = ChildServer::start(dir, &args).await;
     let (writers, enough) = load(&server, 500).await;
     tokio::time::timeout(Duration::from_secs(60), enough.notified())
         .await
@@ -132,19 +141,21 @@ async fn sigkill_under_load_loses_no_acknowledged_event() {
     assert!(in_flight > 0, "the kill should cut some requests off");
     drop(server);
 
-    let server = ChildServer::start(dir.path(), &["--catalog", catalog_arg]).await;
+    let server = ChildServer::start(dir, &args).await;
     let verified = verify(&server, &logs).await;
     assert!(verified >= 500);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn sigterm_finishes_in_flight_requests_and_exits_0() {
-    let dir = tempfile::tempdir().unwrap();
-    let catalog = dir.path().join("grind.toml");
+async fn sigterm_finishes_in_flight_requests_and_exits_0(backend: Backend) {
+    let store = TestStore::new(backend).await;
+    let dir = store.dir.path();
+    let catalog = dir.join("grind.toml");
     std::fs::write(&catalog, GRIND_CATALOG).unwrap();
-    let catalog_arg = catalog.to_str().unwrap();
+    let mut args = vec!["--catalog".to_owned(), catalog.display().to_string()];
+    args.extend(store.args());
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
 
-    let mut server = ChildServer::start(dir.path(), &["--catalog", catalog_arg]).await;
+    let mut server = ChildServer::start(dir, &args).await;
     let (writers, enough) = load(&server, 200).await;
     tokio::time::timeout(Duration::from_secs(60), enough.notified())
         .await
@@ -166,7 +177,7 @@ async fn sigterm_finishes_in_flight_requests_and_exits_0() {
     }
     drop(server);
 
-    let server = ChildServer::start(dir.path(), &["--catalog", catalog_arg]).await;
+    let server = ChildServer::start(dir, &args).await;
     verify(&server, &logs).await;
     // The healthcheck subcommand probes the running server.
     let port = server.api.base.rsplit(':').next().unwrap().to_owned();

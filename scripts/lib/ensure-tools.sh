@@ -19,6 +19,17 @@ ensure_nats_server() {
     fi
 }
 
+# PostgreSQL's server programs (initdb, postgres, pg_ctl, pg_isready): the APIs' PostgreSQL
+# backend is tested against a real server that test-support starts per test (initdb into
+# a temp dir, as the package's `postgres` user when run as root). Debian keeps them in
+# /usr/lib/postgresql/<version>/bin, off PATH; the package's own cluster is not used.
+ensure_postgresql() {
+    if ! compgen -G "/usr/lib/postgresql/*/bin/postgres" >/dev/null && [ -z "${PG_BIN:-}" ]; then
+        echo "==> installing postgresql (Debian package)"
+        _apt_install postgresql
+    fi
+}
+
 ensure_chromium() {
     if ! command -v chromium >/dev/null 2>&1 && ! command -v chromium-browser >/dev/null 2>&1; then
         echo "==> installing chromium (Debian package)"

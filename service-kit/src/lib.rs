@@ -20,6 +20,7 @@
 //! | [`auth`] | bearer tokens, compared in constant time; the service-token middleware |
 //! | [`commit`] | the sled group committer, and why a write it acknowledges is on disk |
 //! | [`nats`] | connecting to NATS with a role's credentials (nkey or `.creds` file, user/password or token in the URL, TLS, several servers); making a deployment's credentials and server config |
+//! | [`postgres`] | the PostgreSQL backend's flags, a bounded connection pool with timeouts, database errors as the APIs need them, versioned schema migrations |
 //! | [`openapi`] | the security schemes and body limit every OpenAPI document states |
 //! | [`time`] | wall-clock time in the wire's units |
 
@@ -32,6 +33,7 @@ pub mod logging;
 pub mod metrics;
 pub mod nats;
 pub mod openapi;
+pub mod postgres;
 pub mod problem;
 pub mod routing;
 pub mod shutdown;

@@ -11,6 +11,7 @@
 //! | [`process`] | child processes with their output in a log file: SIGTERM, SIGKILL, SIGSTOP, wait, restart |
 //! | [`binaries`] | finding (building if missing) the workspace's own binaries |
 //! | [`nats`] | a real `nats-server` (JetStream on) on a free port, set up through [`NatsOptions`] |
+//! | [`postgres`] | a real PostgreSQL (Debian's package): `initdb` into a temp dir, the server on a free port, as the `postgres` user when run as root; immediate stop and restart; one test body run on both storage backends (`on_both_backends!`) |
 //! | [`services`] | the project's HTTP services (character-api, quest-api) as child processes |
 //! | [`wait`] | polling a condition with a deadline, never a bare sleep |
 //! | [`http`] | waiting until a service's `/readyz` answers 200; a client sending the service token |
@@ -20,6 +21,7 @@ pub mod binaries;
 pub mod http;
 pub mod nats;
 pub mod ports;
+pub mod postgres;
 pub mod problem;
 pub mod process;
 pub mod services;
@@ -29,6 +31,7 @@ pub use binaries::binary;
 pub use http::{ServiceClient, wait_ready};
 pub use nats::{NatsOptions, NatsServer, nats_server_program};
 pub use ports::{free_addr, free_port};
+pub use postgres::{Backend, Postgres, TestStore};
 pub use problem::assert_problem;
 pub use process::{ManagedProcess, ProcessSpec};
 pub use services::{Service, ServiceOptions, service_spec};

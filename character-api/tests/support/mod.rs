@@ -1,18 +1,19 @@
-//! Shared test helpers: a real server on a free loopback port over a real sled directory,
-//! and an HTTP client that speaks to it (problem assertions come from `test-support`).
+//! Shared test helpers: a real server on a free loopback port over a real store (a sled
+//! directory, or a real PostgreSQL started for the test), and an HTTP client that speaks to
+//! it (problem assertions come from `test-support`). `test_support::on_both_backends!` runs
+//! one test body against each backend.
 
 #![allow(dead_code, unreachable_pub)]
 
 use std::net::TcpListener;
-use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use character_api::Config;
+use character_api::{Config, Storage};
 use protocol::http::character::Character;
 use protocol::{AccountId, CharacterId};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use test_support::ServiceClient;
+use test_support::{ServiceClient, TestStore};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
@@ -22,23 +23,33 @@ pub const TOKEN: &str = "test-token";
 /// How long anything may take before a test gives up.
 pub const PATIENCE: Duration = Duration::from_secs(30);
 
+/// The character-api storage for a test's store: its database, or sled in its dir.
+pub fn storage(store: &TestStore) -> Storage {
+    match store.database_url() {
+        Some(url) => Storage::Postgres(service_kit::postgres::DatabaseOptions::new(
+            url,
+            "character-api-test",
+        )),
+        None => Storage::sled(store.dir.path().join("data")),
+    }
+}
+
 /// A character-api running in this process, as the binary runs it.
 pub struct TestServer {
     pub base: String,
-    pub dir: PathBuf,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<anyhow::Result<()>>>,
 }
 
 impl TestServer {
-    /// Starts a server on a free port over the sled directory `dir`. Retries while the
-    /// directory is still locked by a server that is shutting down.
-    pub async fn start(dir: &Path) -> Self {
+    /// Starts a server on a free port over `storage`. Retries while a sled directory is
+    /// still locked by a server that is shutting down.
+    pub async fn start(storage: Storage) -> Self {
         let deadline = Instant::now() + PATIENCE;
         loop {
             let listener = TcpListener::bind("127.0.0.1:0").unwrap();
             let base = format!("http://{}", listener.local_addr().unwrap());
-            let mut config = Config::new(dir, TOKEN);
+            let mut config = Config::new(storage.clone(), TOKEN);
             config.workers = Some(2);
             let (stop, stopped) = oneshot::channel::<()>();
             let mut task = tokio::spawn(character_api::run(listener, config, async move {
@@ -54,7 +65,6 @@ impl TestServer {
                 {
                     return Self {
                         base,
-                        dir: dir.to_owned(),
                         stop: Some(stop),
                         task: Some(task),
                     };

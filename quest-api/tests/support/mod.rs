@@ -1,6 +1,8 @@
-//! Test helpers: a real quest-api server on a free loopback port with sled in a temp dir
-//! (in-process through `quest_api::run`, or the real binary as a child process started by
-//! `test-support`), and a small HTTP client for it.
+//! Test helpers: a real quest-api server on a free loopback port over a real store (sled in
+//! a temp dir, or a real PostgreSQL started for the test), in-process through
+//! `quest_api::run` or the real binary as a child process started by `test-support`, and a
+//! small HTTP client for it. `test_support::on_both_backends!` runs one test body against
+//! each backend.
 
 #![allow(dead_code, unreachable_pub, missing_docs)]
 
@@ -10,10 +12,10 @@ use std::time::{Duration, Instant};
 
 use protocol::http::quest::CharacterQuests;
 use protocol::{CharacterId, EventId};
-use quest_api::{Catalog, Config};
+use quest_api::{Catalog, Config, Storage};
 use reqwest::StatusCode;
 use serde_json::json;
-use test_support::{Service, ServiceClient, ServiceOptions, wait_ready};
+use test_support::{Service, ServiceClient, ServiceOptions, TestStore, wait_ready};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
@@ -81,6 +83,17 @@ impl QuestCalls for Api {
     }
 }
 
+/// The quest-api storage for a test's store: its database, or sled in its dir.
+pub fn storage(store: &TestStore) -> Storage {
+    match store.database_url() {
+        Some(url) => Storage::Postgres(service_kit::postgres::DatabaseOptions::new(
+            url,
+            "quest-api-test",
+        )),
+        None => Storage::sled(store.dir.path().join("data")),
+    }
+}
+
 /// quest-api running in this process.
 pub struct TestServer {
     pub api: Api,
@@ -89,15 +102,15 @@ pub struct TestServer {
 }
 
 impl TestServer {
-    /// Starts on a free port with the built-in catalog and data in `data_dir`.
-    pub async fn start(data_dir: &Path) -> Self {
-        Self::start_with(data_dir, Catalog::builtin().unwrap()).await
+    /// Starts on a free port with the built-in catalog over `storage`.
+    pub async fn start(storage: Storage) -> Self {
+        Self::start_with(storage, Catalog::builtin().unwrap()).await
     }
 
-    pub async fn start_with(data_dir: &Path, catalog: Catalog) -> Self {
+    pub async fn start_with(storage: Storage, catalog: Catalog) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
-        let mut config = Config::new(data_dir, TOKEN, catalog);
+        let mut config = Config::new(storage, TOKEN, catalog);
         config.workers = Some(2);
         let (tx, rx) = oneshot::channel();
         let task = tokio::spawn(quest_api::run(listener, config, async move {
