@@ -91,15 +91,19 @@ host_rust_version() {
 
 # Makes every missing base image (call it plainly: not under `if`, `||` or `&&`, which
 # would switch off `set -e` inside). $1: the Rust version the builder image must have (the
-# Dockerfile's RUST_VERSION); $2: the nats image name compose.yaml uses.
+# Dockerfile's RUST_VERSION); $2: the nats image name compose.yaml uses; $3 (optional): the
+# postgres image name of compose.yaml's `postgres` profile, made only when given.
 ensure_base_images() {
-    local rust_version="$1" nats_image="$2"
+    local rust_version="$1" nats_image="$2" postgres_image="${3:-}"
     local rust_image="rust:${rust_version}-slim-bookworm"
-    local need_debian=0 need_rust=0 need_nats=0
+    local need_debian=0 need_rust=0 need_nats=0 need_postgres=0
     _image_exists "$DEBIAN_IMAGE" || need_debian=1
     _image_exists "$rust_image" || need_rust=1
     _image_exists "$nats_image" || need_nats=1
-    if [ $((need_debian + need_rust + need_nats)) = 0 ]; then
+    if [ -n "$postgres_image" ]; then
+        _image_exists "$postgres_image" || need_postgres=1
+    fi
+    if [ $((need_debian + need_rust + need_nats + need_postgres)) = 0 ]; then
         echo "==> base images present: $DEBIAN_IMAGE, $rust_image, $nats_image"
         return 0
     fi
@@ -126,6 +130,19 @@ ensure_base_images() {
         _import "$_base_workdir/nats" "$nats_image" \
             'ENTRYPOINT ["/usr/sbin/nats-server"]' 'CMD ["-js", "-sd", "/data"]' \
             'EXPOSE 4222 6222 8222'
+    fi
+    if [ "$need_postgres" = 1 ]; then
+        echo "==> making $postgres_image (Debian's postgresql-15 package)"
+        _debootstrap "$_base_workdir/postgres" "postgresql-15"
+        # The data volume's mount point, owned by the package's `postgres` user (a new
+        # named volume takes the ownership of the directory it is mounted over).
+        _sudo mkdir -p "$_base_workdir/postgres/var/lib/postgresql/data"
+        _sudo chroot "$_base_workdir/postgres" chown postgres:postgres /var/lib/postgresql/data
+        # The package's own cluster (/var/lib/postgresql/15/main) is not used: compose.yaml's
+        # command initialises the volume.
+        _import "$_base_workdir/postgres" "$postgres_image" \
+            'USER postgres' 'EXPOSE 5432' \
+            'CMD ["/usr/lib/postgresql/15/bin/postgres", "--help"]'
     fi
     if [ "$need_rust" = 1 ]; then
         echo "==> making $rust_image (gcc, libc6-dev and the host's Rust $rust_version toolchain)"
