@@ -120,6 +120,8 @@ pub async fn run(
     let mut tasks = inbound::start(&manager)
         .await
         .map_err(|e| RunError::Nats(e.to_string()))?;
+    // Subscribed on the server before the manager reports ready (bounded: NATS may be down).
+    service_kit::nats::flush(&client, Duration::from_secs(5)).await;
     tasks.push(tokio::spawn(manager.clone().run_sweeper()));
     tasks.push(tokio::spawn(dashboard::run_publisher(manager.clone())));
     tasks.push(tokio::spawn(owners::run_publisher(manager.clone())));

@@ -46,6 +46,9 @@ use config::Config;
 use shared::Shared;
 use zone::{ZoneMsg, ZoneSupervisor};
 
+/// How long start-up waits for NATS to confirm the zones' subscriptions.
+const SUBSCRIBED_WITHIN: Duration = Duration::from_secs(5);
+
 /// The service's name on the request metrics every service shares.
 pub const SERVICE: &str = "zone-server";
 
@@ -93,6 +96,10 @@ pub async fn run(
     for zone in &zones {
         forwarders.push(spawn_forwarder(shared.clone(), *zone).await?);
     }
+    // The subscriptions are on the server before anyone is told this process is up (a
+    // request sent right after would find no responder); bounded, as NATS may not be up
+    // yet, and then they are made when it is.
+    service_kit::nats::flush(&nats, SUBSCRIBED_WITHIN).await;
     tracing::info!(%bound, %ws_url, slots = config.slots, "zone-server up");
 
     let data = web::Data::from(shared.clone());
