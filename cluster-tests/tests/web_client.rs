@@ -6,19 +6,18 @@
 //! object (`window.zc`), saves a screenshot and finds no console error; then that zone's
 //! process dies, and the page shows it reconnecting and plays on.
 
-mod browser;
 mod support;
 
 use std::path::PathBuf;
 use std::time::Duration;
 
-use browser::Browser;
 use cluster_tests::{Cluster, ClusterOptions};
 use protocol::AreaId;
 use protocol::client::ServerPacket;
 use protocol::client::packets::ChatChannel;
 use serde_json::json;
 use support::{Admin, RawClient, SERIAL, wait_for};
+use test_support::browser::{self, Browser};
 
 /// What the test prints when a wait times out.
 const STATE: &str = r#"(() => window.zc ? ({ phase: zc.phase, me: zc.me, area: zc.area,

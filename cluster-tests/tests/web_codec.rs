@@ -3,16 +3,14 @@
 //! the Rust codec (same bytes, same meaning), then the client's own tests (`web/test/`, as
 //! served by the manager at `/play/test/`) run on them in a real headless Chromium.
 
-mod browser;
-
 use std::time::Duration;
 
-use browser::Browser;
 use cluster_tests::{Cluster, ClusterOptions};
 use protocol::client::entity::{EntityDelta, EntityState};
 use protocol::client::{ClientPacket, DecodeError, ServerPacket};
 use protocol::content::ItemStack;
 use serde_json::{Value, json};
+use test_support::browser::Browser;
 
 /// The vectors the JavaScript codec is tested with.
 const VECTORS: &str = include_str!("../../web/test/vectors.json");

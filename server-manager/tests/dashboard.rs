@@ -4,163 +4,16 @@
 
 mod support;
 
-use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use futures_util::{SinkExt, StreamExt};
 use protocol::cluster::{self, HandoffEvent, ManagerVerb};
 use protocol::{AreaId, CharacterId};
-use serde_json::{Value, json};
+use serde_json::Value;
 use support::*;
+use test_support::browser::Browser;
 use test_support::{NatsServer, wait_for};
-use tokio_tungstenite::tungstenite::Message;
 
 const NO_CHARACTER_API: &str = "http://127.0.0.1:9";
-
-/// `$CHROMIUM`, else `chromium` (Debian's package; `scripts/test` installs it).
-fn chromium_program() -> PathBuf {
-    std::env::var_os("CHROMIUM").map_or_else(|| PathBuf::from("chromium"), PathBuf::from)
-}
-
-struct Browser {
-    child: Child,
-    ws_url: String,
-    _profile: tempfile::TempDir,
-}
-
-impl Browser {
-    fn start() -> Self {
-        let profile = tempfile::tempdir().unwrap();
-        let mut child = Command::new(chromium_program())
-            .args([
-                "--headless",
-                "--disable-gpu",
-                "--no-sandbox",
-                "--disable-dev-shm-usage",
-                "--no-first-run",
-                "--remote-debugging-address=127.0.0.1",
-                "--remote-debugging-port=0",
-            ])
-            .arg(format!("--user-data-dir={}", profile.path().display()))
-            .arg("about:blank")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("chromium is needed for this test (Debian package `chromium`)");
-        let stderr = child.stderr.take().unwrap();
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let mut tx = Some(tx);
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if let Some(url) = line.strip_prefix("DevTools listening on ")
-                    && let Some(tx) = tx.take()
-                {
-                    let _ = tx.send(url.trim().to_owned());
-                }
-                // Keep draining so chromium never blocks on a full pipe.
-            }
-        });
-        let ws_url = rx
-            .recv_timeout(Duration::from_secs(30))
-            .expect("chromium did not open its DevTools endpoint");
-        Self {
-            child,
-            ws_url,
-            _profile: profile,
-        }
-    }
-}
-
-impl Drop for Browser {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-type Ws =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
-
-/// A minimal DevTools client: sequential commands, every event kept.
-struct Cdp {
-    ws: Ws,
-    next_id: u64,
-    session: Option<String>,
-    events: Vec<Value>,
-}
-
-impl Cdp {
-    async fn connect(url: &str) -> Self {
-        let (ws, _) = tokio_tungstenite::connect_async(url).await.unwrap();
-        Self {
-            ws,
-            next_id: 0,
-            session: None,
-            events: Vec::new(),
-        }
-    }
-
-    async fn call(&mut self, method: &str, params: Value) -> Value {
-        self.next_id += 1;
-        let id = self.next_id;
-        let mut msg = json!({ "id": id, "method": method, "params": params });
-        if let Some(s) = &self.session {
-            msg["sessionId"] = json!(s);
-        }
-        self.ws
-            .send(Message::Text(msg.to_string().into()))
-            .await
-            .unwrap();
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            let frame = tokio::time::timeout(left, self.ws.next())
-                .await
-                .unwrap_or_else(|_| panic!("no answer to {method}"))
-                .expect("DevTools connection closed")
-                .unwrap();
-            let Message::Text(text) = frame else { continue };
-            let v: Value = serde_json::from_str(&text).unwrap();
-            if v["id"] == id {
-                assert!(v.get("error").is_none(), "{method} failed: {v}");
-                return v["result"].clone();
-            }
-            if v.get("method").is_some() {
-                self.events.push(v);
-            }
-        }
-    }
-
-    /// Evaluates `expression` in the page and returns its value.
-    async fn eval(&mut self, expression: &str) -> Value {
-        let r = self
-            .call(
-                "Runtime.evaluate",
-                json!({ "expression": expression, "returnByValue": true }),
-            )
-            .await;
-        r["result"]["value"].clone()
-    }
-
-    /// Console errors, uncaught exceptions and failed loads seen so far.
-    fn errors(&self) -> Vec<Value> {
-        self.events
-            .iter()
-            .filter(|e| match e["method"].as_str() {
-                Some("Runtime.exceptionThrown") => true,
-                Some("Runtime.consoleAPICalled") => {
-                    matches!(e["params"]["type"].as_str(), Some("error" | "assert"))
-                }
-                Some("Log.entryAdded") => e["params"]["entry"]["level"] == "error",
-                _ => false,
-            })
-            .cloned()
-            .collect()
-    }
-}
 
 const PAGE_STATE: &str = r##"JSON.stringify({
   ready: document.body.dataset.ready === "true",
@@ -203,25 +56,7 @@ async fn the_dashboard_shows_the_live_cluster_without_console_errors() {
     .await;
 
     let browser = Browser::start();
-    let mut cdp = Cdp::connect(&browser.ws_url).await;
-    let target = cdp
-        .call("Target.createTarget", json!({ "url": "about:blank" }))
-        .await;
-    let attached = cdp
-        .call(
-            "Target.attachToTarget",
-            json!({ "targetId": target["targetId"], "flatten": true }),
-        )
-        .await;
-    cdp.session = Some(attached["sessionId"].as_str().unwrap().to_owned());
-    for domain in ["Runtime.enable", "Log.enable", "Page.enable"] {
-        cdp.call(domain, json!({})).await;
-    }
-    cdp.call(
-        "Page.navigate",
-        json!({ "url": format!("{}/", manager.url) }),
-    )
-    .await;
+    let mut cdp = browser.open(&format!("{}/", manager.url)).await;
 
     // A handoff happens while the page is open.
     let handoff = HandoffEvent {

@@ -9,8 +9,9 @@
 //! | --- | --- |
 //! | [`ports`] | free loopback ports |
 //! | [`process`] | child processes with their output in a log file: SIGTERM, SIGKILL, SIGSTOP, wait, restart |
+//! | [`browser`] | a real headless Chromium over the DevTools protocol: open a page, evaluate, keys, clicks, screenshots, console errors |
 //! | [`binaries`] | finding (building if missing) the workspace's own binaries |
-//! | [`nats`] | a real `nats-server` (JetStream on) on a free port, set up through [`NatsOptions`] |
+//! | [`nats`] | a real `nats-server` (JetStream on, auth on: the bundle `nats-security` makes) on a free port, set up through [`NatsOptions`] |
 //! | [`postgres`] | a real PostgreSQL (Debian's package): `initdb` into a temp dir, the server on a free port, as the `postgres` user when run as root; immediate stop and restart; one test body run on both storage backends (`on_both_backends!`) |
 //! | [`services`] | the project's HTTP services (character-api, quest-api) as child processes |
 //! | [`wait`] | polling a condition with a deadline, never a bare sleep |
@@ -18,6 +19,7 @@
 //! | [`problem`] | asserting an answer is a well-formed `application/problem+json` |
 
 pub mod binaries;
+pub mod browser;
 pub mod http;
 pub mod nats;
 pub mod ports;

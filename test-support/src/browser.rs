@@ -1,14 +1,14 @@
-//! A real headless Chromium driven over the DevTools protocol, for the web client's tests
-//! (the same approach as server-manager's dashboard test): start it, open a page, evaluate
+//! A real headless Chromium driven over the DevTools protocol, for the tests of the pages
+//! the cluster serves (the dashboard, the web client): start it, open a page, evaluate
 //! JavaScript, press keys, click, type, take screenshots, and collect every console error,
-//! uncaught exception and failed load along the way.
-#![allow(dead_code, unreachable_pub)]
+//! uncaught exception and failed load along the way. `scripts/test` installs Chromium.
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use base64::Engine as _;
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
@@ -240,7 +240,9 @@ impl Page {
         let shot = self
             .call("Page.captureScreenshot", json!({ "format": "png" }))
             .await;
-        let png = base64_png::decode(shot["data"].as_str().expect("screenshot data"));
+        let png = base64::engine::general_purpose::STANDARD
+            .decode(shot["data"].as_str().expect("screenshot data"))
+            .expect("DevTools sends base64");
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir).unwrap();
         }
@@ -261,32 +263,5 @@ impl Page {
             })
             .cloned()
             .collect()
-    }
-}
-
-/// Base64 as DevTools sends screenshots (no crate for twenty lines).
-mod base64_png {
-    pub fn decode(text: &str) -> Vec<u8> {
-        let value = |c: u8| -> u32 {
-            match c {
-                b'A'..=b'Z' => u32::from(c - b'A'),
-                b'a'..=b'z' => u32::from(c - b'a') + 26,
-                b'0'..=b'9' => u32::from(c - b'0') + 52,
-                b'+' => 62,
-                b'/' => 63,
-                _ => panic!("not base64: {c}"),
-            }
-        };
-        let clean: Vec<u8> = text.bytes().filter(|c| *c != b'=' && *c != b'\n').collect();
-        let mut out = Vec::with_capacity(clean.len() * 3 / 4);
-        for chunk in clean.chunks(4) {
-            let mut n = 0u32;
-            for (i, c) in chunk.iter().enumerate() {
-                n |= value(*c) << (18 - 6 * i);
-            }
-            let bytes = [(n >> 16) as u8, (n >> 8) as u8, n as u8];
-            out.extend_from_slice(&bytes[..chunk.len() - 1]);
-        }
-        out
     }
 }
