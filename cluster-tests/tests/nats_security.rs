@@ -16,9 +16,9 @@ use cluster_tests::Cluster;
 use cluster_tests::bot::{Bot, Route};
 use protocol::client::packets::ErrorCode;
 use protocol::cluster::{
-    self, Allocate, ErrorKind, Expect, HandoffAnswer, HandoffCommit, HandoffPrepare, Heartbeat,
-    Identity, ManagerVerb, PlayerTransfer, Register, RegisterAck, Reply, Subjects, ZoneState,
-    ZoneVerb,
+    self, Allocate, AreaOwner, ErrorKind, Expect, HandoffAnswer, HandoffCommit, HandoffPrepare,
+    Heartbeat, Identity, ManagerVerb, OwnerMap, PlayerTransfer, Register, RegisterAck, Reply,
+    Subjects, ZoneState, ZoneVerb,
 };
 use protocol::content::ItemStack;
 use protocol::{AreaId, Epoch, HandoffId, Ticket, ZoneId};
@@ -333,6 +333,19 @@ async fn forged_messages_are_refused_at_every_layer_and_the_cluster_plays_on() {
             manager_role.subjects.manager(ManagerVerb::Heartbeat),
             cluster::encode(&heartbeat(invented, spawn_epoch)),
         )
+        .await;
+    // Nor may a zone's role publish the owner map that zones check handoffs against.
+    let forged_map = OwnerMap {
+        owners: vec![AreaOwner {
+            area: SPAWN_AREA,
+            zone: invented,
+            epoch: next_epoch,
+            ws_url: "ws://127.0.0.1:9/ws".into(),
+            identity: stranger.subjects.me().to_string(),
+        }],
+    };
+    stranger
+        .refused(stranger.subjects.owners(), cluster::encode(&forged_map))
         .await;
     let idle = admin
         .zones()
