@@ -65,12 +65,12 @@ impl ZoneLink {
 
     /// Records that `zone` is served by `identity`.
     pub fn bind(&self, zone: ZoneId, identity: Identity) {
-        let mut map = self
-            .identities
-            .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if map.get(&zone) != Some(&identity) {
-            map.insert(zone, identity);
+        // Every heartbeat binds again: the write lock only when something changes.
+        if self.identity_of(zone).as_ref() != Some(&identity) {
+            self.identities
+                .write()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .insert(zone, identity);
         }
     }
 

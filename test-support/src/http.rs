@@ -1,5 +1,5 @@
 //! Talking to a service under test over HTTP: waiting until it says it is ready (as a load
-//! balancer would), and a client that sends its bearer token.
+//! balancer would), a client that sends its bearer token, and reading its metrics.
 
 use std::time::Duration;
 
@@ -69,4 +69,28 @@ impl ServiceClient {
     pub fn delete(&self, path: &str) -> reqwest::RequestBuilder {
         self.http.delete(self.url(path)).bearer_auth(&self.token)
     }
+}
+
+/// In Prometheus text (a service's `/metrics`), the sum of every series of `name` whose labels include all of `labels`.
+pub fn metric(text: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|line| {
+            let rest = line.strip_prefix(name)?;
+            let (label_part, value) = if let Some(rest) = rest.strip_prefix('{') {
+                let (l, v) = rest.split_once('}')?;
+                (l, v)
+            } else if rest.starts_with(' ') {
+                ("", rest)
+            } else {
+                return None;
+            };
+            let wanted = labels
+                .iter()
+                .all(|(k, v)| label_part.split(',').any(|p| p == format!("{k}=\"{v}\"")));
+            wanted
+                .then(|| value.split_whitespace().next()?.parse::<f64>().ok())
+                .flatten()
+        })
+        .sum()
 }

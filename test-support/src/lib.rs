@@ -15,7 +15,7 @@
 //! | [`postgres`] | a real PostgreSQL (Debian's package): `initdb` into a temp dir, the server on a free port, as the `postgres` user when run as root; immediate stop and restart; one test body run on both storage backends (`on_both_backends!`) |
 //! | [`services`] | the project's HTTP services (character-api, quest-api) as child processes |
 //! | [`wait`] | polling a condition with a deadline, never a bare sleep |
-//! | [`http`] | waiting until a service's `/readyz` answers 200; a client sending the service token |
+//! | [`http`] | waiting until a service's `/readyz` answers 200; a client sending the service token; summing a metric from `/metrics` text |
 //! | [`problem`] | asserting an answer is a well-formed `application/problem+json` |
 
 pub mod binaries;
@@ -30,7 +30,7 @@ pub mod services;
 pub mod wait;
 
 pub use binaries::binary;
-pub use http::{ServiceClient, wait_ready};
+pub use http::{ServiceClient, metric, wait_ready};
 pub use nats::{NatsOptions, NatsServer, nats_server_program};
 pub use ports::{free_addr, free_port};
 pub use postgres::{Backend, Postgres, TestStore};

@@ -113,6 +113,16 @@ impl Walker {
     }
 }
 
+/// Zone 0 takes area 0-0 (epoch 1), zone 1 the area east of it, 1-0 (epoch 2).
+async fn allocate_west_and_east(t: &TestZone) {
+    t.allocate(t.zone(0), AreaId::new(0, 0), 1)
+        .await
+        .expect("west");
+    t.allocate(t.zone(1), AreaId::new(1, 0), 2)
+        .await
+        .expect("east");
+}
+
 fn teleport(t: &TestZone, zone: usize, character: CharacterId, to: Position) {
     let actor = t.handle.shared.zone(t.zone(zone)).expect("zone actor");
     let _ = actor.cast(ZoneMsg::Teleport { character, to });
@@ -121,12 +131,7 @@ fn teleport(t: &TestZone, zone: usize, character: CharacterId, to: Position) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_player_crossing_the_border_is_handed_over_with_state_and_inputs_intact() {
     let t = TestZone::start().await;
-    t.allocate(t.zone(0), AreaId::new(0, 0), 1)
-        .await
-        .expect("west");
-    t.allocate(t.zone(1), AreaId::new(1, 0), 2)
-        .await
-        .expect("east");
+    allocate_west_and_east(&t).await;
     let c = t.create_character("Crosser").await;
     let mut walker = Walker::joined(&t, &c).await;
     teleport(&t, 0, c.id, Position::new(124.0, 0.0, 64.0));
@@ -183,12 +188,7 @@ async fn a_player_crossing_the_border_is_handed_over_with_state_and_inputs_intac
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_the_owner_map_in_hand_a_handoff_needs_no_manager() {
     let t = TestZone::start().await;
-    t.allocate(t.zone(0), AreaId::new(0, 0), 1)
-        .await
-        .expect("west");
-    t.allocate(t.zone(1), AreaId::new(1, 0), 2)
-        .await
-        .expect("east");
+    allocate_west_and_east(&t).await;
     // The manager published its map, then went away: no question is answered.
     t.publish_owner_map().await;
     t.answering

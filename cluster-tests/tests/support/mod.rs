@@ -175,29 +175,8 @@ pub async fn zone_metrics(addr: SocketAddr) -> String {
     }
 }
 
-/// The sum of every series of `name` whose labels include all of `labels`.
-pub fn metric(text: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
-    text.lines()
-        .filter(|l| !l.starts_with('#'))
-        .filter_map(|line| {
-            let rest = line.strip_prefix(name)?;
-            let (label_part, value) = if let Some(rest) = rest.strip_prefix('{') {
-                let (l, v) = rest.split_once('}')?;
-                (l, v)
-            } else if rest.starts_with(' ') {
-                ("", rest)
-            } else {
-                return None;
-            };
-            let wanted = labels
-                .iter()
-                .all(|(k, v)| label_part.split(',').any(|p| p == format!("{k}=\"{v}\"")));
-            wanted
-                .then(|| value.split_whitespace().next()?.parse::<f64>().ok())
-                .flatten()
-        })
-        .sum()
-}
+#[allow(unused_imports)] // not every test file that includes this module reads metrics
+pub use test_support::metric;
 
 // ---------------------------------------------------------------------------- joining
 

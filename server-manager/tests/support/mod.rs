@@ -690,31 +690,3 @@ pub async fn raw_request<T: serde::de::DeserializeOwned>(
 pub fn ticket_hex(t: &Ticket) -> String {
     t.to_string()
 }
-
-/// The sum of a counter's samples on the manager's `/metrics` whose labels include every
-/// `key="value"` of `labels`; `None` when no sample matches.
-pub async fn metric_sum(url: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
-    let text = reqwest::get(format!("{url}/metrics"))
-        .await
-        .ok()?
-        .text()
-        .await
-        .ok()?;
-    let mut found = None;
-    for line in text.lines() {
-        let Some(rest) = line.strip_prefix(name) else {
-            continue;
-        };
-        if !(rest.starts_with('{') || rest.starts_with(' ')) {
-            continue;
-        }
-        if labels
-            .iter()
-            .all(|(k, v)| rest.contains(&format!("{k}=\"{v}\"")))
-        {
-            let value: f64 = rest.rsplit(' ').next()?.parse().ok()?;
-            *found.get_or_insert(0.0) += value;
-        }
-    }
-    found
-}
