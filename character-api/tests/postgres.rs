@@ -20,10 +20,8 @@ use protocol::http::character::Character;
 use protocol::{AccountId, CharacterId};
 use reqwest::StatusCode;
 use serde_json::json;
-use support::{Api, CharacterCalls, PATIENCE, TOKEN, api, body_of};
+use support::{Api, BIN, CharacterCalls, PATIENCE, TOKEN, api_of, body_of, start_process};
 use test_support::{Backend, Service, ServiceOptions, TestStore, wait_for, wait_ready};
-
-const BIN: &str = env!("CARGO_BIN_EXE_character-api");
 
 /// Writers under load, as the issue asks.
 const WRITERS: usize = 64;
@@ -33,26 +31,9 @@ const DB_TIMEOUT_MS: &str = "2000";
 
 /// Starts the binary on `store` (its database; logs in its dir), and waits until ready.
 async fn start(store: &TestStore) -> Service {
-    let service = ServiceOptions::new("character-api", TOKEN)
-        .program(BIN)
-        .dir(store.dir.path())
-        .args(store.args())
-        .args(["--workers", "2", "--database-timeout-ms", DB_TIMEOUT_MS])
-        .env("RUST_LOG", "info")
-        .clean_env()
-        .start()
-        .expect("character-api starts");
-    wait_ready(&service.url()).await;
-    service
-}
-
-/// A client for the service, giving up on a request after 10 s (a hang is a failure).
-fn api_of(service: &Service) -> Api {
-    let http = reqwest::Client::builder()
-        .timeout(Duration::from_secs(10))
-        .build()
-        .unwrap();
-    api(service.url(), http)
+    let mut args = store.args();
+    args.extend(["--workers", "2", "--database-timeout-ms", DB_TIMEOUT_MS].map(String::from));
+    start_process(store.dir.path(), &args).await
 }
 
 /// What the writers were told was stored: character id → highest acknowledged version.

@@ -16,33 +16,12 @@ use protocol::http::character::Character;
 use protocol::{AccountId, CharacterId};
 use reqwest::StatusCode;
 use serde_json::json;
-use support::{Api, CharacterCalls, PATIENCE, TOKEN, api, body_of};
-use test_support::{Service, ServiceOptions, free_addr, wait_ready};
+use support::{Api, BIN, CharacterCalls, PATIENCE, api_of, body_of, start_process};
+use test_support::{Service, free_addr};
 
-const BIN: &str = env!("CARGO_BIN_EXE_character-api");
-
-/// Starts the binary over `<dir>/data` on a free loopback port, with nothing from the
-/// test's environment, and waits until `/readyz` answers 200; killed if the test panics.
+/// Starts the binary over `<dir>/data` and waits until ready.
 async fn start(dir: &Path) -> Service {
-    let service = ServiceOptions::new("character-api", TOKEN)
-        .program(BIN)
-        .dir(dir)
-        .args(["--workers", "2"])
-        .env("RUST_LOG", "info")
-        .clean_env()
-        .start()
-        .expect("character-api starts");
-    wait_ready(&service.url()).await;
-    service
-}
-
-/// A client for the service, giving up on a request after 10 s.
-fn api_of(service: &Service) -> Api {
-    let http = reqwest::Client::builder()
-        .timeout(Duration::from_secs(10))
-        .build()
-        .unwrap();
-    api(service.url(), http)
+    start_process(dir, &["--workers".to_owned(), "2".to_owned()]).await
 }
 
 /// What the writers were told was stored: character id → highest acknowledged version.

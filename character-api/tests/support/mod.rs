@@ -194,3 +194,31 @@ impl CharacterCalls for Api {
 pub fn body_of(c: &Character) -> Value {
     serde_json::to_value(c).unwrap()
 }
+
+/// The binary under test.
+pub const BIN: &str = env!("CARGO_BIN_EXE_character-api");
+
+/// Starts the real binary with its data (or log) in `dir` and `args`, on a free loopback
+/// port, with nothing from the test's environment, and waits until `/readyz` answers 200;
+/// killed if the test panics.
+pub async fn start_process(dir: &std::path::Path, args: &[String]) -> test_support::Service {
+    let service = test_support::ServiceOptions::new("character-api", TOKEN)
+        .program(BIN)
+        .dir(dir)
+        .args(args.iter().cloned())
+        .env("RUST_LOG", "info")
+        .clean_env()
+        .start()
+        .expect("character-api starts");
+    test_support::wait_ready(&service.url()).await;
+    service
+}
+
+/// A client for a process, giving up on a request after 10 s (a hang is a failure).
+pub fn api_of(service: &test_support::Service) -> Api {
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .expect("an HTTP client");
+    api(service.url(), http)
+}
