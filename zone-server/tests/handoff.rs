@@ -496,3 +496,31 @@ async fn bad_handoff_messages_get_error_replies_and_change_nothing() {
     assert_eq!((report.pending_arrivals, report.players.len()), (0, 0));
     t.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_areas_world_is_believed_only_from_the_zone_the_manager_named() {
+    let t = TestZone::start().await;
+    let area = AreaId::new(2, 2);
+    // Allocated as an ordinary allocation, not a drain: no zone is named to send the world.
+    t.allocate(t.zone(1), area, 3).await.expect("allocated");
+    let forged = AreaStateTransfer {
+        zone: t.zone(1),
+        area,
+        epoch: Epoch(3),
+        from_zone: t.zone(0),
+        players: Vec::new(),
+        npcs: Vec::new(),
+        ground_items: vec![GroundItemSnapshot {
+            stack: protocol::content::ItemStack {
+                item: protocol::content::ItemKind(1),
+                count: 20,
+            },
+            position: Position::new(300.0, 0.0, 300.0),
+            despawn_at: 0,
+            node: None,
+        }],
+    };
+    let answer: Reply<AreaStateAccepted> = t.request(t.zone(1), ZoneVerb::AreaState, &forged).await;
+    assert_eq!(answer.expect_err("refused").kind, ErrorKind::Forbidden);
+    t.stop().await;
+}
