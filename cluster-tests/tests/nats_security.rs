@@ -153,6 +153,7 @@ async fn forged_messages_are_refused_at_every_layer_and_the_cluster_plays_on() {
         quests: Vec::new(),
         pending_inputs: Vec::new(),
         last_input_seq: 0,
+        entity: None,
     };
     forged.character.inventory.coins += 1_000_000;
     let invented = Some(ItemStack {
@@ -306,6 +307,7 @@ async fn forged_messages_are_refused_at_every_layer_and_the_cluster_plays_on() {
         players: 0,
         npcs: 0,
         tick_p99_us: 0,
+        ghosts: 0,
         sent_at: service_kit::time::now_millis(),
     };
     let invented = ZoneId::new_random();

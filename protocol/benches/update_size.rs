@@ -65,7 +65,7 @@ fn anim_of(speed: f32) -> AnimState {
 
 fn state_of(id: usize, w: &Walker) -> EntityState {
     EntityState {
-        id: EntityId(id as u32 + 1),
+        id: EntityId(id as u64 + 1),
         kind: EntityKind::Player,
         type_id: 0,
         pos: quantize_position(w.pos),

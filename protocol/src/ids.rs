@@ -237,14 +237,68 @@ impl FromStr for AreaId {
     }
 }
 
-/// An entity inside one zone's simulation (player, NPC or ground item). Zone-local: the
-/// same character gets a new entity id in each zone it enters.
+/// An entity (player, NPC or ground item), by one number for the whole world: the same
+/// entity has the same id in every zone that simulates it or shows it as a ghost, and a
+/// player keeps theirs across handoffs (DESIGN.md, invariant 6).
+///
+/// Ids fit in 53 bits, so a JavaScript client holds them as exact `Number`s:
+///
+/// - **NPCs** (bit 52 set): `1 << 52 | x << 36 | z << 20 | spawn`, from their area and spawn
+///   point, so an NPC keeps its id when its area changes owner, and a receiver can check
+///   that an NPC said to be in area `x-z` is one of that area's.
+/// - **Minted** (bit 52 clear): `(epoch mod 2^26) << 26 | (n mod 2^26)`, the `n`th id a zone
+///   minted while owning its area under `epoch`. Epochs are issued once in the whole world,
+///   so two zones never mint the same id (until one allocation has minted 2^26 ids, or
+///   the manager 2^26 epochs). Players get one when they join and keep it; ground items
+///   when they are dropped or grow.
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, Default,
 )]
 #[serde(transparent)]
-pub struct EntityId(pub u32);
+pub struct EntityId(pub u64);
+
+impl EntityId {
+    /// The bit that marks an NPC's id.
+    pub const NPC_BIT: u64 = 1 << 52;
+    /// The largest id there is (53 bits).
+    pub const MAX: u64 = (1 << 53) - 1;
+    const MINTED_BITS: u32 = 26;
+    const MINTED_MASK: u64 = (1 << Self::MINTED_BITS) - 1;
+    const SPAWN_BITS: u32 = 20;
+
+    /// The id of the NPC of `area` born at spawn point `spawn` (spawn points beyond 2^20
+    /// share ids: no area has that many).
+    pub const fn npc(area: AreaId, spawn: u32) -> Self {
+        Self(
+            Self::NPC_BIT
+                | (area.x as u64) << 36
+                | (area.z as u64) << Self::SPAWN_BITS
+                | (spawn as u64 & ((1 << Self::SPAWN_BITS) - 1)),
+        )
+    }
+
+    /// The `n`th id minted under `epoch`.
+    pub const fn minted(epoch: Epoch, n: u64) -> Self {
+        Self((epoch.0 & Self::MINTED_MASK) << Self::MINTED_BITS | (n & Self::MINTED_MASK))
+    }
+
+    /// For an NPC's id, the area it belongs to.
+    pub const fn npc_area(self) -> Option<AreaId> {
+        if self.0 & Self::NPC_BIT == 0 || self.0 > Self::MAX {
+            return None;
+        }
+        Some(AreaId::new(
+            (self.0 >> 36 & 0xffff) as u16,
+            (self.0 >> Self::SPAWN_BITS & 0xffff) as u16,
+        ))
+    }
+
+    /// Whether this is an id some zone could have made (53 bits, not 0).
+    pub const fn is_valid(self) -> bool {
+        self.0 != 0 && self.0 <= Self::MAX
+    }
+}
 
 impl fmt::Display for EntityId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -324,6 +378,22 @@ mod tests {
             "nope".parse::<CharacterId>().unwrap_err().kind,
             "character id"
         );
+    }
+
+    #[test]
+    fn entity_ids_say_where_they_were_made_and_fit_53_bits() {
+        let area = AreaId::new(65535, 65535);
+        let npc = EntityId::npc(area, (1 << 20) - 1);
+        assert!(npc.0 <= EntityId::MAX && npc.is_valid());
+        assert_eq!(npc.npc_area(), Some(area));
+        assert_eq!(
+            EntityId::npc(AreaId::new(1, 0), 3).npc_area(),
+            Some(AreaId::new(1, 0))
+        );
+        let minted = EntityId::minted(Epoch(u64::MAX), u64::MAX);
+        assert!(minted.0 <= EntityId::MAX && minted.npc_area().is_none());
+        assert_ne!(EntityId::minted(Epoch(1), 1), EntityId::minted(Epoch(2), 1));
+        assert!(!EntityId(0).is_valid() && !EntityId(1 << 53).is_valid());
     }
 
     #[test]

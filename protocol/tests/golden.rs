@@ -5,7 +5,12 @@
 use protocol::client::entity::{AnimState, EntityDelta, EntityKind, EntityState};
 use protocol::client::packets::*;
 use protocol::client::{ClientPacket, PROTOCOL_VERSION, ServerPacket};
-use protocol::{AreaId, CharacterId, EntityId, Ticket};
+use protocol::{AreaId, CharacterId, EntityId, Epoch, Ticket};
+
+/// The player: the 5th id minted under epoch 7 (`7 << 26 | 5`).
+const PLAYER: EntityId = EntityId::minted(Epoch(7), 5);
+/// An NPC: spawn point 3 of area 1-0 (`1 << 52 | 1 << 36 | 0 << 20 | 3`).
+const NPC: EntityId = EntityId::npc(AreaId::new(1, 0), 3);
 
 fn hex(bytes: &[u8]) -> String {
     bytes
@@ -42,7 +47,7 @@ fn golden_server(packet: ServerPacket, expected: &str) {
 
 #[test]
 fn protocol_version_is_pinned() {
-    assert_eq!(PROTOCOL_VERSION, 1);
+    assert_eq!(PROTOCOL_VERSION, 2);
 }
 
 #[test]
@@ -53,7 +58,7 @@ fn hello() {
             protocol_version: PROTOCOL_VERSION,
         }
         .into(),
-        "01 92 c4 10 00 11 22 33 44 55 66 77 88 99 aa bb cc dd ee ff 01",
+        "01 92 c4 10 00 11 22 33 44 55 66 77 88 99 aa bb cc dd ee ff 02",
     );
 }
 
@@ -94,7 +99,7 @@ fn ping_and_quest_list() {
 fn welcome() {
     golden_server(
         Welcome {
-            player: EntityId(5),
+            player: PLAYER,
             character: character(),
             area: AreaId::new(1, 0),
             tick_rate: 20,
@@ -102,7 +107,7 @@ fn welcome() {
             tick: 1000,
         }
         .into(),
-        "40 96 05 c4 10 01 23 45 67 89 ab cd ef 01 23 45 67 89 ab cd ef 92 01 00 14 01 cd 03 e8",
+        "40 96 ce 1c 00 00 05 c4 10 01 23 45 67 89 ab cd ef 01 23 45 67 89 ab cd ef 92 01 00 14 02 cd 03 e8",
     );
 }
 
@@ -112,7 +117,7 @@ fn snapshot() {
         Snapshot {
             tick: 1000,
             entities: vec![EntityState {
-                id: EntityId(5),
+                id: PLAYER,
                 kind: EntityKind::Player,
                 type_id: 0,
                 pos: [4096, 0, 2048],
@@ -123,7 +128,7 @@ fn snapshot() {
             }],
         }
         .into(),
-        "41 92 cd 03 e8 91 98 05 00 00 93 cd 10 00 00 cd 08 00 00 00 64 a4 41 72 69 61",
+        "41 92 cd 03 e8 91 98 ce 1c 00 00 05 00 00 93 cd 10 00 00 cd 08 00 00 00 64 a4 41 72 69 61",
     );
 }
 
@@ -135,15 +140,15 @@ fn delta() {
             baseline: 1000,
             added: vec![],
             updated: vec![EntityDelta {
-                id: EntityId(5),
+                id: PLAYER,
                 dz: Some(-4),
                 anim: Some(AnimState::Walk),
                 ..EntityDelta::default()
             }],
-            removed: vec![EntityId(9)],
+            removed: vec![NPC],
         }
         .into(),
-        "42 95 cd 03 e9 cd 03 e8 90 91 94 05 14 fc 01 91 09",
+        "42 95 cd 03 e9 cd 03 e8 90 91 94 ce 1c 00 00 05 14 fc 01 91 cf 00 10 00 10 00 00 00 03",
     );
 }
 

@@ -140,7 +140,7 @@ proptest! {
         let epoch = epoch.map(Epoch);
         named_round_trip(&Register { zone, ws_url: ws.clone(), state, area, epoch })?;
         named_round_trip(&RegisterAck { heartbeat_interval_ms: interval })?;
-        named_round_trip(&Heartbeat { zone, ws_url: ws, state, area, epoch, players, npcs, tick_p99_us: p99, sent_at: at })?;
+        named_round_trip(&Heartbeat { zone, ws_url: ws, state, area, epoch, players, npcs, tick_p99_us: p99, ghosts: npcs / 2, sent_at: at })?;
         let back: Reply<Released> = cluster::decode(&cluster::encode(&Reply::<Released>::Err(err.clone())))
             .map_err(|e| TestCaseError::fail(e.to_string()))?;
         prop_assert_eq!(back, Err(err));
@@ -170,6 +170,31 @@ proptest! {
     }
 
     #[test]
+    fn border_messages_round_trip(
+        zone in uuid(), from in area(), to in area(), e in any::<u64>(), tick in any::<u32>(),
+        update in vec(any::<u8>(), 0..64), key in uuid(), actor in entity(), target in entity(),
+        at in position(), damage in any::<u16>(), s in stack(), name in ".{0,20}", text in ".{0,40}",
+        health in any::<u32>(), killed in any::<bool>(), xp in any::<u32>(),
+    ) {
+        let from = BorderSender { zone: ZoneId(zone), area: from, epoch: Epoch(e) };
+        named_round_trip(&GhostFrame { from, to_area: to, tick, update })?;
+        for action in [
+            BorderAction::Hit { npc: target, damage },
+            BorderAction::Pickup { item: target, room: damage },
+        ] {
+            named_round_trip(&BorderAct { request: EventId(key), from, to_area: to, actor, actor_position: at, action })?;
+        }
+        for outcome in [
+            BorderOutcome::Hit { npc: target, kind: protocol::content::NpcKind(1), damage, health, killed, xp },
+            BorderOutcome::Picked { stack: s },
+            BorderOutcome::Rejected { reason: text.clone() },
+        ] {
+            named_round_trip(&outcome)?;
+        }
+        named_round_trip(&BorderChat { from, to_area: to, speaker: actor, name, position: at, text })?;
+    }
+
+    #[test]
     fn handoff_and_migration_messages_round_trip(
         h in uuid(), zone in uuid(), from in area(), to in area(), e in any::<u64>(),
         player in player_transfer(), t in ticket(), at in any::<u64>(), reason in ".{0,30}",
@@ -188,7 +213,7 @@ proptest! {
         named_round_trip(&AreaStateTransfer {
             zone, area: to, epoch, from_zone: zone, players: vec![player],
             npcs: npcs.into_iter().map(|(k, spawn, position, health)| NpcSnapshot { kind: protocol::content::NpcKind(k), spawn, position, health }).collect(),
-            ground_items: items.into_iter().map(|(stack, position, despawn_at)| GroundItemSnapshot { stack, position, despawn_at, node: Some(spawn_of(despawn_at)) }).collect(),
+            ground_items: items.into_iter().map(|(stack, position, despawn_at)| GroundItemSnapshot { stack, position, despawn_at, node: Some(spawn_of(despawn_at)), entity: Some(EntityId(despawn_at % EntityId::MAX + 1)) }).collect(),
         })?;
         named_round_trip(&AreaStateAccepted { zone, ws_url: "ws://x/ws".into(), tickets: vec![PlayerTicket { character, ticket: t }], expires_at: at })?;
         named_round_trip(&PositionSample { zone, area: to, players: dots.into_iter().map(|(c, x, z)| PlayerDot { character: CharacterId(c), x, z }).collect() })?;

@@ -30,7 +30,8 @@ export class Entities {
     this.carried = null;
   }
 
-  /** A new connection at `tickRate` Hz: its ticks are a new clock, and its ids new ids. */
+  /** A new connection at `tickRate` Hz: its ticks are a new clock (ids stay: they are the
+   *  same in every zone, PROTOCOL.md §6a). */
   newConnection(tickRate) {
     this.tickMs = 1000 / tickRate;
     this.offset = null;
@@ -46,19 +47,19 @@ export class Entities {
     return tick * this.tickMs + this.offset;
   }
 
-  /** A Snapshot replaces the table. Entities carried from the previous zone lend their
-   *  drawn position to the new entity that is evidently the same one (same kind, type and
-   *  name, within 3 m), so nothing jumps when ids change across a transfer. */
+  /** A Snapshot replaces the table. An entity already shown (on this connection, or on
+   *  the previous one across a transfer: ids are the same in every zone) keeps its samples
+   *  and moves on from where it was drawn, never removed and added again. */
   snapshot(s, now) {
     const t = this.timeOf(s.tick, now);
-    const carried = this.carried;
+    const before = this.carried || this.table;
     this.carried = null;
     this.table = new Map();
     for (const e of s.entities) {
-      const entry = { state: e, samples: [] };
-      const before = carried && findSame(carried, e, now - this.delayMs());
-      if (before) entry.samples.push({ t: t - this.tickMs, ...before });
+      const old = before.get(e.id);
+      const entry = { state: e, samples: old ? old.samples : [] };
       entry.samples.push(sampleOf(e, t));
+      while (entry.samples.length > SAMPLES_KEPT) entry.samples.shift();
       this.table.set(e.id, entry);
     }
     this.tick = s.tick;
@@ -127,17 +128,6 @@ export class Entities {
 function sampleOf(e, t) {
   const m = metres(e.pos);
   return { t, x: m.x, z: m.z, yaw: (e.yaw / 256) * 2 * Math.PI };
-}
-
-function findSame(table, e, at) {
-  const here = metres(e.pos);
-  for (const entry of table.values()) {
-    const o = entry.state;
-    if (o.kind !== e.kind || o.type_id !== e.type_id || o.name !== e.name) continue;
-    const drawn = interpolate(entry.samples, at);
-    if (Math.hypot(drawn.x - here.x, drawn.z - here.z) < 3) return drawn;
-  }
-  return null;
 }
 
 /** The position between the two samples around `t` (the nearest end outside them). */

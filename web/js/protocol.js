@@ -8,7 +8,7 @@ import { DecodeError, Reader, encodeInto } from "./msgpack.js";
 
 export { DecodeError };
 
-export const PROTOCOL_VERSION = 1;
+export const PROTOCOL_VERSION = 2;
 
 /** The game's rules a client predicts with or shows (PROTOCOL.md §12). */
 export const RULES = {

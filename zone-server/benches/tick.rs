@@ -3,6 +3,11 @@
 //! building and encoding every client's frames. Prints CPU µs per player-tick and tick
 //! p99 as a fraction of the 50 ms budget at 20 Hz.
 //!
+//! Then the same with ghosts (issue 12): a neighbouring area (1-0) with as many players
+//! sends its ghost stream every tick; the measured tick also takes that frame in and
+//! builds its own frame for the neighbour. Prints the added p99 as a share of the budget
+//! and the bytes of a ghost update.
+//!
 //! Run: `cargo bench -p zone-server --bench tick`
 #![allow(clippy::print_stdout, missing_docs)]
 
@@ -14,8 +19,8 @@ use protocol::client::ClientPacket;
 use protocol::client::packets::Input;
 use protocol::cluster::PlayerTransfer;
 use protocol::http::character::{Character, Inventory, Stats};
-use protocol::{AccountId, AreaId, CharacterId, Position, WorldGrid};
-use zone_server::sim::{SimConfig, Simulation, TickOutput};
+use protocol::{AccountId, AreaId, CharacterId, Epoch, Position, WorldGrid, ZoneId};
+use zone_server::sim::{NeighbourOwner, SimConfig, Simulation, TickOutput};
 
 const WARMUP_TICKS: u32 = 40;
 const MEASURED_TICKS: u32 = 200;
@@ -57,61 +62,116 @@ struct Row {
     p50: Duration,
     p99: Duration,
     kib_per_client_s: f64,
+    /// Mean bytes of one ghost update (the client-protocol frame inside a `GhostFrame`).
+    ghost_update_bytes: f64,
 }
 
-fn measure(players: usize) -> Row {
-    let grid = WorldGrid::default();
-    let bounds = grid.bounds(AreaId::new(0, 0));
-    let mut sim = Simulation::new(
-        AreaId::new(0, 0),
-        grid,
-        SimConfig::default(),
-        Arc::new(Vec::new()),
-    );
-    let mut rng = Rng(0x2545_f491_4f6c_dd1d);
-    let ids: Vec<_> = (0..players)
-        .map(|i| {
-            let at = Position::new(
-                bounds.min_x + 4.0 + rng.unit() * (bounds.max_x - bounds.min_x - 8.0),
-                0.0,
-                bounds.min_z + 4.0 + rng.unit() * (bounds.max_z - bounds.min_z - 8.0),
-            );
-            sim.add_player(PlayerTransfer {
-                character: character(i, at),
-                quests: vec![],
-                last_input_seq: 0,
-                pending_inputs: vec![],
+/// One area's simulation with `players` players spread over it, walking at random.
+struct Crowd {
+    sim: Simulation,
+    ids: Vec<protocol::EntityId>,
+    dirs: Vec<(i8, i8)>,
+}
+
+impl Crowd {
+    fn new(area: AreaId, players: usize, rng: &mut Rng) -> Self {
+        let grid = WorldGrid::default();
+        let bounds = grid.bounds(area);
+        let mut sim = Simulation::new(
+            area,
+            grid,
+            SimConfig::default(),
+            Arc::new(Vec::new()),
+            Epoch(u64::from(area.x) + 1),
+        );
+        let ids = (0..players)
+            .map(|i| {
+                let at = Position::new(
+                    bounds.min_x + 4.0 + rng.unit() * (bounds.max_x - bounds.min_x - 8.0),
+                    0.0,
+                    bounds.min_z + 4.0 + rng.unit() * (bounds.max_z - bounds.min_z - 8.0),
+                );
+                sim.add_player(PlayerTransfer {
+                    character: character(i, at),
+                    quests: vec![],
+                    last_input_seq: 0,
+                    pending_inputs: vec![],
+                    entity: None,
+                })
+                .0
             })
-            .0
-        })
-        .collect();
-    let mut dirs: Vec<(i8, i8)> = vec![(0, 0); players];
-    let mut out = TickOutput::default();
-    let mut buf = Vec::with_capacity(1 << 16);
-    let mut times = Vec::with_capacity(MEASURED_TICKS as usize);
-    let mut bytes = 0usize;
-    for t in 0..WARMUP_TICKS + MEASURED_TICKS {
-        // Clients' inputs arrive between ticks (not part of the tick's cost)...
-        for (i, id) in ids.iter().enumerate() {
-            if rng.unit() < 0.05 || dirs[i] == (0, 0) {
-                dirs[i] = (
+            .collect();
+        Self {
+            sim,
+            ids,
+            dirs: vec![(0, 0); players],
+        }
+    }
+
+    /// Clients' inputs, arriving between ticks (not part of the tick's cost).
+    fn steer(&mut self, t: u32, rng: &mut Rng) {
+        for (i, id) in self.ids.iter().enumerate() {
+            if rng.unit() < 0.05 || self.dirs[i] == (0, 0) {
+                self.dirs[i] = (
                     ((rng.unit() - 0.5) * 254.0) as i8,
                     ((rng.unit() - 0.5) * 254.0) as i8,
                 );
             }
             let input = Input {
                 seq: t + 1,
-                move_x: dirs[i].0,
-                move_z: dirs[i].1,
+                move_x: self.dirs[i].0,
+                move_z: self.dirs[i].1,
                 running: i % 3 == 0,
                 yaw: (t % 256) as u8,
             };
-            let _ = sim.push(*id, ClientPacket::Input(input));
+            let _ = self.sim.push(*id, ClientPacket::Input(input));
         }
-        // ...the tick is: simulate, then encode every frame for its client.
+    }
+}
+
+fn owner(area: AreaId) -> NeighbourOwner {
+    NeighbourOwner {
+        area,
+        zone: ZoneId(uuid_of(area)),
+        epoch: Epoch(u64::from(area.x) + 1),
+    }
+}
+
+fn uuid_of(area: AreaId) -> uuid::Uuid {
+    uuid::Uuid::from_u128(u128::from(area.x) << 16 | u128::from(area.z))
+}
+
+fn measure(players: usize, with_ghosts: bool) -> Row {
+    let (here, there) = (AreaId::new(0, 0), AreaId::new(1, 0));
+    let mut rng = Rng(0x2545_f491_4f6c_dd1d);
+    let mut crowd = Crowd::new(here, players, &mut rng);
+    let mut neighbour = with_ghosts.then(|| Crowd::new(there, players, &mut rng));
+    let mut out = TickOutput::default();
+    let mut theirs = TickOutput::default();
+    let mut buf = Vec::with_capacity(1 << 16);
+    let mut times = Vec::with_capacity(MEASURED_TICKS as usize);
+    let mut bytes = 0usize;
+    let (mut ghost_bytes, mut ghost_updates) = (0usize, 0usize);
+    let mut incoming: Vec<(AreaId, Vec<u8>)> = Vec::new();
+    let mut outgoing: Vec<(AreaId, Vec<u8>)> = Vec::new();
+    for t in 0..WARMUP_TICKS + MEASURED_TICKS {
+        crowd.steer(t, &mut rng);
+        // The neighbour's zone runs elsewhere: its tick and frame are not this zone's cost.
+        if let Some(n) = &mut neighbour {
+            n.steer(t, &mut rng);
+            theirs.clear();
+            n.sim.tick(&mut theirs);
+            incoming.clear();
+            n.sim.ghost_frames(&[owner(here)], &mut incoming);
+        }
+        // The tick is: the neighbour's frame taken in, simulate, encode every frame for
+        // its client, and build this area's frame for the neighbour.
         let start = Instant::now();
+        for (_, update) in &incoming {
+            let _ = crowd.sim.apply_ghost_frame(there, update);
+        }
         out.clear();
-        sim.tick(&mut out);
+        crowd.sim.tick(&mut out);
         let mut tick_bytes = 0;
         for (_, packet) in &out.frames {
             buf.clear();
@@ -119,10 +179,16 @@ fn measure(players: usize) -> Row {
                 tick_bytes += buf.len();
             }
         }
+        outgoing.clear();
+        if with_ghosts {
+            crowd.sim.ghost_frames(&[owner(there)], &mut outgoing);
+        }
         let elapsed = start.elapsed();
         if t >= WARMUP_TICKS {
             times.push(elapsed);
             bytes += tick_bytes;
+            ghost_updates += outgoing.len();
+            ghost_bytes += outgoing.iter().map(|(_, u)| u.len()).sum::<usize>();
         }
     }
     let total: Duration = times.iter().sum();
@@ -136,6 +202,7 @@ fn measure(players: usize) -> Row {
         p50: pct(0.50),
         p99: pct(0.99),
         kib_per_client_s: bytes as f64 / seconds / players as f64 / 1024.0,
+        ghost_update_bytes: ghost_bytes as f64 / ghost_updates.max(1) as f64,
     }
 }
 
@@ -151,8 +218,7 @@ fn main() {
         "{:>8} {:>16} {:>10} {:>10} {:>14} {:>16}",
         "players", "us/player-tick", "p50", "p99", "p99/budget", "KiB/s per client"
     );
-    for n in [250, 500, 1000, 2000] {
-        let r = measure(n);
+    let print = |r: &Row| {
         println!(
             "{:>8} {:>16.2} {:>10.2?} {:>10.2?} {:>13.1}% {:>16.1}",
             r.players,
@@ -162,6 +228,40 @@ fn main() {
             r.p99.as_secs_f64() / budget.as_secs_f64() * 100.0,
             r.kib_per_client_s
         );
+    };
+    for n in [250, 500, 1000, 2000] {
+        print(&measure(n, false));
     }
     println!("target: 1000 players with p99 <= 25% of the budget");
+    println!();
+    println!(
+        "with ghosts: a neighbouring area (1-0) with as many players streams its border band in"
+    );
+    println!(
+        "{:>8} {:>16} {:>10} {:>10} {:>14} {:>16} {:>18} {:>18}",
+        "players",
+        "us/player-tick",
+        "p50",
+        "p99",
+        "p99/budget",
+        "KiB/s per client",
+        "added p99/budget",
+        "B per ghost update"
+    );
+    for n in [1000] {
+        let (plain, ghosts) = (measure(n, false), measure(n, true));
+        let added = (ghosts.p99.as_secs_f64() - plain.p99.as_secs_f64()) / budget.as_secs_f64();
+        println!(
+            "{:>8} {:>16.2} {:>10.2?} {:>10.2?} {:>13.1}% {:>16.1} {:>17.1}% {:>18.0}",
+            ghosts.players,
+            ghosts.us_per_player_tick,
+            ghosts.p50,
+            ghosts.p99,
+            ghosts.p99.as_secs_f64() / budget.as_secs_f64() * 100.0,
+            ghosts.kib_per_client_s,
+            added * 100.0,
+            ghosts.ghost_update_bytes
+        );
+    }
+    println!("target: ghosts add at most 15% of the budget at 1000 players per zone");
 }

@@ -422,6 +422,7 @@ async fn bad_handoff_messages_get_error_replies_and_change_nothing() {
             quests: Vec::new(),
             pending_inputs: Vec::new(),
             last_input_seq: 0,
+            entity: None,
         },
     };
     let reply = ask(
@@ -518,6 +519,7 @@ async fn an_areas_world_is_believed_only_from_the_zone_the_manager_named() {
             position: Position::new(300.0, 0.0, 300.0),
             despawn_at: 0,
             node: None,
+            entity: None,
         }],
     };
     let answer: Reply<AreaStateAccepted> = t.request(t.zone(1), ZoneVerb::AreaState, &forged).await;

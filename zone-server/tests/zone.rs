@@ -6,7 +6,7 @@ mod support;
 use std::time::Duration;
 
 use protocol::client::packets::*;
-use protocol::client::{ClientPacket, ServerPacket};
+use protocol::client::{ClientPacket, PROTOCOL_VERSION, ServerPacket};
 use protocol::cluster::*;
 use protocol::content::{ItemKind, NpcKind};
 use protocol::{AreaId, Epoch, QuestId, Ticket};
@@ -196,7 +196,7 @@ async fn replayed_expired_and_unknown_tickets_are_refused() {
         .send(
             Hello {
                 ticket,
-                protocol_version: 1,
+                protocol_version: PROTOCOL_VERSION,
             }
             .into(),
         )
@@ -210,7 +210,7 @@ async fn replayed_expired_and_unknown_tickets_are_refused() {
         .send(
             Hello {
                 ticket,
-                protocol_version: 1,
+                protocol_version: PROTOCOL_VERSION,
             }
             .into(),
         )
@@ -229,7 +229,7 @@ async fn replayed_expired_and_unknown_tickets_are_refused() {
     late.send(
         Hello {
             ticket: short,
-            protocol_version: 1,
+            protocol_version: PROTOCOL_VERSION,
         }
         .into(),
     )
@@ -322,7 +322,7 @@ async fn bad_frames_get_errors_and_change_nothing_and_abuse_closes_only_that_con
         .send(
             Hello {
                 ticket: Ticket::new_random(),
-                protocol_version: 1,
+                protocol_version: PROTOCOL_VERSION,
             }
             .into(),
         )

@@ -9,7 +9,7 @@ use serde::de::DeserializeOwned;
 use crate::client::packets::*;
 
 /// The protocol version a client sends in `Hello`; changes whenever the format does.
-pub const PROTOCOL_VERSION: u16 = 1;
+pub const PROTOCOL_VERSION: u16 = 2;
 
 /// Why a frame is not a packet.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

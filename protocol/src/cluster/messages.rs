@@ -11,7 +11,7 @@ use crate::content::{ItemStack, NpcKind};
 use crate::geometry::Position;
 use crate::http::character::Character;
 use crate::http::quest::QuestProgress;
-use crate::ids::{AccountId, AreaId, CharacterId, Epoch, HandoffId, Ticket, ZoneId};
+use crate::ids::{AccountId, AreaId, CharacterId, EntityId, Epoch, HandoffId, Ticket, ZoneId};
 use crate::wire_enum::wire_enum;
 
 /// A reply to a cluster request.
@@ -126,6 +126,9 @@ pub struct Heartbeat {
     pub npcs: u32,
     /// Tick duration p99 over the last interval, microseconds.
     pub tick_p99_us: u32,
+    /// Ghosts held: entities of neighbouring areas shown to this area's players.
+    #[serde(default)]
+    pub ghosts: u32,
     /// When it was sent (zone clock).
     pub sent_at: UnixMillis,
 }
@@ -297,6 +300,10 @@ pub struct PlayerTransfer {
     pub pending_inputs: Vec<Input>,
     /// The highest input sequence number applied.
     pub last_input_seq: u32,
+    /// The player's entity id, which they keep in the zone they enter (DESIGN.md,
+    /// invariant 6); absent for a join, which mints one.
+    #[serde(default)]
+    pub entity: Option<EntityId>,
 }
 
 /// Zone A → owner of `to_area`: take this player, who is crossing the border.
@@ -431,6 +438,9 @@ pub struct GroundItemSnapshot {
     /// regrows only once it is picked up.
     #[serde(default)]
     pub node: Option<u32>,
+    /// Its entity id, which it keeps in the zone taking the area over.
+    #[serde(default)]
+    pub entity: Option<EntityId>,
 }
 
 /// Draining zone → target zone: the whole area.

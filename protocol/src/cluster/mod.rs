@@ -2,9 +2,11 @@
 //! prefix) and the messages, encoded as MessagePack with named fields so a service that
 //! is one version behind during a rolling upgrade ignores fields it does not know.
 
+pub mod borders;
 pub mod messages;
 pub mod subjects;
 
+pub use borders::*;
 pub use messages::*;
 pub use subjects::{
     AreaSubject, AreaVerb, Identity, ManagerVerb, Permissions, SubjectError, Subjects, ZoneSubject,

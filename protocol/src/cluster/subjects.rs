@@ -18,7 +18,7 @@
 //! | `<p>.manager.positions.<sender>` | zone → manager | publish: `PositionSample` |
 //! | `<p>.manager.handoffs.<sender>` | zone → manager | publish: `HandoffEvent` |
 //! | `<p>.owners.<sender>` | manager → every zone | publish: `OwnerMap` |
-//! | `<p>.zone.<recipient>.<zone>.<verb>.<sender>` | manager/zone → zone | request, verbs in [`ZoneVerb`] |
+//! | `<p>.zone.<recipient>.<zone>.<verb>.<sender>` | manager/zone → zone | request or publish, verbs in [`ZoneVerb`] |
 //! | `<p>.area.<x-z>.<verb>.<sender>` | zone → area owner | request, verbs in [`AreaVerb`] |
 //!
 //! Replies travel on each requester's own inbox, `_INBOX.<identity>.…`, which only that
@@ -109,6 +109,13 @@ pub enum ZoneVerb {
     AreaState,
     /// `LostArea`: the area went to someone else (manager only).
     LostArea,
+    /// `GhostFrame`: a neighbouring area's entities near the border (zones, publish).
+    Ghosts,
+    /// `BorderAct`: a player across the border acts on one of this area's entities
+    /// (zones, request).
+    BorderAct,
+    /// `BorderChat`: local chat from across the border (zones, publish).
+    BorderChat,
 }
 
 /// Requests addressed to whichever zone owns an area.
@@ -138,6 +145,17 @@ const ZONE_VERBS: &[(ZoneVerb, &str)] = &[
     (ZoneVerb::Migrate, "migrate"),
     (ZoneVerb::AreaState, "area-state"),
     (ZoneVerb::LostArea, "lost-area"),
+    (ZoneVerb::Ghosts, "ghosts"),
+    (ZoneVerb::BorderAct, "border-act"),
+    (ZoneVerb::BorderChat, "border-chat"),
+];
+
+/// The zone verbs zones send each other.
+const ZONE_TO_ZONE: &[ZoneVerb] = &[
+    ZoneVerb::AreaState,
+    ZoneVerb::Ghosts,
+    ZoneVerb::BorderAct,
+    ZoneVerb::BorderChat,
 ];
 
 /// The zone verbs only the manager may send.
@@ -375,18 +393,22 @@ impl Subjects {
     }
 
     /// What a zone-server of identity `me` may do: send zones' messages (to the manager,
-    /// to areas' owners, a whole area to the zone taking it over), all signed with its own
+    /// to areas' owners, a whole area to the zone taking it over, ghosts and border actions
+    /// to a neighbouring area's owner), all signed with its own
     /// identity; read its own zones' subjects, areas' subjects (which area it owns is the
     /// manager's word, checked by the zone, so the server cannot narrow this) and its
     /// own inbox; answer requests it received.
     pub fn zone_permissions(&self, me: &Identity) -> Permissions {
         let p = &self.prefix;
         Permissions {
-            publish: vec![
-                format!("{p}.manager.*.{me}"),
-                format!("{p}.area.*.*.{me}"),
-                format!("{p}.zone.*.*.{}.{me}", ZoneVerb::AreaState),
-            ],
+            publish: [format!("{p}.manager.*.{me}"), format!("{p}.area.*.*.{me}")]
+                .into_iter()
+                .chain(
+                    ZONE_TO_ZONE
+                        .iter()
+                        .map(|v| format!("{p}.zone.*.*.{v}.{me}")),
+                )
+                .collect(),
             subscribe: vec![
                 format!("{p}.zone.{me}.>"),
                 format!("{p}.area.>"),
@@ -477,10 +499,11 @@ mod tests {
             assert!(may(&mp.publish, &as_manager.zone(&z, zone, *v)));
             assert!(!may(&zp.publish, &as_zone.zone(&other, zone, *v)), "{v}");
         }
-        assert!(may(
-            &zp.publish,
-            &as_zone.zone(&other, zone, ZoneVerb::AreaState)
-        ));
+        for v in ZONE_TO_ZONE {
+            assert!(may(&zp.publish, &as_zone.zone(&other, zone, *v)), "{v}");
+            let forged = s.clone().speaking_as(other.clone());
+            assert!(!may(&zp.publish, &forged.zone(&z, zone, *v)), "{v}");
+        }
         assert!(may(&zp.publish, &as_zone.manager(ManagerVerb::Heartbeat)));
         assert!(may(
             &zp.publish,

@@ -25,7 +25,7 @@ pub fn area() -> impl Strategy<Value = AreaId> {
     (any::<u16>(), any::<u16>()).prop_map(|(x, z)| AreaId::new(x, z))
 }
 pub fn entity() -> impl Strategy<Value = EntityId> {
-    any::<u32>().prop_map(EntityId)
+    (1..=EntityId::MAX).prop_map(EntityId)
 }
 pub fn quest_id() -> impl Strategy<Value = QuestId> {
     "[a-z0-9_-]{1,64}".prop_map(QuestId)
@@ -357,13 +357,15 @@ pub fn player_transfer() -> impl Strategy<Value = PlayerTransfer> {
         vec(quest_progress(), 0..3),
         vec(input(), 0..4),
         any::<u32>(),
+        proptest::option::of(entity()),
     )
         .prop_map(
-            |(character, quests, pending_inputs, last_input_seq)| PlayerTransfer {
+            |(character, quests, pending_inputs, last_input_seq, entity)| PlayerTransfer {
                 character,
                 quests,
                 pending_inputs,
                 last_input_seq,
+                entity,
             },
         )
 }

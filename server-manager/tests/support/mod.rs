@@ -177,6 +177,7 @@ impl StandInZone {
                             players: s.players,
                             npcs: 0,
                             tick_p99_us: 1200,
+                            ghosts: 0,
                             sent_at: service_kit::time::now_millis(),
                         }
                     };
@@ -439,7 +440,7 @@ async fn answer(
             };
             cluster::encode(&r)
         }
-        ZoneVerb::AreaState => {
+        ZoneVerb::AreaState | ZoneVerb::Ghosts | ZoneVerb::BorderAct | ZoneVerb::BorderChat => {
             let r: Reply<()> = Err(ErrorReply::new(ErrorKind::WrongState, "not in this test"));
             cluster::encode(&r)
         }

@@ -23,6 +23,7 @@ pub fn joining(character: Character, quests: Vec<QuestProgress>) -> PlayerTransf
         quests,
         pending_inputs: Vec::new(),
         last_input_seq: 0,
+        entity: None,
     }
 }
 
@@ -31,7 +32,7 @@ impl Simulation {
     /// frames that open their session (`Welcome`, `Inventory`, `Stats`, `InputAck`; the
     /// `Snapshot` follows next tick).
     pub fn add_player(&mut self, mut arrival: PlayerTransfer) -> (EntityId, Vec<ServerPacket>) {
-        let entity = self.new_entity();
+        let entity = self.keep_or_mint(arrival.entity);
         let character = &mut arrival.character;
         let outer = self.grid.bounds(self.content.area);
         let band = self.grid.handoff_margin + 1.0;
@@ -74,9 +75,6 @@ impl Simulation {
     pub fn remove_player(&mut self, id: EntityId) -> Option<PlayerTransfer> {
         let player = self.players.remove(&id)?;
         self.by_character.remove(&player.character.id);
-        if let Some(slot) = self.motions.get_mut(id.0 as usize) {
-            *slot = None;
-        }
         Some(player.into_transfer())
     }
 

@@ -1,11 +1,11 @@
 //! Chat: a message goes to everyone in the area, or to the players within local reach of
-//! the speaker.
+//! the speaker, on both sides of a border (`border_acts.rs` sends it across).
 
 use protocol::EntityId;
 use protocol::client::ServerPacket;
 use protocol::client::packets::{self as pk, ChatChannel};
 
-use super::{LOCAL_CHAT_RADIUS, Simulation, TickOutput};
+use super::{BorderChatLine, LOCAL_CHAT_RADIUS, Simulation, TickOutput};
 
 impl Simulation {
     /// A player says something on a channel.
@@ -13,11 +13,12 @@ impl Simulation {
         let Some(player) = self.players.get(&id) else {
             return;
         };
+        let (name, at) = (player.character.name.clone(), player.character.position);
         let message = ServerPacket::Chat(pk::ChatMessage {
             from: id,
-            name: player.character.name.clone(),
+            name: name.clone(),
             channel: chat.channel,
-            text: chat.text,
+            text: chat.text.clone(),
         });
         match chat.channel {
             ChatChannel::Area => {
@@ -26,15 +27,22 @@ impl Simulation {
                 }
             }
             ChatChannel::Local => {
-                let at = player.character.position;
                 self.near.clear();
                 self.spatial
                     .within(at.x, at.z, LOCAL_CHAT_RADIUS, &mut self.near);
-                for &(_, other) in &self.near {
+                for &(_, slot) in &self.near {
+                    let other = self.frame[slot as usize].0;
                     if self.players.contains_key(&other) {
                         out.frames.push((other, message.clone()));
                     }
                 }
+                let line = BorderChatLine {
+                    speaker: id,
+                    name,
+                    position: at,
+                    text: chat.text,
+                };
+                self.chat_across_border(&line, out);
             }
         }
     }

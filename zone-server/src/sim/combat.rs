@@ -16,15 +16,18 @@ use super::player::{Intent, Player, level_of};
 use super::quests::GameEvent;
 use super::{PLAYER_ATTACK_RANGE, Simulation, TickOutput, inventory};
 
-const PLAYER_BASE_DAMAGE: u16 = 8;
-const ATTACK_COOLDOWN_SECS: f32 = 0.6;
+pub(super) const PLAYER_BASE_DAMAGE: u16 = 8;
+pub(super) const ATTACK_COOLDOWN_SECS: f32 = 0.6;
 const PLAYER_RESPAWN_SECS: u32 = 3;
 /// How long a killed NPC stays dead.
 pub(super) const NPC_RESPAWN_SECS: u32 = 15;
 
 impl Simulation {
-    /// A player's attack on an NPC.
+    /// A player's attack on an NPC (of this area, or a ghost of a neighbour's).
     pub(super) fn player_attacks(&mut self, id: EntityId, target: EntityId, out: &mut TickOutput) {
+        if !self.npc_index.contains_key(&target) {
+            return self.attack_across_border(id, target, out);
+        }
         let tick = self.tick;
         let cooldown = self.secs(ATTACK_COOLDOWN_SECS);
         let respawn = self.secs(NPC_RESPAWN_SECS as f32);
@@ -97,14 +100,15 @@ impl Simulation {
         let mut near = std::mem::take(&mut self.near);
         for npc in &mut self.npcs {
             let players = &self.players;
-            let spatial = &self.spatial;
+            let (spatial, frame) = (&self.spatial, &self.frame);
             let nearest_player = |at: Position, radius: f32| {
                 near.clear();
                 spatial.within(at.x, at.z, radius, &mut near);
                 near.iter()
+                    .map(|&(d2, slot)| (d2, frame[slot as usize].0))
                     .filter(|(_, id)| players.get(id).is_some_and(Player::targetable))
                     .min_by(|a, b| a.0.total_cmp(&b.0))
-                    .map(|(_, id)| *id)
+                    .map(|(_, id)| id)
             };
             let player_pos = |id: EntityId| {
                 players
@@ -162,11 +166,17 @@ impl Simulation {
     }
 
     /// Sends `packet` to every player whose area of interest may hold `at`.
-    fn broadcast_near(&mut self, at: Position, packet: ServerPacket, out: &mut TickOutput) {
+    pub(super) fn broadcast_near(
+        &mut self,
+        at: Position,
+        packet: ServerPacket,
+        out: &mut TickOutput,
+    ) {
         self.near.clear();
         self.spatial
             .within(at.x, at.z, self.cfg.aoi_radius, &mut self.near);
-        for &(_, other) in &self.near {
+        for &(_, slot) in &self.near {
+            let other = self.frame[slot as usize].0;
             if self.players.contains_key(&other) {
                 out.frames.push((other, packet.clone()));
             }

@@ -58,6 +58,9 @@ impl Simulation {
     /// A player picks an item up: alive, within reach, with room in the bags (what does
     /// not fit stays on the ground). Gathering counts for quests.
     pub(super) fn pickup(&mut self, id: EntityId, item: EntityId, out: &mut TickOutput) {
+        if !self.items.contains_key(&item) {
+            return self.pickup_across_border(id, item, out);
+        }
         let tick = self.tick;
         let respawn = self.secs(RESOURCE_RESPAWN_SECS as f32);
         let Some(player) = self.players.get_mut(&id) else {
@@ -154,7 +157,18 @@ impl Simulation {
         at: Position,
         despawn_at: Option<u32>,
     ) -> EntityId {
-        let entity = self.new_entity();
+        self.spawn_ground_item_as(None, stack, at, despawn_at)
+    }
+
+    /// Lays an item down under `id` (a migrated item keeps its id) or a new one.
+    pub(super) fn spawn_ground_item_as(
+        &mut self,
+        id: Option<EntityId>,
+        stack: ItemStack,
+        at: Position,
+        despawn_at: Option<u32>,
+    ) -> EntityId {
+        let entity = self.keep_or_mint(id);
         self.items.insert(
             entity,
             GroundItem {

@@ -17,12 +17,20 @@
 //! | items picked up, used, dropped, despawned, regrown | `items.rs` |
 //! | chat | `chat.rs` |
 //! | quest events counted, quest-api answers taken in | `quests.rs` |
-//! | each client sent what it can see, saves started | `outbox.rs` |
+//! | ghosts of neighbouring areas expired | `ghosts.rs` |
+//! | each client sent what it can see (real entities and ghosts), saves started | `outbox.rs` |
+//! | each neighbouring area's owner sent what lies near its border | `ghost_stream.rs` |
+//!
+//! Between ticks, the owners of neighbouring areas' ghost frames come in (`ghosts.rs`), and
+//! acts and chat across the border both ways (`border_acts.rs`).
 
 mod admission;
+mod border_acts;
 mod chat;
 mod combat;
 pub mod content;
+mod ghost_stream;
+mod ghosts;
 mod intents;
 pub mod inventory;
 mod items;
@@ -44,11 +52,16 @@ use protocol::client::{ClientPacket, ServerPacket};
 use protocol::content::ItemStack;
 use protocol::http::character::Character;
 use protocol::http::quest::Quest;
-use protocol::{AreaId, CharacterId, EntityId, Position, QuestId, WorldGrid};
+use protocol::{AreaId, CharacterId, EntityId, Epoch, Position, QuestId, WorldGrid};
 use rustc_hash::FxHashMap;
 
 pub use admission::joining;
+pub use border_acts::BorderActAnswer;
 use content::AreaContent;
+use ghost_stream::GhostStreams;
+pub use ghost_stream::NeighbourOwner;
+pub use ghosts::GhostRefusal;
+use ghosts::Ghosts;
 use items::GroundItem;
 use npc::Npc;
 use physics::Physics;
@@ -128,6 +141,37 @@ pub enum Effect {
         /// The area entered.
         target: AreaId,
     },
+    /// A player acts on an entity across the border: ask its owner to apply it.
+    BorderAct {
+        /// The area of the entity acted on.
+        to_area: AreaId,
+        /// The acting player.
+        actor: EntityId,
+        /// Where they stand.
+        actor_position: Position,
+        /// What they do.
+        action: protocol::cluster::BorderAction,
+    },
+    /// A player's local chat reaches across the border into `to_area`.
+    BorderChat {
+        /// The area reached.
+        to_area: AreaId,
+        /// The line, as its owner delivers it.
+        chat: BorderChatLine,
+    },
+}
+
+/// A local chat line as it crosses a border.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BorderChatLine {
+    /// The speaker.
+    pub speaker: EntityId,
+    /// Their name.
+    pub name: String,
+    /// Where they stand.
+    pub position: Position,
+    /// What they said.
+    pub text: String,
 }
 
 /// What one tick produced.
@@ -170,22 +214,32 @@ pub struct Simulation {
     physics: Physics,
     catalog: Arc<Vec<Quest>>,
     tick: u32,
-    next_entity: u32,
+    /// The epoch this area is held under: the namespace of the ids minted here.
+    epoch: Epoch,
+    next_entity: u64,
     players: FxHashMap<EntityId, Player>,
     by_character: FxHashMap<CharacterId, EntityId>,
     npcs: Vec<Npc>,
     npc_index: FxHashMap<EntityId, usize>,
     items: FxHashMap<EntityId, GroundItem>,
     node_respawn: Vec<Option<u32>>,
+    /// Every entity (real or ghost) where it stands this tick, indexed by the slots the
+    /// spatial grid holds.
     spatial: SpatialGrid,
-    /// Every entity's motion this tick, indexed by entity id (ids are dense).
-    motions: Vec<Option<EntityMotion>>,
-    motions_set: Vec<usize>,
-    visible: Vec<EntityId>,
+    frame: Vec<(EntityId, EntityMotion)>,
+    /// How many of `frame`'s slots (the first ones) are this area's own entities.
+    local_slots: usize,
+    /// Entities of neighbouring areas, shown here as their owners last described them.
+    ghosts: Ghosts,
+    /// What each neighbouring area's owner was last sent.
+    ghost_streams: GhostStreams,
+    /// Border acts already applied here, by idempotency key.
+    border_acts: border_acts::Applied,
+    visible: Vec<(EntityId, u32)>,
     rng: SplitMix,
     /// This tick's players in id order (kept for its allocation).
     ids: Vec<EntityId>,
-    near: Vec<(f32, EntityId)>,
+    near: Vec<(f32, u32)>,
     /// What quest-api's answers produced between ticks, sent with the next tick.
     deferred: TickOutput,
     /// The packets one player's turn applies (kept for its allocation).
@@ -204,16 +258,35 @@ impl std::fmt::Debug for Simulation {
 }
 
 impl Simulation {
-    /// Loads `area`: its deterministic content, colliders, NPCs and resource items.
-    pub fn new(area: AreaId, grid: WorldGrid, cfg: SimConfig, catalog: Arc<Vec<Quest>>) -> Self {
+    /// Loads `area`, held under `epoch`: its deterministic content, colliders, NPCs and
+    /// resource items.
+    pub fn new(
+        area: AreaId,
+        grid: WorldGrid,
+        cfg: SimConfig,
+        catalog: Arc<Vec<Quest>>,
+        epoch: Epoch,
+    ) -> Self {
         let content = AreaContent::generate(area, &grid);
         let physics = Physics::new(&content);
+        // The area and the band around it that ghosts stand in.
+        let spatial = {
+            let b = grid.bounds(area);
+            let band = cfg.aoi_radius + grid.handoff_margin + 2.0;
+            SpatialGrid::covering(
+                b.min_x - band,
+                b.min_z - band,
+                b.max_x + band,
+                b.max_z + band,
+            )
+        };
         let mut sim = Self {
             cfg,
             grid,
             physics,
             catalog,
             tick: 0,
+            epoch,
             next_entity: 1,
             players: FxHashMap::default(),
             by_character: FxHashMap::default(),
@@ -221,18 +294,12 @@ impl Simulation {
             npc_index: FxHashMap::default(),
             items: FxHashMap::default(),
             node_respawn: vec![Some(0); content.resource_nodes.len()],
-            spatial: {
-                let b = grid.bounds(area);
-                let band = grid.handoff_margin + 2.0;
-                SpatialGrid::covering(
-                    b.min_x - band,
-                    b.min_z - band,
-                    b.max_x + band,
-                    b.max_z + band,
-                )
-            },
-            motions: Vec::new(),
-            motions_set: Vec::new(),
+            spatial,
+            frame: Vec::new(),
+            local_slots: 0,
+            ghosts: Ghosts::default(),
+            ghost_streams: GhostStreams::default(),
+            border_acts: border_acts::Applied::default(),
             visible: Vec::new(),
             rng: SplitMix::new(u64::from(area.x) * 7919 + u64::from(area.z)),
             ids: Vec::new(),
@@ -242,7 +309,7 @@ impl Simulation {
             content,
         };
         for (i, spawn) in sim.content.npc_spawns.clone().iter().enumerate() {
-            let entity = sim.new_entity();
+            let entity = EntityId::npc(area, i as u32);
             if let Some(npc) = Npc::new(entity, spawn.kind, i as u32, spawn.position) {
                 sim.npc_index.insert(entity, sim.npcs.len());
                 sim.npcs.push(npc);
@@ -264,6 +331,7 @@ impl Simulation {
         self.rebuild_spatial();
         self.run_npcs(out); // NPC AI and their attacks
         self.tend_items(); // despawn and regrow
+        self.expire_ghosts(); // neighbours fallen silent
         self.rebuild_spatial();
         self.send_views(&ids, out); // each client what it can see; saves due
         self.ids = ids;
@@ -341,15 +409,37 @@ impl Simulation {
         self.items.values().map(|i| (i.entity, i.stack, i.pos))
     }
 
+    /// What a client is told of an entity of this area or a ghost.
+    pub fn entity_state(&self, id: EntityId) -> Option<protocol::client::entity::EntityState> {
+        self.state_of(id)
+    }
+
     /// NPCs, for tests and migration.
     pub fn npcs(&self) -> &[Npc] {
         &self.npcs
     }
 
+    /// A new id, unique in the world (see [`EntityId`]).
     fn new_entity(&mut self) -> EntityId {
-        let id = EntityId(self.next_entity);
+        let id = EntityId::minted(self.epoch, self.next_entity);
         self.next_entity += 1;
         id
+    }
+
+    /// Whether `id` is one of this area's own entities (not a ghost).
+    fn is_local(&self, id: EntityId) -> bool {
+        self.players.contains_key(&id)
+            || self.npc_index.contains_key(&id)
+            || self.items.contains_key(&id)
+    }
+
+    /// `id` if it is a valid id no entity here has, else a new one: an entity arriving
+    /// from elsewhere keeps its id unless that would give two entities one id.
+    fn keep_or_mint(&mut self, id: Option<EntityId>) -> EntityId {
+        match id {
+            Some(id) if id.is_valid() && id.npc_area().is_none() && !self.is_local(id) => id,
+            _ => self.new_entity(),
+        }
     }
 
     /// `secs` seconds in ticks.

@@ -4,7 +4,7 @@
 //! started for players whose changes are due in storage.
 
 use protocol::client::ServerPacket;
-use protocol::client::entity::{EntityMotion, EntityState};
+use protocol::client::entity::{EntityMotion, EntityState, dequantize_position};
 use protocol::client::packets as pk;
 use protocol::http::character::Character;
 use protocol::{CharacterId, EntityId};
@@ -14,33 +14,35 @@ use super::player::SaveDue;
 use super::{Effect, Simulation, TickOutput};
 
 impl Simulation {
-    /// Indexes every entity where it now stands, with its motion this tick.
+    /// Indexes every entity where it now stands, with its motion this tick: this area's
+    /// own, then the ghosts of its neighbours' (but none that is also here: a player just
+    /// handed over is real here before the old owner's stream stops showing them).
     pub(super) fn rebuild_spatial(&mut self) {
         self.spatial.clear();
-        for i in self.motions_set.drain(..) {
-            self.motions[i] = None;
-        }
-        if self.motions.len() < self.next_entity as usize {
-            self.motions.resize(self.next_entity as usize, None);
-        }
-        let mut set = |id: EntityId, m: EntityMotion, x: f32, z: f32| {
-            self.spatial.insert(id, x, z);
-            self.motions[id.0 as usize] = Some(m);
-            self.motions_set.push(id.0 as usize);
+        self.frame.clear();
+        let mut table = Table {
+            spatial: &mut self.spatial,
+            frame: &mut self.frame,
         };
         for p in self.players.values() {
-            set(
-                p.entity,
-                p.motion(),
-                p.character.position.x,
-                p.character.position.z,
-            );
+            let at = p.character.position;
+            table.set(p.entity, p.motion(), at.x, at.z);
         }
         for n in &self.npcs {
-            set(n.entity, n.motion(), n.pos.x, n.pos.z);
+            table.set(n.entity, n.motion(), n.pos.x, n.pos.z);
         }
         for i in self.items.values() {
-            set(i.entity, i.motion(), i.pos.x, i.pos.z);
+            table.set(i.entity, i.motion(), i.pos.x, i.pos.z);
+        }
+        self.local_slots = table.frame.len();
+        let local = |id: &EntityId| {
+            self.players.contains_key(id)
+                || self.npc_index.contains_key(id)
+                || self.items.contains_key(id)
+        };
+        for ghost in self.ghosts.iter().filter(|g| !local(&g.id)) {
+            let at = dequantize_position(ghost.pos);
+            table.set(ghost.id, ghost.motion(), at.x, at.z);
         }
     }
 
@@ -51,14 +53,18 @@ impl Simulation {
         }
     }
 
-    fn state_of(&self, id: EntityId) -> Option<EntityState> {
+    /// An entity's full state: one of this area's, or a ghost as its owner described it.
+    pub(super) fn state_of(&self, id: EntityId) -> Option<EntityState> {
         if let Some(p) = self.players.get(&id) {
             return Some(p.state());
         }
         if let Some(&i) = self.npc_index.get(&id) {
             return Some(self.npcs[i].state());
         }
-        self.items.get(&id).map(GroundItem::state)
+        if let Some(item) = self.items.get(&id) {
+            return Some(GroundItem::state(item));
+        }
+        self.ghosts.get(id).cloned()
     }
 
     fn send_view(&mut self, id: EntityId, out: &mut TickOutput) {
@@ -74,12 +80,12 @@ impl Simulation {
         self.spatial
             .nearest(at.x, at.z, self.cfg.aoi_radius, self.cfg.aoi_max, &mut near);
         visible.clear();
-        visible.extend(near.iter().map(|(_, e)| *e));
-        let motions = &self.motions;
+        let frame = &self.frame;
+        visible.extend(near.iter().map(|&(_, slot)| (frame[slot as usize].0, slot)));
         let update = view.update(
             tick,
             &mut visible,
-            |e| motions.get(e.0 as usize).copied().flatten(),
+            |slot| frame[slot as usize].1,
             |e| self.state_of(e),
         );
         self.near = near;
@@ -128,6 +134,20 @@ impl Simulation {
         {
             p.character.version = p.character.version.max(version);
         }
+    }
+}
+
+/// The tick's entity table being filled: each entity gets the next slot, in the spatial
+/// grid and in the frame.
+struct Table<'a> {
+    spatial: &'a mut super::spatial::SpatialGrid,
+    frame: &'a mut Vec<(EntityId, EntityMotion)>,
+}
+
+impl Table<'_> {
+    fn set(&mut self, id: EntityId, motion: EntityMotion, x: f32, z: f32) {
+        self.spatial.insert(self.frame.len() as u32, x, z);
+        self.frame.push((id, motion));
     }
 }
 

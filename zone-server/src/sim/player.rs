@@ -291,6 +291,7 @@ impl Player {
             quests: self.quests.clone(),
             pending_inputs: self.pending_inputs(),
             last_input_seq: self.last_input_seq,
+            entity: Some(self.entity),
         }
     }
 
@@ -302,6 +303,7 @@ impl Player {
             quests: self.quests,
             pending_inputs,
             last_input_seq: self.last_input_seq,
+            entity: Some(self.entity),
         }
     }
 

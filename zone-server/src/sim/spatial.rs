@@ -1,7 +1,9 @@
 //! A uniform grid over the ground plane for "who is near this point" queries, so the area
 //! of interest and NPC aggro never compare every pair of entities.
-
-use protocol::EntityId;
+//!
+//! It holds slots (indices into the tick's table of entities, `Simulation::frame`) rather
+//! than entity ids: a query's answer then leads to the entity's id and motion without a
+//! hash lookup.
 
 /// Cell edge, metres: small enough that a ring search touches few extra entities.
 pub const CELL_SIZE: f32 = 8.0;
@@ -14,7 +16,7 @@ pub struct SpatialGrid {
     min_z: f32,
     columns: i32,
     rows: i32,
-    cells: Vec<Vec<(EntityId, f32, f32)>>,
+    cells: Vec<Vec<(u32, f32, f32)>>,
 }
 
 impl SpatialGrid {
@@ -42,14 +44,14 @@ impl SpatialGrid {
         self.cells.iter_mut().for_each(Vec::clear);
     }
 
-    /// Adds an entity at (x, z).
-    pub fn insert(&mut self, id: EntityId, x: f32, z: f32) {
+    /// Adds the entity in `slot` at (x, z).
+    pub fn insert(&mut self, slot: u32, x: f32, z: f32) {
         let (cx, cz) = self.cell_of(x, z);
-        self.cells[(cz * self.columns + cx) as usize].push((id, x, z));
+        self.cells[(cz * self.columns + cx) as usize].push((slot, x, z));
     }
 
     /// Every entity within `radius` of (x, z), with its squared distance, appended to `out`.
-    pub fn within(&self, x: f32, z: f32, radius: f32, out: &mut Vec<(f32, EntityId)>) {
+    pub fn within(&self, x: f32, z: f32, radius: f32, out: &mut Vec<(f32, u32)>) {
         let rings = (radius / CELL_SIZE).ceil() as i32 + 1;
         self.scan(x, z, radius, rings, usize::MAX, out);
     }
@@ -58,7 +60,7 @@ impl SpatialGrid {
     ///
     /// Scans rings of cells outwards and stops after the ring that brought the count to
     /// `max`, then keeps the `max` nearest: cost grows with `max`, not with the crowd.
-    pub fn nearest(&self, x: f32, z: f32, radius: f32, max: usize, out: &mut Vec<(f32, EntityId)>) {
+    pub fn nearest(&self, x: f32, z: f32, radius: f32, max: usize, out: &mut Vec<(f32, u32)>) {
         out.clear();
         let rings = (radius / CELL_SIZE).ceil() as i32 + 1;
         self.scan(x, z, radius, rings, max, out);
@@ -68,15 +70,7 @@ impl SpatialGrid {
         }
     }
 
-    fn scan(
-        &self,
-        x: f32,
-        z: f32,
-        radius: f32,
-        rings: i32,
-        max: usize,
-        out: &mut Vec<(f32, EntityId)>,
-    ) {
+    fn scan(&self, x: f32, z: f32, radius: f32, rings: i32, max: usize, out: &mut Vec<(f32, u32)>) {
         let (cx, cz) = self.cell_of(x, z);
         let r2 = radius * radius;
         for ring in 0..=rings {
@@ -114,11 +108,11 @@ mod tests {
     fn within_finds_exactly_the_entities_in_range() {
         let mut g = SpatialGrid::covering(-10.0, -10.0, 110.0, 110.0);
         for i in 0..100u32 {
-            g.insert(EntityId(i), i as f32, 0.0);
+            g.insert(i, i as f32, 0.0);
         }
         let mut out = Vec::new();
         g.within(50.0, 0.0, 10.0, &mut out);
-        let mut ids: Vec<u32> = out.iter().map(|(_, id)| id.0).collect();
+        let mut ids: Vec<u32> = out.iter().map(|(_, slot)| *slot).collect();
         ids.sort_unstable();
         assert_eq!(ids, (40..=60).collect::<Vec<_>>());
     }
@@ -127,11 +121,11 @@ mod tests {
     fn nearest_keeps_the_closest() {
         let mut g = SpatialGrid::covering(-10.0, -10.0, 110.0, 110.0);
         for i in 0..100u32 {
-            g.insert(EntityId(i), i as f32 * 0.5, 3.0);
+            g.insert(i, i as f32 * 0.5, 3.0);
         }
         let mut out = Vec::new();
         g.nearest(0.0, 3.0, 100.0, 5, &mut out);
-        let mut ids: Vec<u32> = out.iter().map(|(_, id)| id.0).collect();
+        let mut ids: Vec<u32> = out.iter().map(|(_, slot)| *slot).collect();
         ids.sort_unstable();
         assert_eq!(ids, vec![0, 1, 2, 3, 4]);
         g.clear();

@@ -64,6 +64,7 @@ fn sim() -> Simulation {
         WorldGrid::default(),
         SimConfig::default(),
         Arc::new(vec![wolf_quest()]),
+        Epoch(1),
     )
 }
 
@@ -73,6 +74,7 @@ fn join(sim: &mut Simulation, name: &str, at: Position, quests: Vec<QuestProgres
         quests,
         last_input_seq: 0,
         pending_inputs: vec![],
+        entity: None,
     });
     assert!(matches!(opening[0], ServerPacket::Welcome(_)));
     id
@@ -618,6 +620,7 @@ fn the_first_input_applied_in_a_stay_is_reported_once() {
         quests: vec![],
         last_input_seq: 5,
         pending_inputs: vec![carried(4), carried(6)],
+        entity: None,
     });
     let mut out = run(&mut sim, 1);
     assert_eq!(

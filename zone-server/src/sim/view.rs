@@ -11,6 +11,18 @@ use protocol::client::ServerPacket;
 use protocol::client::entity::{EntityDelta, EntityMotion, EntityState};
 use protocol::client::packets::{Delta, Snapshot};
 
+/// `visible` (sorted by id) with each id's first entry only, in place.
+fn dedup_sorted(visible: &mut [(EntityId, u32)]) -> &mut [(EntityId, u32)] {
+    let mut kept = 0;
+    for i in 0..visible.len() {
+        if kept == 0 || visible[kept - 1].0 != visible[i].0 {
+            visible[kept] = visible[i];
+            kept += 1;
+        }
+    }
+    &mut visible[..kept]
+}
+
 /// The client-side table, mirrored on the server.
 #[derive(Debug, Default)]
 pub struct View {
@@ -20,22 +32,25 @@ pub struct View {
 }
 
 impl View {
-    /// The update for this tick given the entities now visible (`visible` is sorted here),
-    /// or `None` when the client already holds exactly that. `motion_of` gives an entity's
-    /// current motion; `state_of` its full state (only for entities new to the client).
+    /// The update for this tick given the entities now visible, each with its slot in the
+    /// tick's entity table (`visible` is sorted by id here), or `None` when the client
+    /// already holds exactly that. `motion_of` gives the current motion of a slot's
+    /// entity; `state_of` an entity's full state (only for entities new to the client).
     pub fn update(
         &mut self,
         tick: u32,
-        visible: &mut [EntityId],
-        motion_of: impl Fn(EntityId) -> Option<EntityMotion>,
+        visible: &mut [(EntityId, u32)],
+        motion_of: impl Fn(u32) -> EntityMotion,
         state_of: impl Fn(EntityId) -> Option<EntityState>,
     ) -> Option<ServerPacket> {
-        visible.sort_unstable();
+        visible.sort_unstable_by_key(|(id, _)| *id);
+        // One entity shown by two neighbours (a player between their areas) counts once.
+        let visible = dedup_sorted(visible);
         let first = self.last_tick.is_none();
         let (mut added, mut updated, mut removed) = (Vec::new(), Vec::new(), Vec::new());
         self.next.clear();
         let mut known = self.known.iter().peekable();
-        for &id in visible.iter() {
+        for &(id, slot) in visible.iter() {
             while let Some(&&(gone, _)) = known.peek() {
                 if gone >= id {
                     break;
@@ -46,7 +61,7 @@ impl View {
             match known.peek() {
                 Some(&&(same, old)) if same == id => {
                     known.next();
-                    let now = motion_of(id).unwrap_or(old);
+                    let now = motion_of(slot);
                     if let Some(delta) = EntityDelta::between_motion(id, &old, &now) {
                         updated.push(delta);
                     }
@@ -86,6 +101,16 @@ impl View {
     pub fn sees(&self, id: EntityId) -> bool {
         self.known.binary_search_by_key(&id, |(e, _)| *e).is_ok()
     }
+
+    /// How many entities the client currently sees.
+    pub fn len(&self) -> usize {
+        self.known.len()
+    }
+
+    /// Whether the client sees nothing.
+    pub fn is_empty(&self) -> bool {
+        self.known.is_empty()
+    }
 }
 
 #[cfg(test)]
@@ -98,7 +123,7 @@ mod tests {
 
     fn state(id: u32, x: i32) -> EntityState {
         EntityState {
-            id: EntityId(id),
+            id: EntityId(u64::from(id)),
             kind: EntityKind::Npc,
             type_id: 1,
             pos: [x, 0, 0],
@@ -146,16 +171,15 @@ mod tests {
                 world[0].pos[0] += 5;
             }
             let snapshot = world.clone();
-            let mut ids: Vec<EntityId> = snapshot.iter().map(|e| e.id).collect();
+            let mut ids: Vec<(EntityId, u32)> = snapshot
+                .iter()
+                .enumerate()
+                .map(|(slot, e)| (e.id, slot as u32))
+                .collect();
             let packet = view.update(
                 tick,
                 &mut ids,
-                |id| {
-                    snapshot
-                        .iter()
-                        .find(|e| e.id == id)
-                        .map(EntityState::motion)
-                },
+                |slot| snapshot[slot as usize].motion(),
                 |id| snapshot.iter().find(|e| e.id == id).cloned(),
             );
             if tick == 0 {
@@ -174,9 +198,9 @@ mod tests {
     fn nothing_changed_sends_nothing() {
         let mut view = View::default();
         let e = state(1, 0);
-        let motion = |_| Some(e.motion());
+        let motion = |_| e.motion();
         let full = |_| Some(e.clone());
-        assert!(view.update(0, &mut [e.id], motion, full).is_some());
-        assert!(view.update(1, &mut [e.id], motion, full).is_none());
+        assert!(view.update(0, &mut [(e.id, 0)], motion, full).is_some());
+        assert!(view.update(1, &mut [(e.id, 0)], motion, full).is_none());
     }
 }

@@ -34,6 +34,7 @@ impl Simulation {
                     now + u64::from(at.saturating_sub(self.tick)) * ms_per_tick
                 }),
                 node: item.node.map(|n| n as u32),
+                entity: Some(item.entity),
             })
             .collect();
         (npcs, items)
@@ -74,7 +75,12 @@ impl Simulation {
                 let left = snapshot.despawn_at.saturating_sub(now) / ms_per_tick;
                 tick + left.min(u64::from(u32::MAX / 2)) as u32
             });
-            let entity = self.spawn_ground_item(snapshot.stack, snapshot.position, despawn_at);
+            let entity = self.spawn_ground_item_as(
+                snapshot.entity,
+                snapshot.stack,
+                snapshot.position,
+                despawn_at,
+            );
             let node = snapshot
                 .node
                 .map(|n| n as usize)

@@ -20,8 +20,8 @@ use bytes::Bytes;
 use protocol::client::ClientPacket;
 use protocol::client::packets::ErrorCode;
 use protocol::cluster::{
-    AreaStateAccepted, AreaStateTransfer, AreaVerb, Expect, HandoffAnswer, HandoffPrepare,
-    Identity, ZoneVerb,
+    AreaStateAccepted, AreaStateTransfer, AreaVerb, BorderAct, BorderOutcome, Expect,
+    HandoffAnswer, HandoffPrepare, Identity, ZoneVerb,
 };
 use protocol::http::character::Character;
 use protocol::http::quest::{ProgressOutcome, QuestProgress};
@@ -179,6 +179,14 @@ pub enum ZoneMsg {
     },
     /// The zone taking over this area answered the area's state (a drain or a lost area).
     EvacuationAnswered(Result<AreaStateAccepted, AskError>),
+    /// The owner of an entity across the border answered a player's act on it (or never
+    /// did, after retries).
+    BorderActAnswered {
+        /// The act.
+        act: BorderAct,
+        /// Its outcome, or why there is none.
+        answer: Result<BorderOutcome, AskError>,
+    },
     /// character-api and quest-api answered a preload started by `Expect`.
     Preloaded {
         /// The request.

@@ -320,3 +320,67 @@ pub async fn follow_owner_map(shared: Arc<Shared>) -> anyhow::Result<JoinHandle<
         }
     }))
 }
+
+/// How long the owner of an entity may take to answer a border act, per attempt.
+const BORDER_ACT_TIMEOUT: Duration = Duration::from_millis(500);
+/// How often a border act is sent (with the same idempotency key) before the actor is told
+/// it went unanswered.
+const BORDER_ACT_ATTEMPTS: usize = 3;
+/// Frames queued for the publisher before new ones are dropped (the receivers recover from
+/// the gap at the next snapshot).
+const PUBLISH_QUEUE: usize = 256;
+
+/// A publisher that keeps order: ghost frames must reach a neighbour in the order they
+/// were made (each `Delta` applies to the one before), which tasks spawned per frame would
+/// not guarantee.
+pub(super) fn ordered_publisher(
+    shared: &Arc<Shared>,
+) -> tokio::sync::mpsc::Sender<(String, Bytes)> {
+    let (sender, mut queue) = tokio::sync::mpsc::channel::<(String, Bytes)>(PUBLISH_QUEUE);
+    let nats = shared.nats.clone();
+    tokio::spawn(async move {
+        while let Some((subject, payload)) = queue.recv().await {
+            if let Err(e) = nats.publish(subject, payload).await {
+                tracing::debug!(error = %e, "cannot publish a border message");
+            }
+        }
+    });
+    sender
+}
+
+/// Asks the owner of the entity acted on to apply a border act, retrying with the same key
+/// until it answers; the actor learns the outcome as [`ZoneMsg::BorderActAnswered`].
+pub(super) fn border_act(
+    shared: &Arc<Shared>,
+    myself: &ActorRef<ZoneMsg>,
+    owner: (Identity, ZoneId),
+    act: BorderAct,
+) {
+    let (shared, myself) = (shared.clone(), myself.clone());
+    let subject = shared.subjects.zone(&owner.0, owner.1, ZoneVerb::BorderAct);
+    tokio::spawn(async move {
+        let mut last = AskError::TimedOut;
+        for _ in 0..BORDER_ACT_ATTEMPTS {
+            match ask::<BorderOutcome>(&shared, subject.clone(), &act, BORDER_ACT_TIMEOUT).await {
+                Ok(outcome) => {
+                    let _ = myself.cast(ZoneMsg::BorderActAnswered {
+                        act,
+                        answer: Ok(outcome),
+                    });
+                    return;
+                }
+                // Only "no answer" is worth a retry: a refusal or nobody listening stays so.
+                Err(AskError::TimedOut) => last = AskError::TimedOut,
+                Err(e) => {
+                    last = e;
+                    break;
+                }
+            }
+        }
+        metrics::counter!("zone_border_acts_unanswered_total").increment(1);
+        let _ = myself.cast(ZoneMsg::BorderActAnswered {
+            act,
+            answer: Err(last),
+        });
+    });
+}

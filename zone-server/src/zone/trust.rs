@@ -15,8 +15,8 @@ use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
 use protocol::cluster::{
-    self, AreaOwner, AreaOwnerQuery, AreaStateTransfer, HandoffPrepare, Handover, Identity,
-    ManagerVerb, OwnerMap, Reply,
+    self, AreaOwner, AreaOwnerQuery, AreaStateTransfer, BorderSender, HandoffPrepare, Handover,
+    Identity, ManagerVerb, OwnerMap, Reply,
 };
 use protocol::http::character::Character;
 use protocol::{AreaId, Epoch, ZoneId};
@@ -33,7 +33,8 @@ pub struct OwnerBook {
 }
 
 impl OwnerBook {
-    fn get(&self, area: AreaId) -> Option<AreaOwner> {
+    /// The owner of `area` as last heard.
+    pub fn get(&self, area: AreaId) -> Option<AreaOwner> {
         self.owners
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
@@ -52,6 +53,12 @@ impl OwnerBook {
         for owner in map.owners {
             self.set(owner);
         }
+    }
+
+    /// The owners of `areas` as last heard (one lock for all).
+    pub fn get_all(&self, areas: impl Iterator<Item = AreaId>) -> Vec<AreaOwner> {
+        let owners = self.owners.lock().unwrap_or_else(PoisonError::into_inner);
+        areas.filter_map(|a| owners.get(&a).cloned()).collect()
     }
 
     fn set(&self, owner: AreaOwner) {
@@ -92,7 +99,7 @@ pub enum Distrust {
 
 impl Distrust {
     /// The metric label.
-    pub fn label(&self) -> &'static str {
+    pub(super) fn label(&self) -> &'static str {
         match self {
             Self::NotANeighbour { .. } => "not_a_neighbour",
             Self::NotTheOwner(_) => "not_the_owner",
@@ -100,6 +107,64 @@ impl Distrust {
             Self::NotTheSavedCharacter(_) => "not_the_saved_character",
             Self::NotTheHandoverSource(_) => "not_the_handover_source",
         }
+    }
+}
+
+/// Why a ghost frame, border act or border chat line is not believed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub(super) enum BorderDistrust {
+    /// It is not addressed to the area this zone holds.
+    #[error("this zone does not hold the area addressed")]
+    NotHere,
+    /// The sender's area does not touch this one.
+    #[error("the sender's area is not a neighbour")]
+    NotANeighbour,
+    /// The sender owns its area under an older epoch than the manager's current one.
+    #[error("the sender's epoch is no longer current")]
+    StaleEpoch,
+    /// By the manager's word (as last heard), someone else owns the sender's area.
+    #[error("the sender is not the owner of its area by the manager's word")]
+    NotTheOwner,
+}
+
+impl BorderDistrust {
+    /// The metric label.
+    pub(super) fn label(&self) -> &'static str {
+        match self {
+            Self::NotHere => "not_here",
+            Self::NotANeighbour => "not_a_neighbour",
+            Self::StaleEpoch => "stale_epoch",
+            Self::NotTheOwner => "not_the_owner",
+        }
+    }
+}
+
+/// Checks a border message from `sender` (the NATS server's word) that claims to come
+/// from `from` and is addressed to `to_area`, for this zone holding `held`: the sender owns
+/// a neighbouring area under the current epoch by the owner map. No round trip: ghosts come
+/// every tick, and a new owner is in the map within a heartbeat interval.
+pub(super) fn check_border_sender(
+    owners: &OwnerBook,
+    sender: &Identity,
+    from: &BorderSender,
+    to_area: AreaId,
+    held: AreaId,
+) -> Result<(), BorderDistrust> {
+    if to_area != held {
+        return Err(BorderDistrust::NotHere);
+    }
+    if !neighbours(from.area, held) {
+        return Err(BorderDistrust::NotANeighbour);
+    }
+    match owners.get(from.area) {
+        Some(o) if o.identity == sender.as_str() && o.zone == from.zone => {
+            if o.epoch == from.epoch {
+                Ok(())
+            } else {
+                Err(BorderDistrust::StaleEpoch)
+            }
+        }
+        _ => Err(BorderDistrust::NotTheOwner),
     }
 }
 

@@ -112,9 +112,14 @@ impl ZoneActorState {
     ) {
         let started = self.crossings.started_us(player);
         let from = self.held.as_ref().map(|h| h.area);
+        let seen = self.held.as_ref().and_then(|h| h.sim.entity_state(player));
         let Some(departure) = self.remove_from_sim(player, started) else {
             return;
         };
+        // Players here keep seeing them until the new owner's ghost stream shows them.
+        if let (Some(held), Some(seen)) = (&mut self.held, seen) {
+            held.sim.keep_in_view(seen, target);
+        }
         let character = departure.character.id;
         self.outbox.transfer(player, ws_url, ticket);
         metrics::counter!("zone_handoffs_total", "result" => "committed").increment(1);

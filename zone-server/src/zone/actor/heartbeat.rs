@@ -17,7 +17,7 @@ const POSITIONS_PER_BEAT: usize = 500;
 /// Tick durations since the last heartbeat, and the zone's metrics label.
 #[derive(Debug)]
 pub(super) struct Heartbeats {
-    label: String,
+    pub(super) label: String,
     tick_micros: Vec<u32>,
 }
 
@@ -100,6 +100,7 @@ impl ZoneActorState {
             players: players as u32,
             npcs: npcs as u32,
             tick_p99_us: p99,
+            ghosts: self.held.as_ref().map_or(0, |h| h.sim.ghost_count() as u32),
             sent_at: now,
         };
         let sample = self.held.as_ref().map(|h| PositionSample {

@@ -10,6 +10,7 @@
 //! | [`quest_calls`] | quest-api calls in flight and players who left meanwhile |
 //! | [`crossings`] | players at the border, as the sending end of a handoff |
 //! | [`heartbeat`] | heartbeats, registration, tick times, ticket expiry |
+//! | [`borders`] | ghost streams both ways, border acts and chat with neighbours' owners |
 //!
 //! and the behaviour over them, also beside it: [`requests`] (what the manager asks of a
 //! zone: allocate, release, expect), [`players`] (admitting and removing players), [`tick`]
@@ -18,6 +19,7 @@
 //! `nats` module.
 
 mod arrivals;
+mod borders;
 mod crossings;
 mod evacuation;
 mod handoff;
@@ -43,6 +45,7 @@ use super::ZoneMsg;
 use crate::shared::Shared;
 use crate::sim::{Simulation, TickOutput};
 use arrivals::Arrivals;
+use borders::Borders;
 use crossings::Crossings;
 use evacuation::Evacuation;
 use heartbeat::Heartbeats;
@@ -92,6 +95,7 @@ pub struct ZoneActorState {
     /// The whole area on its way to another zone.
     evacuation: Option<Evacuation>,
     heartbeats: Heartbeats,
+    borders: Borders,
     /// One tick's output, its allocations reused by the next.
     out: TickOutput,
 }
@@ -117,6 +121,7 @@ impl Actor for ZoneActor {
             crossings: Crossings::default(),
             evacuation: None,
             heartbeats: Heartbeats::new(label),
+            borders: Borders::new(&shared),
             out: TickOutput::default(),
             held: None,
             shared,
@@ -178,6 +183,7 @@ impl Actor for ZoneActor {
                 outcome,
             } => state.handoff_answered(player, character, handoff, target, outcome),
             ZoneMsg::EvacuationAnswered(result) => state.evacuation_answered(&myself, result),
+            ZoneMsg::BorderActAnswered { act, answer } => state.border_act_answered(act, answer),
             ZoneMsg::Preloaded {
                 expect,
                 reply,

@@ -80,6 +80,9 @@ impl ZoneActorState {
                     e.to_string(),
                 ),
             },
+            ZoneVerb::Ghosts => self.ghost_frame(sender, payload),
+            ZoneVerb::BorderAct => self.border_act_request(sender, payload, reply),
+            ZoneVerb::BorderChat => self.border_chat_message(sender, payload),
         }
     }
 
@@ -153,7 +156,13 @@ impl ZoneActorState {
             tick_rate: self.shared.config.tick_rate,
             ..SimConfig::default()
         };
-        let sim = Simulation::new(m.area, self.shared.grid, cfg, self.shared.catalog());
+        let sim = Simulation::new(
+            m.area,
+            self.shared.grid,
+            cfg,
+            self.shared.catalog(),
+            m.epoch,
+        );
         let ticker = myself.send_interval(self.shared.config.tick_interval(), || ZoneMsg::Tick);
         let allocated = Allocated {
             zone: self.id,

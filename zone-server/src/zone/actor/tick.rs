@@ -23,6 +23,7 @@ impl ZoneActorState {
         let mut out = std::mem::take(&mut self.out);
         out.clear();
         held.sim.tick(&mut out);
+        self.send_ghosts(); // the tick's last phase: neighbours see what lies near them
         for player in self.outbox.fan_out(&out.frames) {
             metrics::counter!("zone_clients_dropped_total", "reason" => "too_slow").increment(1);
             self.drop_player(
@@ -68,6 +69,13 @@ impl ZoneActorState {
                 character,
                 target,
             } => self.crossing(myself, player, character, target),
+            Effect::BorderAct {
+                to_area,
+                actor,
+                actor_position,
+                action,
+            } => self.send_border_act(myself, to_area, actor, actor_position, action),
+            Effect::BorderChat { to_area, chat } => self.send_border_chat(to_area, chat),
         }
     }
 

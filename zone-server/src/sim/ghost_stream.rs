@@ -1,0 +1,143 @@
+//! The sending half of ghosts: after each tick, every neighbouring area that has an owner
+//! is sent this area's entities within the interest radius of their shared edge or corner
+//! (all eight neighbours, diagonals included), so that owner's players see across the
+//! border as if one server ran both areas.
+//!
+//! Each neighbour gets a client-protocol stream, built by the same [`View`] that serves
+//! clients: a `Snapshot`, then `Delta`s against what that neighbour last received (a
+//! walking entity costs a few bytes), a fresh `Snapshot` every second and whenever the
+//! neighbour's owner changes, so a receiver that missed a frame recovers within a second.
+
+use protocol::client::entity::dequantize_position;
+use protocol::{AreaId, EntityId, Epoch, ZoneId};
+use rustc_hash::FxHashMap;
+
+use super::Simulation;
+use super::ghosts::MAX_GHOSTS_PER_NEIGHBOUR;
+use super::view::View;
+
+/// A neighbouring area's owner, by the manager's word.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NeighbourOwner {
+    /// The neighbouring area.
+    pub area: AreaId,
+    /// Its owner.
+    pub zone: ZoneId,
+    /// The owner's epoch.
+    pub epoch: Epoch,
+}
+
+/// What one neighbour's owner was last sent.
+#[derive(Debug)]
+struct Stream {
+    owner: (ZoneId, Epoch),
+    view: View,
+    since_snapshot: u32,
+}
+
+/// Every neighbour's stream.
+#[derive(Debug, Default)]
+pub(super) struct GhostStreams {
+    streams: FxHashMap<AreaId, Stream>,
+    band: Vec<(f32, EntityId, u32)>,
+    visible: Vec<(EntityId, u32)>,
+}
+
+impl Simulation {
+    /// This tick's ghost frame for each neighbour in `owners` (the ones with an owner), as
+    /// `(area, update)`: the bytes of a client-protocol `Snapshot` or `Delta`, empty when
+    /// the neighbour already holds exactly this. Run after [`Simulation::tick`].
+    pub fn ghost_frames(&mut self, owners: &[NeighbourOwner], out: &mut Vec<(AreaId, Vec<u8>)>) {
+        let mut streams = std::mem::take(&mut self.ghost_streams);
+        streams
+            .streams
+            .retain(|area, _| owners.iter().any(|o| o.area == *area));
+        let local = self.local_slots;
+        for owner in owners {
+            let Some((dx, dz)) = self.direction_to(owner.area) else {
+                continue;
+            };
+            let stream = streams.streams.entry(owner.area).or_insert_with(|| Stream {
+                owner: (owner.zone, owner.epoch),
+                view: View::default(),
+                since_snapshot: 0,
+            });
+            if stream.owner != (owner.zone, owner.epoch)
+                || stream.since_snapshot >= self.cfg.tick_rate
+            {
+                stream.owner = (owner.zone, owner.epoch);
+                stream.view = View::default();
+                stream.since_snapshot = 0;
+            }
+            stream.since_snapshot += 1;
+            // This area's own entities near the shared edge or corner, nearest first if
+            // there are more than a neighbour may show.
+            streams.band.clear();
+            for (slot, (id, motion)) in self.frame[..local].iter().enumerate() {
+                let at = dequantize_position(motion.pos);
+                if let Some(d) = self.border_distance(dx, dz, at.x, at.z)
+                    && d < self.cfg.aoi_radius
+                {
+                    streams.band.push((d, *id, slot as u32));
+                }
+            }
+            if streams.band.len() > MAX_GHOSTS_PER_NEIGHBOUR {
+                streams
+                    .band
+                    .select_nth_unstable_by(MAX_GHOSTS_PER_NEIGHBOUR - 1, |a, b| {
+                        a.0.total_cmp(&b.0)
+                    });
+                streams.band.truncate(MAX_GHOSTS_PER_NEIGHBOUR);
+            }
+            streams.visible.clear();
+            streams
+                .visible
+                .extend(streams.band.iter().map(|&(_, id, slot)| (id, slot)));
+            let frame = &self.frame;
+            let update = stream.view.update(
+                self.tick,
+                &mut streams.visible,
+                |slot| frame[slot as usize].1,
+                |id| self.state_of(id),
+            );
+            let bytes = match update.map(|packet| packet.encode()) {
+                Some(Ok(bytes)) => bytes,
+                Some(Err(e)) => {
+                    tracing::warn!(area = %owner.area, error = %e, "a ghost frame does not encode");
+                    stream.view = View::default();
+                    Vec::new()
+                }
+                None => Vec::new(),
+            };
+            out.push((owner.area, bytes));
+        }
+        self.ghost_streams = streams;
+    }
+
+    /// Which way `neighbour` lies from this area, if it touches it (edge or corner).
+    fn direction_to(&self, neighbour: AreaId) -> Option<(i32, i32)> {
+        let me = self.content.area;
+        let dx = i32::from(neighbour.x) - i32::from(me.x);
+        let dz = i32::from(neighbour.z) - i32::from(me.z);
+        ((dx, dz) != (0, 0) && dx.abs() <= 1 && dz.abs() <= 1).then_some((dx, dz))
+    }
+
+    /// How far (x, z) is from the edge (or corner) this area shares with the neighbour in
+    /// direction (dx, dz) (0 on or past it); `None` for (0, 0).
+    pub(super) fn border_distance(&self, dx: i32, dz: i32, x: f32, z: f32) -> Option<f32> {
+        let b = self.grid.bounds(self.content.area);
+        let along = |d: i32, v: f32, min: f32, max: f32| match d {
+            -1 => Some((v - min).max(0.0)),
+            1 => Some((max - v).max(0.0)),
+            _ => None,
+        };
+        match (
+            along(dx, x, b.min_x, b.max_x),
+            along(dz, z, b.min_z, b.max_z),
+        ) {
+            (Some(ex), Some(ez)) => Some(ex.hypot(ez)),
+            (Some(e), None) | (None, Some(e)) => Some(e),
+            (None, None) => None,
+        }
+    }
+}
