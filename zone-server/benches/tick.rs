@@ -248,7 +248,7 @@ fn main() {
         "added p99/budget",
         "B per ghost update"
     );
-    for n in [1000] {
+    for n in [1000, 2000] {
         let (plain, ghosts) = (measure(n, false), measure(n, true));
         let added = (ghosts.p99.as_secs_f64() - plain.p99.as_secs_f64()) / budget.as_secs_f64();
         println!(

@@ -272,7 +272,7 @@ fn write_delta(d: &Delta, buf: &mut Vec<u8>) -> Result<(), EncodeError> {
     for u in &d.updated {
         let mask = u.mask();
         mp::array_len(buf, 2 + mask.count_ones() as usize);
-        mp::uint(buf, u64::from(u.id.0));
+        mp::uint(buf, u.id.0);
         mp::uint(buf, u64::from(mask));
         for v in [u.dx, u.dy, u.dz].into_iter().flatten() {
             mp::sint(buf, i64::from(v));
@@ -289,7 +289,7 @@ fn write_delta(d: &Delta, buf: &mut Vec<u8>) -> Result<(), EncodeError> {
     }
     mp::array_len(buf, d.removed.len());
     for id in &d.removed {
-        mp::uint(buf, u64::from(id.0));
+        mp::uint(buf, id.0);
     }
     Ok(())
 }

@@ -17,7 +17,7 @@ use protocol::client::packets::{self as pk, ChatChannel};
 use protocol::cluster::{BorderAct, BorderAction, BorderOutcome};
 use protocol::content::{ItemKind, ItemStack};
 use protocol::http::character::Skill;
-use protocol::{AreaId, EntityId, EventId, Position};
+use protocol::{EntityId, EventId, Position};
 use rustc_hash::FxHashMap;
 
 use super::combat::{ATTACK_COOLDOWN_SECS, NPC_RESPAWN_SECS, PLAYER_BASE_DAMAGE};
@@ -232,23 +232,17 @@ impl Simulation {
     /// deliver it to their players within reach).
     pub(super) fn chat_across_border(&self, line: &BorderChatLine, out: &mut TickOutput) {
         let me = self.content.area;
-        for dz in -1..=1i32 {
-            for dx in -1..=1i32 {
-                let (x, z) = (i32::from(me.x) + dx, i32::from(me.z) + dz);
-                let (Ok(x), Ok(z)) = (u16::try_from(x), u16::try_from(z)) else {
-                    continue;
-                };
-                let area = AreaId::new(x, z);
-                if (dx, dz) == (0, 0) || !self.grid.contains(area) {
-                    continue;
-                }
-                let reach = self.border_distance(dx, dz, line.position.x, line.position.z);
-                if reach.is_some_and(|d| d <= LOCAL_CHAT_RADIUS) {
-                    out.effects.push(Effect::BorderChat {
-                        to_area: area,
-                        chat: line.clone(),
-                    });
-                }
+        for area in self.grid.neighbours(me) {
+            let (dx, dz) = (
+                i32::from(area.x) - i32::from(me.x),
+                i32::from(area.z) - i32::from(me.z),
+            );
+            let reach = self.border_distance(dx, dz, line.position.x, line.position.z);
+            if reach.is_some_and(|d| d <= LOCAL_CHAT_RADIUS) {
+                out.effects.push(Effect::BorderChat {
+                    to_area: area,
+                    chat: line.clone(),
+                });
             }
         }
     }

@@ -454,4 +454,6 @@ impl Simulation {
 }
 
 #[cfg(test)]
+mod border_tests;
+#[cfg(test)]
 mod tests;

@@ -16,7 +16,7 @@ use protocol::{AccountId, AreaId, CharacterId, EntityId, Position, QuestId, Worl
 use super::content::Obstacle;
 use super::*;
 
-fn character(name: &str, at: Position) -> Character {
+pub(super) fn character(name: &str, at: Position) -> Character {
     Character {
         id: CharacterId::new_random(),
         account_id: AccountId::new_random(),
@@ -58,7 +58,7 @@ fn wolf_quest() -> Quest {
     }
 }
 
-fn sim() -> Simulation {
+pub(super) fn sim() -> Simulation {
     Simulation::new(
         AreaId::new(0, 0),
         WorldGrid::default(),
@@ -68,7 +68,12 @@ fn sim() -> Simulation {
     )
 }
 
-fn join(sim: &mut Simulation, name: &str, at: Position, quests: Vec<QuestProgress>) -> EntityId {
+pub(super) fn join(
+    sim: &mut Simulation,
+    name: &str,
+    at: Position,
+    quests: Vec<QuestProgress>,
+) -> EntityId {
     let (id, opening) = sim.add_player(PlayerTransfer {
         character: character(name, at),
         quests,
@@ -80,7 +85,7 @@ fn join(sim: &mut Simulation, name: &str, at: Position, quests: Vec<QuestProgres
     id
 }
 
-fn input(seq: u32, move_x: i8, move_z: i8, running: bool) -> ClientPacket {
+pub(super) fn input(seq: u32, move_x: i8, move_z: i8, running: bool) -> ClientPacket {
     ClientPacket::Input(Input {
         seq,
         move_x,
@@ -94,7 +99,7 @@ fn pos(sim: &Simulation, id: EntityId) -> Position {
     sim.player(id).expect("player").character.position
 }
 
-fn run(sim: &mut Simulation, ticks: u32) -> TickOutput {
+pub(super) fn run(sim: &mut Simulation, ticks: u32) -> TickOutput {
     let mut out = TickOutput::default();
     for _ in 0..ticks {
         sim.tick(&mut out);

@@ -48,17 +48,6 @@ impl Borders {
     }
 }
 
-/// The eight areas around `area` (fewer at the grid's edge: the owner map has none there).
-fn around(area: AreaId) -> impl Iterator<Item = AreaId> {
-    (-1..=1i32).flat_map(move |dz| {
-        (-1..=1i32).filter_map(move |dx| {
-            let x = u16::try_from(i32::from(area.x) + dx).ok()?;
-            let z = u16::try_from(i32::from(area.z) + dz).ok()?;
-            ((dx, dz) != (0, 0)).then_some(AreaId::new(x, z))
-        })
-    })
-}
-
 fn count_distrust(kind: &'static str, why: BorderDistrust) {
     metrics::counter!("zone_border_messages_refused_total", "kind" => kind, "reason" => why.label())
         .increment(1);
@@ -69,7 +58,10 @@ impl ZoneActorState {
     /// border; ghosts of a neighbour whose owner changed (or went) are dropped.
     pub(super) fn send_ghosts(&mut self) {
         let Some(held) = &mut self.held else { return };
-        let owners = self.shared.owners.get_all(around(held.area));
+        let owners = self
+            .shared
+            .owners
+            .get_all(self.shared.grid.neighbours(held.area));
         // Ghosts from an owner the manager no longer names go now, not after a second.
         let current: FxHashMap<AreaId, (ZoneId, Epoch)> =
             owners.iter().map(|o| (o.area, (o.zone, o.epoch))).collect();
