@@ -13,9 +13,11 @@
 //! | [`cluster`] | a whole cluster of real processes, any of which can be killed or restarted |
 //! | [`bot`] | a bot client: joins through the manager, plays over WebSocket, follows transfers; tests steer it through its controls |
 //! | [`stays`] | the zones' record of who was where, checked for double owners and lost inputs |
+//! | [`viewer`] | a player placed where a test wants it, whose view is recorded frame by frame |
 
 pub mod bot;
 pub mod cluster;
 pub mod stays;
+pub mod viewer;
 
 pub use cluster::{Cluster, ClusterOptions, Secrets};

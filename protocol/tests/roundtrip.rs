@@ -177,7 +177,8 @@ proptest! {
         health in any::<u32>(), killed in any::<bool>(), xp in any::<u32>(),
     ) {
         let from = BorderSender { zone: ZoneId(zone), area: from, epoch: Epoch(e) };
-        named_round_trip(&GhostFrame { from, to_area: to, tick, update })?;
+        let events = vec![GhostEvent { pos: [1, -2, 3], frame: update.clone() }];
+        named_round_trip(&GhostFrame { from, to_area: to, tick, update, events })?;
         for action in [
             BorderAction::Hit { npc: target, damage },
             BorderAction::Pickup { item: target, room: damage },

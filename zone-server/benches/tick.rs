@@ -20,7 +20,7 @@ use protocol::client::packets::Input;
 use protocol::cluster::PlayerTransfer;
 use protocol::http::character::{Character, Inventory, Stats};
 use protocol::{AccountId, AreaId, CharacterId, Epoch, Position, WorldGrid, ZoneId};
-use zone_server::sim::{NeighbourOwner, SimConfig, Simulation, TickOutput};
+use zone_server::sim::{GhostUpdate, NeighbourOwner, SimConfig, Simulation, TickOutput};
 
 const WARMUP_TICKS: u32 = 40;
 const MEASURED_TICKS: u32 = 200;
@@ -152,8 +152,8 @@ fn measure(players: usize, with_ghosts: bool) -> Row {
     let mut times = Vec::with_capacity(MEASURED_TICKS as usize);
     let mut bytes = 0usize;
     let (mut ghost_bytes, mut ghost_updates) = (0usize, 0usize);
-    let mut incoming: Vec<(AreaId, Vec<u8>)> = Vec::new();
-    let mut outgoing: Vec<(AreaId, Vec<u8>)> = Vec::new();
+    let mut incoming: Vec<GhostUpdate> = Vec::new();
+    let mut outgoing: Vec<GhostUpdate> = Vec::new();
     for t in 0..WARMUP_TICKS + MEASURED_TICKS {
         crowd.steer(t, &mut rng);
         // The neighbour's zone runs elsewhere: its tick and frame are not this zone's cost.
@@ -167,8 +167,10 @@ fn measure(players: usize, with_ghosts: bool) -> Row {
         // The tick is: the neighbour's frame taken in, simulate, encode every frame for
         // its client, and build this area's frame for the neighbour.
         let start = Instant::now();
-        for (_, update) in &incoming {
-            let _ = crowd.sim.apply_ghost_frame(there, update);
+        for frame in &incoming {
+            let _ = crowd
+                .sim
+                .apply_ghost_frame(there, &frame.update, &frame.events);
         }
         out.clear();
         crowd.sim.tick(&mut out);
@@ -188,7 +190,7 @@ fn measure(players: usize, with_ghosts: bool) -> Row {
             times.push(elapsed);
             bytes += tick_bytes;
             ghost_updates += outgoing.len();
-            ghost_bytes += outgoing.iter().map(|(_, u)| u.len()).sum::<usize>();
+            ghost_bytes += outgoing.iter().map(|f| f.update.len()).sum::<usize>();
         }
     }
     let total: Duration = times.iter().sum();
@@ -238,7 +240,7 @@ fn main() {
         "with ghosts: a neighbouring area (1-0) with as many players streams its border band in"
     );
     println!(
-        "{:>8} {:>16} {:>10} {:>10} {:>14} {:>16} {:>18} {:>18}",
+        "{:>8} {:>16} {:>10} {:>10} {:>14} {:>16} {:>18} {:>19} {:>18}",
         "players",
         "us/player-tick",
         "p50",
@@ -246,13 +248,17 @@ fn main() {
         "p99/budget",
         "KiB/s per client",
         "added p99/budget",
+        "added mean/budget",
         "B per ghost update"
     );
     for n in [1000, 2000] {
         let (plain, ghosts) = (measure(n, false), measure(n, true));
         let added = (ghosts.p99.as_secs_f64() - plain.p99.as_secs_f64()) / budget.as_secs_f64();
+        let mean_added = (ghosts.us_per_player_tick - plain.us_per_player_tick) * n as f64
+            / 1e6
+            / budget.as_secs_f64();
         println!(
-            "{:>8} {:>16.2} {:>10.2?} {:>10.2?} {:>13.1}% {:>16.1} {:>17.1}% {:>18.0}",
+            "{:>8} {:>16.2} {:>10.2?} {:>10.2?} {:>13.1}% {:>16.1} {:>17.1}% {:>18.1}% {:>18.0}",
             ghosts.players,
             ghosts.us_per_player_tick,
             ghosts.p50,
@@ -260,6 +266,7 @@ fn main() {
             ghosts.p99.as_secs_f64() / budget.as_secs_f64() * 100.0,
             ghosts.kib_per_client_s,
             added * 100.0,
+            mean_added * 100.0,
             ghosts.ghost_update_bytes
         );
     }

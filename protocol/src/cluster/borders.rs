@@ -41,6 +41,20 @@ pub struct GhostFrame {
     /// sender is alive.
     #[serde(with = "serde_bytes")]
     pub update: Vec<u8>,
+    /// What happened near the border since the last frame and that the neighbour's
+    /// players near it should see too: `Damage` and `Death` frames, where they happened.
+    #[serde(default)]
+    pub events: Vec<GhostEvent>,
+}
+
+/// A client-protocol `Damage` or `Death` frame, and where it happened.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GhostEvent {
+    /// Where, in 1/32 m steps (as positions on the client wire).
+    pub pos: [i32; 3],
+    /// The frame.
+    #[serde(with = "serde_bytes")]
+    pub frame: Vec<u8>,
 }
 
 /// What a player does to an entity across the border.

@@ -156,19 +156,11 @@ impl Simulation {
     pub fn border_act_answered(&mut self, actor: EntityId, at: Position, answer: BorderActAnswer) {
         let mut out = std::mem::take(&mut self.deferred);
         match answer {
+            // The `Damage` and `Death` come with the owner's next ghost frame, to every
+            // player near the NPC on both sides at once; the hit's reward is earned here.
             BorderActAnswer::Outcome(BorderOutcome::Hit {
-                npc,
-                kind,
-                damage,
-                health,
-                killed,
-                xp,
+                kind, killed, xp, ..
             }) => {
-                let npc_at = self
-                    .ghosts
-                    .get(npc)
-                    .map_or(at, |g| dequantize_position(g.pos));
-                self.show_hit(actor, npc, npc_at, damage, health, killed, &mut out);
                 if let Some(player) = self.players.get_mut(&actor).filter(|_| killed) {
                     let c = &mut player.character;
                     *c.stats.xp.entry(Skill::Combat).or_default() += u64::from(xp);
@@ -297,7 +289,7 @@ impl Simulation {
             return rejected("target out of range");
         }
         let damage = damage.min(max_hit_damage());
-        let killed = npc.take_hit(act.actor, damage, tick, respawn);
+        let killed = npc.take_damage(damage, tick, respawn);
         let (at, health, spec) = (npc.pos, npc.health, npc.spec);
         self.show_hit(act.actor, target, at, damage, health, killed, out);
         if killed {

@@ -39,8 +39,8 @@ fn stream(from: &mut Simulation, to: &mut Simulation, epoch: u64) -> Result<(), 
     run(from, 1);
     let mut frames = Vec::new();
     from.ghost_frames(&[owner(to.area(), epoch)], &mut frames);
-    let (_, update) = frames.pop().expect("a frame for the neighbour");
-    to.apply_ghost_frame(from.area(), &update)
+    let frame = frames.pop().expect("a frame for the neighbour");
+    to.apply_ghost_frame(from.area(), &frame.update, &frame.events)
 }
 
 /// What `player`'s client holds after the frames in `out` (snapshots and deltas applied).
@@ -152,18 +152,18 @@ fn implausible_ghosts_are_left_out_and_the_rest_taken_in() {
         ],
     );
     assert_eq!(
-        west.apply_ghost_frame(EAST, &update),
+        west.apply_ghost_frame(EAST, &update, &[]),
         Err(GhostRefusal::Implausible(4))
     );
     assert_eq!(west.ghost_count(), 1);
     assert_eq!(west.ghost_positions()[0].0, good);
     assert!(matches!(
-        west.apply_ghost_frame(EAST, b"\x41\xff"),
+        west.apply_ghost_frame(EAST, b"\x41\xff", &[]),
         Err(GhostRefusal::Malformed(_))
     ));
     let pong = ServerPacket::Pong(pk::Pong { nonce: 1 }).encode().unwrap();
     assert_eq!(
-        west.apply_ghost_frame(EAST, &pong),
+        west.apply_ghost_frame(EAST, &pong, &[]),
         Err(GhostRefusal::NotAnUpdate)
     );
     assert_eq!(west.ghost_count(), 1, "refused frames change nothing");
@@ -401,4 +401,93 @@ fn a_handed_over_player_keeps_their_id_and_no_entity_takes_anothers() {
     twin.entity = Some(east.npcs()[0].entity);
     twin.character = character("Npc", Position::new(131.0, 0.0, 64.0));
     assert!(east.add_player(twin).0.npc_area().is_none());
+}
+
+#[test]
+fn a_kill_across_the_border_is_shown_on_both_sides_and_rewards_the_killer_once() {
+    let (mut west, mut east) = (area_sim(WEST, 1), area_sim(EAST, 2));
+    // One of the east's NPCs stands a step past the border, nearly dead.
+    let (mut npcs, items) = east.world_state(0);
+    npcs[0].position = Position::new(129.0, 0.0, 64.0);
+    npcs[0].health = 1;
+    east.load_world_state(&npcs, &items, 0);
+    let npc = EntityId::npc(EAST, npcs[0].spawn);
+    let killer = join(&mut west, "Killer", Position::new(127.0, 0.0, 64.0), vec![]);
+    let watcher = join(
+        &mut east,
+        "Watcher",
+        Position::new(140.0, 0.0, 64.0),
+        vec![],
+    );
+    stream(&mut east, &mut west, 1).expect("snapshot");
+    run(&mut west, 1);
+    west.push(killer, ClientPacket::Attack(pk::Attack { target: npc }))
+        .unwrap();
+    let out = run(&mut west, 1);
+    let Some(Effect::BorderAct {
+        actor,
+        actor_position,
+        action,
+        ..
+    }) = out
+        .effects
+        .iter()
+        .find(|e| matches!(e, Effect::BorderAct { .. }))
+        .cloned()
+    else {
+        panic!("the attack goes to the NPC's owner");
+    };
+    let outcome = east.apply_border_act(&act(EventId::new_random(), actor, actor_position, action));
+    let BorderOutcome::Hit {
+        killed: true, xp, ..
+    } = outcome.clone()
+    else {
+        panic!("a kill: {outcome:?}");
+    };
+    let xp_before = west
+        .player(killer)
+        .unwrap()
+        .character
+        .stats
+        .xp
+        .values()
+        .sum::<u64>();
+    west.border_act_answered(actor, actor_position, BorderActAnswer::Outcome(outcome));
+    let xp_after = west
+        .player(killer)
+        .unwrap()
+        .character
+        .stats
+        .xp
+        .values()
+        .sum::<u64>();
+    assert_eq!(
+        xp_after,
+        xp_before + u64::from(xp),
+        "the killer earns the kill's xp once"
+    );
+    // The owner's players see it at once; the killer's side with the owner's next frame.
+    let east_out = run(&mut east, 1);
+    let deaths = |out: &TickOutput, who: EntityId| {
+        out.frames
+            .iter()
+            .filter(|(to, p)| {
+                *to == who
+                    && matches!(p, ServerPacket::Death(d) if d.entity == npc && d.killer == killer)
+            })
+            .count()
+    };
+    assert_eq!(deaths(&east_out, watcher), 1);
+    let mut frames = Vec::new();
+    east.ghost_frames(&[owner(WEST, 1)], &mut frames);
+    let frame = frames.pop().expect("a frame");
+    assert!(!frame.events.is_empty(), "the kill travels with the frame");
+    west.apply_ghost_frame(EAST, &frame.update, &frame.events)
+        .expect("taken in");
+    let west_out = run(&mut west, 1);
+    assert_eq!(deaths(&west_out, killer), 1);
+    assert!(west_out.frames.iter().any(|(to, p)| {
+        *to == killer
+            && matches!(p, ServerPacket::Damage(d) if d.target == npc && d.source == killer)
+    }));
 }

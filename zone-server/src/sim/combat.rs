@@ -165,8 +165,22 @@ impl Simulation {
         }
     }
 
-    /// Sends `packet` to every player whose area of interest may hold `at`.
+    /// Sends `packet` to every player whose area of interest may hold `at`, here and (by
+    /// the next ghost frames) in the neighbouring areas near it.
     pub(super) fn broadcast_near(
+        &mut self,
+        at: Position,
+        packet: ServerPacket,
+        out: &mut TickOutput,
+    ) {
+        if self.near_a_border(at) {
+            self.record_border_event(at, packet.clone());
+        }
+        self.broadcast_here(at, packet, out);
+    }
+
+    /// Sends `packet` to this area's players whose area of interest may hold `at`.
+    pub(super) fn broadcast_here(
         &mut self,
         at: Position,
         packet: ServerPacket,

@@ -7,9 +7,13 @@
 //! clients: a `Snapshot`, then `Delta`s against what that neighbour last received (a
 //! walking entity costs a few bytes), a fresh `Snapshot` every second and whenever the
 //! neighbour's owner changes, so a receiver that missed a frame recovers within a second.
+//! Each frame also carries the `Damage` and `Death` shown near the shared border since the
+//! last one, so players on both sides see a fight at the border.
 
-use protocol::client::entity::dequantize_position;
-use protocol::{AreaId, EntityId, Epoch, ZoneId};
+use protocol::client::ServerPacket;
+use protocol::client::entity::{dequantize_position, quantize_position};
+use protocol::cluster::GhostEvent;
+use protocol::{AreaId, EntityId, Epoch, Position, ZoneId};
 use rustc_hash::FxHashMap;
 
 use super::Simulation;
@@ -25,6 +29,22 @@ pub struct NeighbourOwner {
     pub zone: ZoneId,
     /// The owner's epoch.
     pub epoch: Epoch,
+}
+
+/// The most border events kept for the next ghost frames (a burst beyond is dropped and
+/// counted: the entities' states in the stream still show the outcome).
+const MAX_BORDER_EVENTS: usize = 1024;
+
+/// One neighbour's ghost frame of a tick.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GhostUpdate {
+    /// The neighbouring area.
+    pub area: AreaId,
+    /// A client-protocol `Snapshot` or `Delta`, empty when the neighbour already holds
+    /// exactly this.
+    pub update: Vec<u8>,
+    /// `Damage` and `Death` near the shared border since the last frame.
+    pub events: Vec<GhostEvent>,
 }
 
 /// What one neighbour's owner was last sent.
@@ -44,10 +64,10 @@ pub(super) struct GhostStreams {
 }
 
 impl Simulation {
-    /// This tick's ghost frame for each neighbour in `owners` (the ones with an owner), as
-    /// `(area, update)`: the bytes of a client-protocol `Snapshot` or `Delta`, empty when
-    /// the neighbour already holds exactly this. Run after [`Simulation::tick`].
-    pub fn ghost_frames(&mut self, owners: &[NeighbourOwner], out: &mut Vec<(AreaId, Vec<u8>)>) {
+    /// This tick's ghost frame for each neighbour in `owners` (the ones with an owner).
+    /// Run after [`Simulation::tick`].
+    pub fn ghost_frames(&mut self, owners: &[NeighbourOwner], out: &mut Vec<GhostUpdate>) {
+        let events = std::mem::take(&mut self.border_events);
         let mut streams = std::mem::take(&mut self.ghost_streams);
         streams
             .streams
@@ -109,9 +129,42 @@ impl Simulation {
                 }
                 None => Vec::new(),
             };
-            out.push((owner.area, bytes));
+            let events = events
+                .iter()
+                .filter(|(at, _)| {
+                    self.border_distance(dx, dz, at.x, at.z)
+                        .is_some_and(|d| d < self.cfg.aoi_radius)
+                })
+                .filter_map(|(at, packet)| {
+                    Some(GhostEvent {
+                        pos: quantize_position(*at),
+                        frame: packet.encode().ok()?,
+                    })
+                })
+                .collect();
+            out.push(GhostUpdate {
+                area: owner.area,
+                update: bytes,
+                events,
+            });
         }
         self.ghost_streams = streams;
+    }
+
+    /// Whether a neighbour's players may see `at` (within the interest radius of an edge).
+    pub(super) fn near_a_border(&self, at: Position) -> bool {
+        let b = self.grid.bounds(self.content.area);
+        let r = self.cfg.aoi_radius;
+        at.x - b.min_x < r || b.max_x - at.x < r || at.z - b.min_z < r || b.max_z - at.z < r
+    }
+
+    /// Keeps a `Damage` or `Death` shown at `at` for the next ghost frames.
+    pub(super) fn record_border_event(&mut self, at: Position, packet: ServerPacket) {
+        if self.border_events.len() < MAX_BORDER_EVENTS {
+            self.border_events.push((at, packet));
+        } else {
+            metrics::counter!("zone_border_events_dropped_total").increment(1);
+        }
     }
 
     /// Which way `neighbour` lies from this area, if it touches it (edge or corner).

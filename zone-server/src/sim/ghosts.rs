@@ -12,6 +12,7 @@
 
 use protocol::client::ServerPacket;
 use protocol::client::entity::{EntityKind, EntityState, dequantize_position};
+use protocol::cluster::GhostEvent;
 use protocol::{AreaId, EntityId};
 use rustc_hash::FxHashMap;
 
@@ -40,6 +41,10 @@ pub enum GhostRefusal {
     /// area's own entities) were left out; the rest was taken in.
     #[error("{0} entities that cannot be the sender's were left out")]
     Implausible(usize),
+    /// Events that are not a `Damage` or `Death` of one of the sender's entities where it
+    /// could be were left out; the rest was shown.
+    #[error("{0} events that cannot be the sender's were left out")]
+    ImplausibleEvents(usize),
 }
 
 impl GhostRefusal {
@@ -51,6 +56,7 @@ impl GhostRefusal {
             Self::Gap => "gap",
             Self::TooMany => "too_many",
             Self::Implausible(_) => "implausible",
+            Self::ImplausibleEvents(_) => "implausible_events",
         }
     }
 }
@@ -113,8 +119,45 @@ impl Ghosts {
 
 impl Simulation {
     /// Takes in a frame of `from`'s ghost stream (already known to come from its current
-    /// owner), sent at the owner's tick. An empty update only says the owner is alive.
-    pub fn apply_ghost_frame(&mut self, from: AreaId, update: &[u8]) -> Result<(), GhostRefusal> {
+    /// owner): its update (empty: the owner is alive, nothing changed), then its events,
+    /// shown to this area's players near where they happened (with the next tick).
+    pub fn apply_ghost_frame(
+        &mut self,
+        from: AreaId,
+        update: &[u8],
+        events: &[GhostEvent],
+    ) -> Result<(), GhostRefusal> {
+        self.apply_ghost_update(from, update)?;
+        let mut dropped = 0;
+        let mut out = std::mem::take(&mut self.deferred);
+        for event in events {
+            let at = dequantize_position(event.pos);
+            let packet = ServerPacket::decode(&event.frame).ok();
+            let about = match &packet {
+                Some(ServerPacket::Damage(d)) => Some(d.target),
+                Some(ServerPacket::Death(d)) => Some(d.entity),
+                _ => None,
+            };
+            let plausible = about.is_some_and(|id| {
+                self.ghosts
+                    .sources
+                    .get(&from)
+                    .is_some_and(|s| s.entities.contains_key(&id))
+            }) && stands_at(&self.grid, from, at)
+                && self.within_sight(at);
+            match packet {
+                Some(packet) if plausible => self.broadcast_here(at, packet, &mut out),
+                _ => dropped += 1,
+            }
+        }
+        self.deferred = out;
+        if dropped > 0 {
+            return Err(GhostRefusal::ImplausibleEvents(dropped));
+        }
+        Ok(())
+    }
+
+    fn apply_ghost_update(&mut self, from: AreaId, update: &[u8]) -> Result<(), GhostRefusal> {
         let tick = self.tick;
         let source = self.ghosts.sources.entry(from).or_default();
         source.heard_at = tick;
@@ -264,9 +307,13 @@ impl Simulation {
 }
 
 /// Whether a ghost of `from` stands where one can: inside `from` or within the handoff
-/// margin past its edge (a player about to cross), and in the grid.
+/// margin past its edge (a player about to cross).
 fn stands_near(grid: &protocol::WorldGrid, from: AreaId, state: &EntityState) -> bool {
-    let at = dequantize_position(state.pos);
+    stands_at(grid, from, dequantize_position(state.pos))
+}
+
+/// Whether `at` is inside `from` or within the handoff margin past its edge.
+fn stands_at(grid: &protocol::WorldGrid, from: AreaId, at: protocol::Position) -> bool {
     let b = grid.bounds(from);
     let slack = grid.handoff_margin + 1.0;
     at.is_finite()

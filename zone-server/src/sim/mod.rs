@@ -59,7 +59,7 @@ pub use admission::joining;
 pub use border_acts::BorderActAnswer;
 use content::AreaContent;
 use ghost_stream::GhostStreams;
-pub use ghost_stream::NeighbourOwner;
+pub use ghost_stream::{GhostUpdate, NeighbourOwner};
 pub use ghosts::GhostRefusal;
 use ghosts::Ghosts;
 use items::GroundItem;
@@ -233,6 +233,9 @@ pub struct Simulation {
     ghosts: Ghosts,
     /// What each neighbouring area's owner was last sent.
     ghost_streams: GhostStreams,
+    /// `Damage` and `Death` shown near the border since the last ghost frames, for the
+    /// neighbours' players near it too.
+    border_events: Vec<(Position, ServerPacket)>,
     /// Border acts already applied here, by idempotency key.
     border_acts: border_acts::Applied,
     visible: Vec<(EntityId, u32)>,
@@ -299,6 +302,7 @@ impl Simulation {
             local_slots: 0,
             ghosts: Ghosts::default(),
             ghost_streams: GhostStreams::default(),
+            border_events: Vec::new(),
             border_acts: border_acts::Applied::default(),
             visible: Vec::new(),
             rng: SplitMix::new(u64::from(area.x) * 7919 + u64::from(area.z)),

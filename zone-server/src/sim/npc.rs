@@ -153,6 +153,17 @@ impl Npc {
         tick: u32,
         respawn_ticks: u32,
     ) -> bool {
+        let killed = self.take_damage(damage, tick, respawn_ticks);
+        if self.alive() && !matches!(self.mode, NpcMode::Chase(_)) {
+            self.mode = NpcMode::Chase(attacker);
+        }
+        killed
+    }
+
+    /// Takes `damage` without turning on anyone (a hit from across the border: the
+    /// attacker is not a player it can chase, and chasing nobody would send it home,
+    /// healed): returns true if this killed it.
+    pub fn take_damage(&mut self, damage: u16, tick: u32, respawn_ticks: u32) -> bool {
         if !self.alive() {
             return false;
         }
@@ -163,9 +174,6 @@ impl Npc {
             };
             self.moving = false;
             return true;
-        }
-        if !matches!(self.mode, NpcMode::Chase(_)) {
-            self.mode = NpcMode::Chase(attacker);
         }
         false
     }

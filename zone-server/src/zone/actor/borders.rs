@@ -12,7 +12,7 @@ use ractor::ActorRef;
 use rustc_hash::FxHashMap;
 
 use super::ZoneActorState;
-use crate::sim::{BorderActAnswer, BorderChatLine, NeighbourOwner};
+use crate::sim::{BorderActAnswer, BorderChatLine, GhostUpdate, NeighbourOwner};
 use crate::zone::ZoneMsg;
 use crate::zone::nats::{self, AskError, answer, refuse};
 use crate::zone::trust::{self, BorderDistrust};
@@ -29,7 +29,7 @@ pub(super) struct Borders {
     /// names another (or none), those ghosts go at once.
     sources: FxHashMap<AreaId, (ZoneId, Epoch)>,
     /// This tick's frames (kept for their allocation).
-    frames: Vec<(AreaId, Vec<u8>)>,
+    frames: Vec<GhostUpdate>,
 }
 
 impl Borders {
@@ -90,7 +90,12 @@ impl ZoneActorState {
             epoch: held.epoch,
         };
         let tick = held.sim.tick_number();
-        for (to_area, update) in frames.drain(..) {
+        for GhostUpdate {
+            area: to_area,
+            update,
+            events,
+        } in frames.drain(..)
+        {
             let Some(owner) = owners.iter().find(|o| o.area == to_area) else {
                 continue;
             };
@@ -103,6 +108,7 @@ impl ZoneActorState {
                 to_area,
                 tick,
                 update,
+                events,
             };
             let subject = self
                 .shared
@@ -142,7 +148,10 @@ impl ZoneActorState {
             held.sim.drop_ghosts(frame.from.area);
         }
         metrics::counter!("zone_ghost_frames_received_total").increment(1);
-        if let Err(refusal) = held.sim.apply_ghost_frame(frame.from.area, &frame.update) {
+        if let Err(refusal) =
+            held.sim
+                .apply_ghost_frame(frame.from.area, &frame.update, &frame.events)
+        {
             metrics::counter!("zone_ghost_frames_refused_total", "reason" => refusal.label())
                 .increment(1);
             tracing::debug!(from = %frame.from.area, %refusal, "a ghost frame was not taken in whole");
