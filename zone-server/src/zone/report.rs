@@ -35,4 +35,6 @@ pub struct ZoneReport {
     pub saves_in_flight: usize,
     /// NPCs and ground items, as a migration would carry them.
     pub world: (Vec<NpcSnapshot>, Vec<GroundItemSnapshot>),
+    /// Ghosts held: id, owning area, position.
+    pub ghosts: Vec<(protocol::EntityId, AreaId, [i32; 3])>,
 }

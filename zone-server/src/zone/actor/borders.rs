@@ -130,8 +130,7 @@ impl ZoneActorState {
         let frame = match cluster::decode::<GhostFrame>(payload) {
             Ok(frame) => frame,
             Err(e) => {
-                metrics::counter!("zone_ghost_frames_refused_total", "reason" => "malformed")
-                    .increment(1);
+                metrics::counter!("zone_border_messages_refused_total", "kind" => "ghosts", "reason" => "malformed").increment(1);
                 tracing::debug!(error = %e, "an undecodable ghost frame");
                 return;
             }
@@ -168,6 +167,7 @@ impl ZoneActorState {
         let act = match cluster::decode::<BorderAct>(payload) {
             Ok(act) => act,
             Err(e) => {
+                metrics::counter!("zone_border_messages_refused_total", "kind" => "border_act", "reason" => "malformed").increment(1);
                 return refuse::<BorderOutcome>(
                     &self.shared,
                     reply,

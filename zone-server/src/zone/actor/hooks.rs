@@ -39,6 +39,10 @@ impl ZoneActorState {
                 .held
                 .as_ref()
                 .map_or_else(Default::default, |h| h.sim.world_state(now_millis())),
+            ghosts: self
+                .held
+                .as_ref()
+                .map_or_else(Vec::new, |h| h.sim.ghost_positions()),
         }
     }
 }
