@@ -96,6 +96,7 @@ async fn on_register(manager: Manager, client: Client, msg: Message, sender: Ide
         epoch: r.epoch,
         players: 0,
         tick_p99_us: 0,
+        ghosts: 0,
         register: true,
     });
     if let Err(refused) = accepted {
@@ -124,6 +125,7 @@ async fn on_heartbeat(manager: Manager, client: Client, msg: Message, sender: Id
         epoch: hb.epoch,
         players: hb.players,
         tick_p99_us: hb.tick_p99_us,
+        ghosts: hb.ghosts,
         register: false,
     });
 }

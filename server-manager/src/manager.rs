@@ -60,6 +60,9 @@ pub struct Snapshot {
     pub pool: protocol::http::manager::PoolStatus,
     /// Still rebuilding the area map after a start.
     pub settling: bool,
+    /// How far players see, metres: within this of an edge, an area's entities are ghosts
+    /// in its neighbours (the dashboard draws the band).
+    pub interest_radius: f32,
 }
 
 impl Manager {
@@ -200,6 +203,7 @@ impl Manager {
             areas: r.areas(true),
             pool: r.pool(self.inner.config.idle_buffer),
             settling,
+            interest_radius: protocol::client::INTEREST_RADIUS,
         }
     }
 }

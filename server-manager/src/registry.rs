@@ -147,6 +147,8 @@ pub struct Report {
     pub players: u32,
     /// Tick p99, µs.
     pub tick_p99_us: u32,
+    /// Ghosts it shows its players.
+    pub ghosts: u32,
     /// True for a `Register` (an explicit statement of state, no grace for races).
     pub register: bool,
 }
@@ -161,6 +163,7 @@ pub struct ZoneEntry {
     reported_epoch: Option<Epoch>,
     players: u32,
     tick_p99_us: u32,
+    ghosts: u32,
     last_seen: Instant,
     unhealthy: bool,
     /// The area the map gives it.
@@ -363,6 +366,7 @@ impl Registry {
             reported_epoch: None,
             players: 0,
             tick_p99_us: 0,
+            ghosts: 0,
             last_seen: now,
             unhealthy: false,
             owns: None,
@@ -380,6 +384,7 @@ impl Registry {
         z.reported_epoch = r.epoch;
         z.players = r.players;
         z.tick_p99_us = r.tick_p99_us;
+        z.ghosts = r.ghosts;
         z.last_seen = now;
         z.unhealthy = false;
         match r.state {
@@ -900,6 +905,7 @@ impl Registry {
                     epoch: owned.map(|(_, e)| e).or(z.reported_epoch),
                     players: z.players,
                     tick_p99_us: z.tick_p99_us,
+                    ghosts: z.ghosts,
                     last_seen_ms: u64::try_from(now.duration_since(z.last_seen).as_millis())
                         .unwrap_or(u64::MAX),
                 }
@@ -1033,6 +1039,7 @@ mod tests {
             epoch: None,
             players: 0,
             tick_p99_us: 0,
+            ghosts: 0,
             register: false,
         }
     }

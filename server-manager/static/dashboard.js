@@ -43,7 +43,7 @@
         cell.dataset.area = key;
         cell.setAttribute("role", "gridcell");
         cell.append(el("div", "id", key), el("div", "zone", ""), el("div", "epoch", ""),
-          el("div", "players", ""));
+          el("div", "players", ""), el("div", "ghosts", ""), el("div", "band"));
         world.append(cell);
         cells.set(key, cell);
       }
@@ -72,6 +72,14 @@
       cell.children[1].textContent = a && a.zone ? "zone " + short(a.zone) : "";
       cell.children[2].textContent = a && a.epoch != null ? "epoch " + a.epoch : "";
       cell.children[3].textContent = a && a.players ? a.players + " ▲" : "";
+      // The border band: within the interest radius of an edge, this area's entities are
+      // ghosts in its neighbours, and its players see theirs.
+      const ghosts = zone ? zone.ghosts || 0 : 0;
+      cell.children[4].textContent = ghosts ? ghosts + " ghosts" : "";
+      const band = cell.children[5];
+      band.hidden = state === "free";
+      const inset = (100 * s.interest_radius) / s.grid.area_size;
+      band.style.inset = inset + "%";
       cell.title = key + (a && a.zone ? " · zone " + a.zone + " · epoch " + a.epoch +
         " · " + a.players + " players" : " · free");
     }
@@ -85,7 +93,7 @@
       st.append(el("span", "state " + z.state, z.state));
       tr.append(el("td", "mono", short(z.zone)), st, el("td", "", z.area ? areaKey(z.area) : "–"),
         el("td", "", z.epoch != null ? String(z.epoch) : "–"), el("td", "", String(z.players)),
-        el("td", "", (z.tick_p99_us / 1000).toFixed(1) + " ms"),
+        el("td", "", (z.tick_p99_us / 1000).toFixed(1) + " ms"), el("td", "", String(z.ghosts || 0)),
         el("td", "", (z.last_seen_ms / 1000).toFixed(1) + " s"));
       tr.title = z.ws_url;
       zonesBody.append(tr);

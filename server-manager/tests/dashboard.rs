@@ -19,7 +19,8 @@ const PAGE_STATE: &str = r##"JSON.stringify({
   ready: document.body.dataset.ready === "true",
   live: document.getElementById("conn").textContent,
   areas: Array.from(document.querySelectorAll("#world .area")).map(c => ({
-    area: c.dataset.area, state: c.dataset.state, zone: c.dataset.zone, text: c.textContent })),
+    area: c.dataset.area, state: c.dataset.state, zone: c.dataset.zone, text: c.textContent,
+    band: !c.querySelector(".band").hidden })),
   zones: Array.from(document.querySelectorAll("#zones tbody tr")).map(r => ({
     zone: r.dataset.zone, state: r.className })),
   dots: document.querySelectorAll("#dots .dot").length,
@@ -110,8 +111,14 @@ async fn the_dashboard_shows_the_live_cluster_without_console_errors() {
                 assert_eq!(cell["zone"], zone.as_str());
                 let text = cell["text"].as_str().unwrap();
                 assert!(text.contains(&zone[..8]) && text.contains(&format!("epoch {epoch}")));
+                // Its border band, and the ghosts its zone shows.
+                assert_eq!(cell["band"], true, "{cell}");
+                assert!(text.contains("5 ghosts"), "{cell}");
             }
-            None => assert_eq!(cell["state"], "free", "{cell}"),
+            None => {
+                assert_eq!(cell["state"], "free", "{cell}");
+                assert_eq!(cell["band"], false, "{cell}");
+            }
         }
     }
     let unhealthy: Vec<_> = page["zones"]

@@ -8,3 +8,8 @@ pub mod packets;
 pub use codec::{ClientPacket, DecodeError, EncodeError, PROTOCOL_VERSION, ServerPacket};
 pub use entity::{AnimState, EntityDelta, EntityKind, EntityMotion, EntityState};
 pub use packets::*;
+
+/// A client sees the entities within this many metres of its player (PROTOCOL.md §6)...
+pub const INTEREST_RADIUS: f32 = 48.0;
+/// ...up to this many, nearest first.
+pub const INTEREST_CAP: usize = 64;

@@ -50,6 +50,10 @@ pub struct ZoneInfo {
     #[cfg_attr(feature = "openapi", schema(schema_with = super::schema::count))]
     /// Tick duration p99, microseconds.
     pub tick_p99_us: u32,
+    #[cfg_attr(feature = "openapi", schema(schema_with = super::schema::count))]
+    /// Ghosts it shows its players: entities of neighbouring areas near its borders.
+    #[serde(default)]
+    pub ghosts: u32,
     #[cfg_attr(feature = "openapi", schema(schema_with = super::schema::millis))]
     /// Milliseconds since its last heartbeat.
     pub last_seen_ms: u64,

@@ -177,7 +177,8 @@ impl StandInZone {
                             players: s.players,
                             npcs: 0,
                             tick_p99_us: 1200,
-                            ghosts: 0,
+                            // A holding zone shows its players some ghosts.
+                            ghosts: if s.area.is_some() { 5 } else { 0 },
                             sent_at: service_kit::time::now_millis(),
                         }
                     };

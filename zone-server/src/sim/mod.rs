@@ -86,8 +86,8 @@ impl Default for SimConfig {
     fn default() -> Self {
         Self {
             tick_rate: 20,
-            aoi_radius: 48.0,
-            aoi_max: 64,
+            aoi_radius: protocol::client::INTEREST_RADIUS,
+            aoi_max: protocol::client::INTEREST_CAP,
             save_interval_secs: 10,
         }
     }
