@@ -13,6 +13,7 @@
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
+use cluster_tests::bench::{build_release_binaries, env_or, percentile};
 use cluster_tests::bot::{Bot, Route};
 use cluster_tests::stays::{check_stays, fetch_stays};
 use cluster_tests::{Cluster, ClusterOptions};
@@ -23,20 +24,6 @@ use service_kit::nats::NatsArgs;
 use tokio::sync::watch;
 
 const TICK_MS: f64 = 50.0;
-
-fn env(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
-}
 
 /// Measures NATS request-reply round trips between two zone identities on the cluster's
 /// server (as two zone-servers talk, with auth and permissions on) until `stop`, one
@@ -87,29 +74,11 @@ async fn nats_round_trips(
     samples
 }
 
-/// The services' release binaries, rebuilt if stale (cargo builds only this crate's
-/// targets for a bench, and the cluster runs the binaries beside it).
-fn build_release_binaries() -> anyhow::Result<()> {
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let mut build = std::process::Command::new(cargo);
-    build.args(["build", "--release", "--locked"]);
-    for package in [
-        "character-api",
-        "quest-api",
-        "server-manager",
-        "zone-server",
-    ] {
-        build.args(["-p", package]);
-    }
-    anyhow::ensure!(build.status()?.success(), "building the services failed");
-    Ok(())
-}
-
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     build_release_binaries()?;
-    let bots = env("BENCH_BOTS", 200) as usize;
-    let secs = env("BENCH_SECS", 60);
+    let bots = env_or("BENCH_BOTS", 200) as usize;
+    let secs = env_or("BENCH_SECS", 60);
     let cluster = tokio::task::spawn_blocking(|| {
         Cluster::start(ClusterOptions {
             zone_servers: 2,

@@ -13,8 +13,10 @@
 //! | [`cluster`] | a whole cluster of real processes, any of which can be killed or restarted |
 //! | [`bot`] | a bot client: joins through the manager, plays over WebSocket, follows transfers; tests steer it through its controls |
 //! | [`stays`] | the zones' record of who was where, checked for double owners and lost inputs |
+//! | [`bench`] | what the benchmarks share: release binaries, settings, percentiles, zone metrics |
 //! | [`viewer`] | a player placed where a test wants it, whose view is recorded frame by frame |
 
+pub mod bench;
 pub mod bot;
 pub mod cluster;
 pub mod stays;

@@ -128,6 +128,15 @@ impl PlayState {
                     az + 10.0 + self.unit() * (AREA_SIZE - 20.0),
                 )
             }
+            Route::BorderBand => {
+                let depth = 4.0 + self.unit() * 36.0;
+                let x = if at.x < AREA_SIZE {
+                    AREA_SIZE - depth
+                } else {
+                    AREA_SIZE + depth
+                };
+                Position::new(x, 0.0, 10.0 + self.unit() * (AREA_SIZE - 20.0))
+            }
             Route::BorderRunner => {
                 self.east = at.x < AREA_SIZE;
                 let depth = 6.0 + self.unit() * 6.0;

@@ -358,11 +358,16 @@ pub(super) fn border_act(
 ) {
     let (shared, myself) = (shared.clone(), myself.clone());
     let subject = shared.subjects.zone(&owner.0, owner.1, ZoneVerb::BorderAct);
+    metrics::counter!("zone_border_acts_sent_total").increment(1);
     tokio::spawn(async move {
         let mut last = AskError::TimedOut;
-        for _ in 0..BORDER_ACT_ATTEMPTS {
+        for attempt in 0..BORDER_ACT_ATTEMPTS {
+            if attempt > 0 {
+                metrics::counter!("zone_border_act_retries_total").increment(1);
+            }
             match ask::<BorderOutcome>(&shared, subject.clone(), &act, BORDER_ACT_TIMEOUT).await {
                 Ok(outcome) => {
+                    metrics::counter!("zone_border_acts_answered_total").increment(1);
                     let _ = myself.cast(ZoneMsg::BorderActAnswered {
                         act,
                         answer: Ok(outcome),
