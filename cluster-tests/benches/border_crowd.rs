@@ -1,8 +1,10 @@
 //! Border crowd (issue 12): a real cluster (every process the release binary) with two
-//! neighbouring areas, 0-0 and 1-0, on two zone-server processes, and a crowd of bots
-//! (`BENCH_BOTS`, default 400) playing in them, a third of them within 40 m of the border
-//! between them (so the other side sees them as ghosts), the rest roaming their area. They
-//! fight what they meet, ghosts across the border included.
+//! neighbouring areas on two zone-server processes (the pair whose border has an NPC living
+//! nearest it), and a crowd of bots (`BENCH_BOTS`, default 400) playing in them, a third of
+//! them within 40 m of the border between them (so the other side sees them as ghosts),
+//! the rest roaming their area. A duel runs all along: a lure draws that NPC to the border
+//! and two players across it hit it whenever it is in reach (it dies, respawns, is lured
+//! again), so hits cross the border all the time.
 //!
 //! Three probes measure: a walker pacing up and down just east of the border, an observer
 //! beside it (a client of the walker's own zone) and one across the border (a client of
@@ -22,35 +24,15 @@ use std::time::{Duration, Instant};
 
 use cluster_tests::bench::{build_release_binaries, env_or, percentile, sum_metric};
 use cluster_tests::bot::{Bot, Route};
+use cluster_tests::spots::{NpcAtBorder, border_row, free_spot, npc_near_a_border, steer};
 use cluster_tests::viewer::{Viewer, place_character};
 use cluster_tests::{Cluster, ClusterOptions};
-use protocol::{AreaId, Position, WorldGrid};
+use protocol::client::ClientPacket;
+use protocol::client::packets as pk;
+use protocol::{EntityId, Position, WorldGrid};
 use tokio::sync::watch;
-use zone_server::sim::content::AreaContent;
 
 const TICK_MS: f64 = 50.0;
-const WEST: AreaId = AreaId::new(0, 0);
-const EAST: AreaId = AreaId::new(1, 0);
-
-/// A row (z) clear of obstacles from 10 m west of the 0-0 | 1-0 border to 15 m east of it,
-/// for 10 m north and south (where the walker paces).
-fn probe_row() -> f32 {
-    let grid = WorldGrid::default();
-    let (west, east) = (
-        AreaContent::generate(WEST, &grid),
-        AreaContent::generate(EAST, &grid),
-    );
-    (12..116)
-        .map(|z| z as f32)
-        .find(|&z| {
-            west.obstacles.iter().chain(&east.obstacles).all(|o| {
-                (118..=143)
-                    .step_by(1)
-                    .all(|x| (-10..=10).all(|dz| !o.overlaps(x as f32, z + dz as f32, 1.5)))
-            })
-        })
-        .unwrap_or(40.0)
-}
 
 /// Reads a probe's frames until `stop`; the walker also paces up and down.
 async fn run_probe(mut viewer: Viewer, walks: bool, mut stop: watch::Receiver<bool>) -> Viewer {
@@ -73,6 +55,58 @@ async fn run_probe(mut viewer: Viewer, walks: bool, mut stop: watch::Receiver<bo
     viewer
 }
 
+/// The duel: the lure keeps the NPC at the border (going back for it when it respawns at
+/// home), the hitters across the border hit it whenever it is in reach. Returns how many
+/// hits the hitters saw land.
+async fn run_duel(
+    spot: NpcAtBorder,
+    mut lure: Viewer,
+    mut hitters: Vec<Viewer>,
+    mut stop: watch::Receiver<bool>,
+) -> usize {
+    let npc = EntityId::npc(spot.home, spot.spawn);
+    let toward = if spot.at.x < spot.edge { 1.0 } else { -1.0 };
+    let mut swing = Instant::now();
+    while !*stop.borrow() {
+        let chasing = lure
+            .position_of(npc)
+            .zip(lure.position())
+            .is_some_and(|(n, me)| n.planar_distance(&me) < 4.0);
+        let goal = if chasing {
+            spot.edge + toward * 0.5
+        } else {
+            spot.at.x + toward * 2.0
+        };
+        if lure.position().is_some() {
+            steer(&mut lure, goal).await;
+        }
+        if swing.elapsed() > Duration::from_millis(650) {
+            swing = Instant::now();
+            for h in hitters.iter_mut() {
+                let in_reach = h
+                    .position_of(npc)
+                    .zip(h.position())
+                    .is_some_and(|(n, me)| n.planar_distance(&me) < 2.9);
+                if in_reach {
+                    let _ = h
+                        .send(ClientPacket::Attack(pk::Attack { target: npc }))
+                        .await;
+                }
+            }
+        }
+        for v in std::iter::once(&mut lure).chain(hitters.iter_mut()) {
+            tokio::select! {
+                _ = stop.changed() => {}
+                _ = v.pump(Duration::from_millis(15)) => {}
+            }
+        }
+    }
+    hitters
+        .iter()
+        .map(|h| h.damage.iter().filter(|d| d.source == h.me).count())
+        .sum()
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     build_release_binaries()?;
@@ -87,52 +121,57 @@ async fn main() -> anyhow::Result<()> {
     })
     .await??;
     let config = cluster.bot_config();
+    let spot = npc_near_a_border();
+    let (west, east) = if spot.home.x < spot.across.x {
+        (spot.home, spot.across)
+    } else {
+        (spot.across, spot.home)
+    };
+    let edge = spot.edge;
     println!(
-        "border crowd: {bots} bots in areas 0-0 and 1-0 (a third within 40 m of their border) \
-         for {secs} s, one zone-server process per area"
+        "border crowd: {bots} bots in areas {west} and {east} (a third within 40 m of their \
+         border) for {secs} s, one zone-server process per area; a duel at the border over \
+         NPC {} of {}",
+        spot.spawn, spot.home
     );
-    // The probes first (their join allocates the east), then the crowd.
-    let probe_z = probe_row();
-    let walker = Viewer::place(
-        &config,
-        "probe-walker",
-        EAST,
-        Position::new(133.0, 0.0, probe_z),
-        None,
-    )
-    .await?;
-    let owner_side = Viewer::place(
-        &config,
-        "probe-owner",
-        EAST,
-        Position::new(140.0, 0.0, probe_z),
-        None,
-    )
-    .await?;
-    let across = Viewer::place(
-        &config,
-        "probe-across",
-        WEST,
-        Position::new(121.0, 0.0, probe_z),
-        None,
-    )
-    .await?;
+    // The probes first (their joins allocate both areas), then the duel, then the crowd.
+    let north = WorldGrid::default().bounds(west).min_z;
+    let probe_z = border_row(
+        west,
+        north + if spot.at.z - north < 64.0 { 96.0 } else { 32.0 },
+    );
+    let probe = async |name: &str, area, x: f32| {
+        Viewer::place(&config, name, area, Position::new(x, 0.0, probe_z), None).await
+    };
+    let walker = probe("probe-walker", east, edge + 5.0).await?;
+    let owner_side = probe("probe-owner", east, edge + 12.0).await?;
+    let across = probe("probe-across", west, edge - 7.0).await?;
+    let toward = if spot.at.x < edge { 1.0 } else { -1.0 };
+    let lure_spot = free_spot(spot.home, spot.at.x + toward * 2.0, spot.at.z);
+    let lure = Viewer::place(&config, "duel-lure", spot.home, lure_spot, None).await?;
+    let mut hitters = Vec::new();
+    for (i, dz) in [(0, -1.5f32), (1, 1.5)] {
+        let at = free_spot(spot.across, edge + toward, spot.at.z + dz);
+        let name = format!("duel-hitter{i}");
+        hitters.push(Viewer::place(&config, &name, spot.across, at, None).await?);
+    }
     let walker_id = walker.me;
     let (stop, stopped) = watch::channel(false);
     let http = reqwest::Client::new();
     let mut tasks = Vec::new();
     for i in 0..bots {
         let mut bot = Bot::create(config.clone(), &format!("crowd{i}")).await?;
-        let east = i % 2 == 1;
+        let in_east = i % 2 == 1;
         let band = i % 3 == 0;
-        let x = match (east, band) {
-            (false, true) => 100.0 + (i % 24) as f32,
-            (true, true) => 132.0 + (i % 24) as f32,
-            (false, false) => 20.0 + (i % 60) as f32,
-            (true, false) => 160.0 + (i % 60) as f32,
-        };
-        let z = 10.0 + ((i * 37) % 108) as f32;
-        let area = if east { EAST } else { WEST };
+        let x = edge
+            + match (in_east, band) {
+                (false, true) => -28.0 + (i % 24) as f32,
+                (true, true) => 4.0 + (i % 24) as f32,
+                (false, false) => -108.0 + (i % 60) as f32,
+                (true, false) => 32.0 + (i % 60) as f32,
+            };
+        let z = north + 10.0 + ((i * 37) % 108) as f32;
+        let area = if in_east { east } else { west };
         bot.character = place_character(
             &http,
             &config,
@@ -144,6 +183,7 @@ async fn main() -> anyhow::Result<()> {
         let route = if band { Route::BorderBand } else { Route::Roam };
         tasks.push(tokio::spawn(bot.with_route(route).play(stopped.clone())));
     }
+    let duel = tokio::spawn(run_duel(spot, lure, hitters, stopped.clone()));
     let probes = [
         tokio::spawn(run_probe(walker, true, stopped.clone())),
         tokio::spawn(run_probe(owner_side, false, stopped.clone())),
@@ -163,6 +203,7 @@ async fn main() -> anyhow::Result<()> {
     for probe in probes {
         done.push(probe.await?);
     }
+    let duel_hits = duel.await?;
     for task in tasks {
         let _ = tokio::time::timeout(Duration::from_secs(10), task).await;
     }
@@ -170,28 +211,33 @@ async fn main() -> anyhow::Result<()> {
     let owner_side = done.pop().expect("three probes");
 
     // Staleness: each walker position, across-the-border arrival minus owner-side arrival.
-    let owner_seen: HashMap<[i32; 3], Instant> = owner_side
-        .sightings
-        .get(&walker_id)
-        .map(|s| s.iter().map(|s| (s.pos, s.at)).collect())
-        .unwrap_or_default();
+    // (The walker paces, so a position recurs: each sighting across the border is matched
+    // with the owner-side sighting of the same position nearest in time.)
+    let mut owner_seen: HashMap<[i32; 3], Vec<Instant>> = HashMap::new();
+    for s in owner_side.sightings.get(&walker_id).into_iter().flatten() {
+        owner_seen.entry(s.pos).or_default().push(s.at);
+    }
+    let signed_ms = |a: Instant, b: Instant| {
+        if a >= b {
+            a.duration_since(b).as_secs_f64() * 1e3
+        } else {
+            -(b.duration_since(a).as_secs_f64() * 1e3)
+        }
+    };
     let mut staleness: Vec<f64> = across
         .sightings
         .get(&walker_id)
-        .map(|s| {
-            s.iter()
-                .filter_map(|s| {
-                    let owner = owner_seen.get(&s.pos)?;
-                    let ms = if s.at >= *owner {
-                        s.at.duration_since(*owner).as_secs_f64() * 1e3
-                    } else {
-                        -(owner.duration_since(s.at).as_secs_f64() * 1e3)
-                    };
-                    Some(ms / TICK_MS)
-                })
-                .collect()
+        .into_iter()
+        .flatten()
+        .filter_map(|s| {
+            let ms = owner_seen
+                .get(&s.pos)?
+                .iter()
+                .map(|owner| signed_ms(s.at, *owner))
+                .min_by(|a, b| a.abs().total_cmp(&b.abs()))?;
+            Some(ms / TICK_MS)
         })
-        .unwrap_or_default();
+        .collect();
     staleness.sort_by(f64::total_cmp);
     let (s50, s99) = (percentile(&staleness, 0.5), percentile(&staleness, 0.99));
 
@@ -239,7 +285,8 @@ async fn main() -> anyhow::Result<()> {
     println!(
         "border acts: {sent} sent, {answered} answered ({retries} retries), {unanswered} \
          unanswered; at the owners {applied} applied, {rejected} rejected, {repeated} retries \
-         answered from memory; lost {}, double-applied {}",
+         answered from memory; lost {}, double-applied {}; the duel's hitters saw {duel_hits} \
+         of their hits land",
         (sent - answered).max(0.0),
         (applied + rejected - sent).max(0.0)
     );

@@ -14,11 +14,13 @@
 //! | [`bot`] | a bot client: joins through the manager, plays over WebSocket, follows transfers; tests steer it through its controls |
 //! | [`stays`] | the zones' record of who was where, checked for double owners and lost inputs |
 //! | [`bench`] | what the benchmarks share: release binaries, settings, percentiles, zone metrics |
+//! | [`spots`] | places at a border clear of obstacles, the NPC living nearest a border, small moves there |
 //! | [`viewer`] | a player placed where a test wants it, whose view is recorded frame by frame |
 
 pub mod bench;
 pub mod bot;
 pub mod cluster;
+pub mod spots;
 pub mod stays;
 pub mod viewer;
 

@@ -8,6 +8,9 @@ use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
 use cluster_tests::Cluster;
+use cluster_tests::spots::{
+    NpcAtBorder, border_row, free_spot, npc_near_a_border, pump_all, steer,
+};
 use cluster_tests::viewer::Viewer;
 use protocol::client::ClientPacket;
 use protocol::client::entity::EntityKind;
@@ -23,56 +26,12 @@ mod support;
 const WEST: AreaId = AreaId::new(0, 0);
 const EAST: AreaId = AreaId::new(1, 0);
 
-/// A spot near (x, z) in `area` where no obstacle stands (searching along z).
-fn free_spot(area: AreaId, x: f32, z: f32) -> Position {
-    let content = AreaContent::generate(area, &WorldGrid::default());
-    let b = content.bounds;
-    (0..240)
-        .map(|i| {
-            z + if i % 2 == 0 {
-                i as f32 / 2.0
-            } else {
-                -(i as f32 + 1.0) / 2.0
-            }
-        })
-        .find(|&z| {
-            z > b.min_z + 4.0
-                && z < b.max_z - 4.0
-                && content.obstacles.iter().all(|o| !o.overlaps(x, z, 2.5))
-        })
-        .map(|z| Position::new(x, 0.0, z))
-        .unwrap_or_else(|| panic!("no free spot near ({x}, {z}) in {area}"))
-}
-
-/// A row (z) where both sides of the 0-0 | 1-0 border are free near x = 128.
-fn border_row() -> f32 {
-    let mut z = 64.0;
-    loop {
-        let west = free_spot(WEST, 124.0, z).z;
-        let east = free_spot(EAST, 132.0, west).z;
-        if (west - east).abs() < 0.1 {
-            return west;
-        }
-        z = east;
-    }
-}
-
-/// Reads both viewers' frames for `duration` (each in turn, a tick at a time).
-async fn pump_all(viewers: &mut [&mut Viewer], duration: Duration) {
-    let until = Instant::now() + duration;
-    while Instant::now() < until {
-        for v in viewers.iter_mut() {
-            v.pump(Duration::from_millis(10)).await.expect("connected");
-        }
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn players_see_chat_and_pick_up_across_a_border_where_the_owner_has_things() {
     let _serial = SERIAL.lock().await;
     let cluster = start_cluster(1, 2).await;
     let config = cluster.bot_config();
-    let z = border_row();
+    let z = border_row(WEST, 64.0);
     let pelts = {
         let mut bags = Inventory::empty();
         bags.slots[0] = Some(ItemStack {
@@ -216,53 +175,21 @@ async fn players_see_chat_and_pick_up_across_a_border_where_the_owner_has_things
     stop_cluster(cluster).await;
 }
 
-/// One step of walking `viewer` along x to `x` (stopping within 0.3 m).
-async fn steer(viewer: &mut Viewer, x: f32) {
-    let at = viewer.position().expect("in view of itself").x;
-    let dx = if (at - x).abs() < 0.3 {
-        0
-    } else if at < x {
-        127
-    } else {
-        -127
-    };
-    viewer.walk(dx, 0).await.expect("sent");
-}
-
-/// The NPC spawn nearest a border between two areas side by side (west, east), as
-/// (its area, its spawn index, the area across the border, the border's x).
-fn npc_near_a_border() -> (AreaId, u32, AreaId, f32) {
-    let grid = WorldGrid::default();
-    let mut best: Option<(f32, (AreaId, u32, AreaId, f32))> = None;
-    for z in 0..grid.rows {
-        for x in 0..grid.columns - 1 {
-            let (w, e) = (AreaId::new(x, z), AreaId::new(x + 1, z));
-            let edge = grid.bounds(e).min_x;
-            for (area, across) in [(w, e), (e, w)] {
-                let content = AreaContent::generate(area, &grid);
-                for (i, spawn) in content.npc_spawns.iter().enumerate() {
-                    let d = (spawn.position.x - edge).abs();
-                    if best.as_ref().is_none_or(|(b, _)| d < *b) {
-                        best = Some((d, (area, i as u32, across, edge)));
-                    }
-                }
-            }
-        }
-    }
-    best.expect("some NPC").1
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_npc_hit_from_both_sides_of_a_border_dies_once_and_no_hit_counts_twice() {
     let _serial = SERIAL.lock().await;
     let cluster = start_cluster(1, 3).await;
     let config = cluster.bot_config();
     // (The spawn area is allocated at start: three areas in all.)
-    let (home, spawn, across, edge) = npc_near_a_border();
+    let NpcAtBorder {
+        home,
+        spawn,
+        at,
+        across,
+        edge,
+    } = npc_near_a_border();
     eprintln!("borders: NPC {spawn} of {home} near x = {edge} (across: {across})");
     let npc = EntityId::npc(home, spawn);
-    let content = AreaContent::generate(home, &WorldGrid::default());
-    let at = content.npc_spawns[spawn as usize].position;
     // Which way the border is from the NPC's side, and a step into each side.
     let toward = if at.x < edge { 1.0 } else { -1.0 };
     let lure_spot = free_spot(home, at.x + toward * 2.0, at.z);
@@ -407,7 +334,7 @@ async fn a_transfer_keeps_every_id_the_player_saw() {
     let _serial = SERIAL.lock().await;
     let cluster = start_cluster(1, 2).await;
     let config = cluster.bot_config();
-    let z = border_row();
+    let z = border_row(WEST, 64.0);
     let mut stay_west = Viewer::place(
         &config,
         "StayWest",
@@ -486,7 +413,7 @@ async fn a_killed_neighbours_ghosts_leave_the_view_and_return_with_its_new_owner
     // (Stopping a cluster with a killed process is fine: stop skips the dead.)
     let config = cluster.bot_config();
     let admin = Admin::new(&cluster);
-    let z = border_row();
+    let z = border_row(WEST, 64.0);
     let mut west = Viewer::place(&config, "Watcher", WEST, Position::new(125.0, 0.0, z), None)
         .await
         .expect("joins");

@@ -55,8 +55,8 @@ pub enum Route {
     /// Back and forth across the border between the first two areas of the first row
     /// (x = one area edge), so it is handed between zones again and again.
     BorderRunner,
-    /// Between random waypoints within 40 m of that border, on its own side: always in
-    /// view of the other side (a crowd of ghosts).
+    /// Between random waypoints within 40 m of its area's nearer west or east edge, on its
+    /// own side: always in view of the area across it (a crowd of ghosts there).
     BorderBand,
 }
 

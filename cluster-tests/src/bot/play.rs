@@ -129,13 +129,18 @@ impl PlayState {
                 )
             }
             Route::BorderBand => {
+                // Within 40 m of the nearer of its area's west and east edges.
+                let (west, north) = (
+                    (at.x / AREA_SIZE).floor() * AREA_SIZE,
+                    (at.z / AREA_SIZE).floor() * AREA_SIZE,
+                );
                 let depth = 4.0 + self.unit() * 36.0;
-                let x = if at.x < AREA_SIZE {
-                    AREA_SIZE - depth
+                let x = if at.x - west < AREA_SIZE / 2.0 {
+                    west + depth
                 } else {
-                    AREA_SIZE + depth
+                    west + AREA_SIZE - depth
                 };
-                Position::new(x, 0.0, 10.0 + self.unit() * (AREA_SIZE - 20.0))
+                Position::new(x, 0.0, north + 10.0 + self.unit() * (AREA_SIZE - 20.0))
             }
             Route::BorderRunner => {
                 self.east = at.x < AREA_SIZE;
