@@ -114,7 +114,8 @@ async fn main() -> anyhow::Result<()> {
     let secs = env_or("BENCH_SECS", 60);
     let cluster = tokio::task::spawn_blocking(|| {
         Cluster::start(ClusterOptions {
-            zone_servers: 2,
+            // One process for each of the two areas, and one for the spawn area.
+            zone_servers: 3,
             slots: 1,
             ..ClusterOptions::default()
         })
