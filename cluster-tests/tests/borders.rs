@@ -240,22 +240,38 @@ async fn an_npc_hit_from_both_sides_of_a_border_dies_once_and_no_hit_counts_twic
         .iter()
         .map(|h| h.stats.as_ref().map_or(0, |s| s.xp))
         .collect();
-    let deadline = Instant::now() + Duration::from_secs(30);
+    // (The lure is steered every 50 ms, so it never walks past the handoff margin; if the
+    // NPC loses interest it goes back for it.)
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut swing = Instant::now() - Duration::from_secs(1);
     while Instant::now() < deadline && lure.deaths.iter().all(|d| d.entity != npc) {
-        steer(&mut lure, edge + toward * 0.5).await;
-        for h in hitters.iter_mut() {
-            h.send(ClientPacket::Attack(pk::Attack { target: npc }))
+        let chasing = lure
+            .position_of(npc)
+            .zip(lure.position())
+            .is_some_and(|(n, me)| n.planar_distance(&me) < 4.0);
+        let goal = if chasing {
+            edge + toward * 0.5
+        } else {
+            at.x + toward * 2.0
+        };
+        steer(&mut lure, goal).await;
+        if swing.elapsed() >= Duration::from_millis(650) {
+            swing = Instant::now();
+            for h in hitters.iter_mut() {
+                h.send(ClientPacket::Attack(pk::Attack { target: npc }))
+                    .await
+                    .expect("sent");
+            }
+            lure.send(ClientPacket::Attack(pk::Attack { target: npc }))
                 .await
                 .expect("sent");
         }
-        lure.send(ClientPacket::Attack(pk::Attack { target: npc }))
-            .await
-            .expect("sent");
         let mut all: Vec<&mut Viewer> = std::iter::once(&mut lure)
             .chain(hitters.iter_mut())
             .collect();
-        pump_all(&mut all, Duration::from_millis(650)).await;
+        pump_all(&mut all, Duration::from_millis(50)).await;
     }
+    lure.walk(0, 0).await.expect("sent");
     {
         let mut all: Vec<&mut Viewer> = std::iter::once(&mut lure)
             .chain(hitters.iter_mut())
