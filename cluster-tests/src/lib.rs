@@ -13,9 +13,15 @@
 //! | [`cluster`] | a whole cluster of real processes, any of which can be killed or restarted |
 //! | [`bot`] | a bot client: joins through the manager, plays over WebSocket, follows transfers; tests steer it through its controls |
 //! | [`stays`] | the zones' record of who was where, checked for double owners and lost inputs |
+//! | [`audit`] | the item audit: every item and coin accounted for, nothing duplicated or lost |
+//! | [`hosts`] | a whole cluster over simulated hosts (network namespaces), a NATS node on each |
+//! | [`drills`] | faults on that cluster (NATS node kills, partitions, pauses) with bots playing, each checked by the stays and the audit; random schedules of them |
 
+pub mod audit;
 pub mod bot;
 pub mod cluster;
+pub mod drills;
+pub mod hosts;
 pub mod stays;
 
 pub use cluster::{Cluster, ClusterOptions, Secrets};

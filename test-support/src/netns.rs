@@ -187,6 +187,11 @@ impl Host {
         &self.name
     }
 
+    /// Its network namespace's name.
+    pub fn namespace(&self) -> &str {
+        &self.namespace
+    }
+
     /// Its address on the network.
     pub fn address(&self) -> Ipv4Addr {
         self.address
