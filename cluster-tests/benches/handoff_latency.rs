@@ -14,96 +14,12 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use cluster_tests::bot::{Bot, Route};
+use cluster_tests::measure::{build_release_binaries, env, nats_round_trips, percentile};
 use cluster_tests::stays::{check_stays, fetch_stays};
 use cluster_tests::{Cluster, ClusterOptions};
-use futures_util::StreamExt;
-use protocol::AreaId;
-use protocol::cluster::{AreaVerb, Subjects};
-use service_kit::nats::NatsArgs;
 use tokio::sync::watch;
 
 const TICK_MS: f64 = 50.0;
-
-fn env(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
-}
-
-/// Measures NATS request-reply round trips between two zone identities on the cluster's
-/// server (as two zone-servers talk, with auth and permissions on) until `stop`, one
-/// request every 10 ms, on the subject of an area outside the grid that no zone owns.
-async fn nats_round_trips(
-    responder: NatsArgs,
-    requester: NatsArgs,
-    mut stop: watch::Receiver<bool>,
-) -> Vec<f64> {
-    let echo_side = service_kit::nats::connect(&responder, "bench echo")
-        .await
-        .expect("nats");
-    let ask_side = service_kit::nats::connect(&requester, "bench ask")
-        .await
-        .expect("nats");
-    let nowhere = AreaId::new(999, 999);
-    let subject = Subjects::default()
-        .speaking_as(ask_side.identity)
-        .area(nowhere, AreaVerb::Prepare);
-    let mut echo = echo_side
-        .client
-        .subscribe(Subjects::default().area_all(nowhere))
-        .await
-        .expect("subscribe");
-    echo_side.client.flush().await.expect("flush");
-    let responder = echo_side.client.clone();
-    let client = ask_side.client;
-    tokio::spawn(async move {
-        while let Some(m) = echo.next().await {
-            if let Some(reply) = m.reply {
-                let _ = responder.publish(reply, m.payload).await;
-            }
-        }
-    });
-    let mut samples = Vec::new();
-    let mut every = tokio::time::interval(Duration::from_millis(10));
-    while !*stop.borrow() {
-        tokio::select! {
-            _ = stop.changed() => break,
-            _ = every.tick() => {
-                let started = Instant::now();
-                if client.request(subject.clone(), "ping".into()).await.is_ok() {
-                    samples.push(started.elapsed().as_secs_f64() * 1e3);
-                }
-            }
-        }
-    }
-    samples
-}
-
-/// The services' release binaries, rebuilt if stale (cargo builds only this crate's
-/// targets for a bench, and the cluster runs the binaries beside it).
-fn build_release_binaries() -> anyhow::Result<()> {
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let mut build = std::process::Command::new(cargo);
-    build.args(["build", "--release", "--locked"]);
-    for package in [
-        "character-api",
-        "quest-api",
-        "server-manager",
-        "zone-server",
-    ] {
-        build.args(["-p", package]);
-    }
-    anyhow::ensure!(build.status()?.success(), "building the services failed");
-    Ok(())
-}
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -151,7 +67,7 @@ async fn main() -> anyhow::Result<()> {
     for task in tasks {
         let _ = tokio::time::timeout(Duration::from_secs(10), task).await;
     }
-    let mut rtts = rtt.await?;
+    let mut rtts = rtt.await??;
     rtts.sort_by(f64::total_cmp);
 
     // Every bot closed its connection once acknowledged: wait until every stay is closed.

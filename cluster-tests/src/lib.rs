@@ -15,6 +15,7 @@
 //! | [`stays`] | the zones' record of who was where, checked for double owners and lost inputs |
 //! | [`audit`] | the item audit: every item and coin accounted for, nothing duplicated or lost |
 //! | [`hosts`] | a whole cluster over simulated hosts (network namespaces), a NATS node on each |
+//! | [`measure`] | what the handoff benchmarks share: percentiles, NATS round trips, release builds |
 //! | [`drills`] | faults on that cluster (NATS node kills, partitions, pauses) with bots playing, each checked by the stays and the audit; random schedules of them |
 
 pub mod audit;
@@ -22,6 +23,7 @@ pub mod bot;
 pub mod cluster;
 pub mod drills;
 pub mod hosts;
+pub mod measure;
 pub mod stays;
 
 pub use cluster::{Cluster, ClusterOptions, Secrets};

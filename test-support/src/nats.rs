@@ -412,6 +412,12 @@ impl NatsCluster {
         &self.nodes
     }
 
+    /// The nodes, for an owner that keeps them apart (each is still stopped when dropped;
+    /// a cluster made by [`NatsCluster::start`] keeps its temp dir only while it lives).
+    pub fn into_nodes(self) -> Vec<NatsServer> {
+        self.nodes
+    }
+
     /// One node (to kill, pause or restart it).
     pub fn node(&mut self, i: usize) -> &mut NatsServer {
         &mut self.nodes[i]

@@ -9,9 +9,11 @@
 //! | [`players`] | the bots of a drill, waiting for them, standing still for the checks |
 //! | `watch` | what is measured while a fault lasts |
 //! | [`schedule`] | random schedules for the soak |
+//! | [`summary`] | what many schedules showed together |
 
 pub mod players;
 pub mod schedule;
+pub mod summary;
 mod watch;
 
 use std::collections::BTreeSet;
@@ -20,12 +22,15 @@ use std::time::{Duration, Instant};
 
 use protocol::ZoneId;
 use protocol::cluster::messages::ZoneState;
+use protocol::http::zone::PlayerStay;
 
 use crate::audit::Ledger;
 use crate::hosts::{EAST, HostCluster, WEST};
 use crate::stays::{check_stays, fetch_stays};
 
 pub use self::players::{Player, Players};
+pub use self::schedule::Schedules;
+pub use self::summary::Summary;
 use self::watch::{Stalls, failovers};
 
 /// How long players may take to play again after a fault ends.
@@ -97,6 +102,10 @@ pub struct ScheduleReport {
     pub figures: Vec<Figure>,
     /// Everything that went against the invariants or the expected outcome.
     pub violations: Vec<String>,
+    /// Inputs missing from the stays that the zones themselves refused (a stalled zone
+    /// given the client's backlog at once, over its rate limit): not counted as violations,
+    /// reported apart.
+    pub refused_backlog: Vec<String>,
     /// Handoffs and migrations the stays show in all (so far).
     pub moves: usize,
     /// Items and coins the audit accounted for at the end.
@@ -119,10 +128,14 @@ impl ScheduleReport {
 }
 
 /// Runs schedules on one cluster with one set of players, remembering which stays
-/// violations it has reported (the zones keep their whole history).
+/// violations it has reported (the zones keep their whole history), and the history of
+/// zone-server processes it killed (read just before each kill: a new process starts with
+/// none, and the players' paths through the old one must not look like gaps).
 #[derive(Debug, Default)]
 pub struct Drills {
     reported: BTreeSet<String>,
+    archive: Vec<PlayerStay>,
+    lost_inputs: u64,
 }
 
 impl Drills {
@@ -136,7 +149,11 @@ impl Drills {
     ) -> ScheduleReport {
         let mut report = ScheduleReport::default();
         let ledger = Ledger::start(players.audited());
+        let refused_before = inputs_refused(cluster).await;
         for step in steps {
+            if let Fault::KillZone(i) = step.fault {
+                self.archive_before_kill(cluster, i).await;
+            }
             run_step(cluster, players, *step, &mut report).await;
         }
         players.stand(true);
@@ -146,12 +163,36 @@ impl Drills {
             ));
         }
         match fetch_stays(&cluster.zone_urls(), &cluster.secrets.service_token).await {
-            Ok(stays) => {
+            Ok(mut stays) => {
+                stays.extend(self.archive.iter().cloned());
                 let stays = check_stays(&stays);
                 report.moves = stays.moves;
-                for found in stays.double_owners.iter().chain(&stays.losses) {
+                for found in &stays.double_owners {
                     if self.reported.insert(found.clone()) {
                         report.violations.push(format!("stays: {found}"));
+                    }
+                }
+                // Inputs missing from the stays are explained when the zones themselves
+                // refused at least as many: a zone that stalled (SIGSTOP) gets the
+                // client's backlog at once, over its rate limit and event stack. Those are
+                // reported apart; any other loss is a violation.
+                let lost = stays.lost_inputs.saturating_sub(self.lost_inputs);
+                self.lost_inputs = stays.lost_inputs;
+                let refused = inputs_refused(cluster).await - refused_before;
+                let new: Vec<&String> = stays
+                    .losses
+                    .iter()
+                    .filter(|found| self.reported.insert((*found).clone()))
+                    .collect();
+                let explained = lost > 0 && refused >= lost as f64;
+                for found in new {
+                    let line = format!("stays: {found}");
+                    if explained {
+                        report.refused_backlog.push(format!(
+                            "{line} [the zones refused {refused} inputs of a backlog]"
+                        ));
+                    } else {
+                        report.violations.push(line);
                     }
                 }
             }
@@ -168,6 +209,49 @@ impl Drills {
         players.stand(false);
         report
     }
+}
+
+impl Drills {
+    /// Keeps what zone-server `i` remembers before it is killed; its open stays end now
+    /// (the kill ends them).
+    async fn archive_before_kill(&mut self, cluster: &HostCluster, i: usize) {
+        let Some(url) = cluster.zone_urls().get(i).cloned() else {
+            return;
+        };
+        let Ok(stays) = fetch_stays(&[url], &cluster.secrets.service_token).await else {
+            return;
+        };
+        // The zones' clock: wall-clock microseconds (the same machine's).
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX));
+        self.archive.extend(stays.into_iter().map(|mut stay| {
+            stay.left_us.get_or_insert(now);
+            stay
+        }));
+    }
+}
+
+/// Packets and inputs every zone-server has refused: over a connection's rate limit, or
+/// past a player's full event stack (a process that does not answer counts 0).
+async fn inputs_refused(cluster: &HostCluster) -> f64 {
+    let http = reqwest::Client::new();
+    let mut refused = 0.0;
+    for url in cluster.zone_urls() {
+        if let Ok(response) = http.get(format!("{url}/metrics")).send().await {
+            let text = response.text().await.unwrap_or_default();
+            refused += test_support::metric(
+                &text,
+                "zone_inputs_dropped_total",
+                &[("reason", "stack_full")],
+            ) + test_support::metric(
+                &text,
+                "zone_rejected_packets_total",
+                &[("reason", "rate_limited")],
+            );
+        }
+    }
+    refused
 }
 
 /// Which areas (of the two played) are owned by a zone-server of `processes`, with the
@@ -309,15 +393,17 @@ async fn run_step(
         }
         Fault::Partition("control") => {
             let admin = cluster.admin();
+            // Caught up: both areas owned by a zone it hears from (heartbeats again).
             let caught_up = wait(OUTCOME_TIMEOUT, async || {
-                admin.zones().await.is_some_and(|zones| {
-                    zones.iter().all(|z| z.state != ZoneState::Unhealthy)
-                        && zones
-                            .iter()
-                            .filter(|z| z.state == ZoneState::Allocated)
-                            .count()
-                            >= 2
-                })
+                for area in [WEST, EAST] {
+                    let heard = admin.owner(area).await.is_some_and(|owner| {
+                        owner.state == ZoneState::Allocated && owner.last_seen_ms < 1_500
+                    });
+                    if !heard {
+                        return false;
+                    }
+                }
+                true
             })
             .await;
             match caught_up {

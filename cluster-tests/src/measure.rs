@@ -1,0 +1,91 @@
+//! What the handoff benchmarks share: percentiles, NATS request-reply round trips between
+//! two zone identities (as two zone-servers talk, auth and permissions on), environment
+//! settings, and building the services' release binaries the benchmarks run.
+
+use std::time::{Duration, Instant};
+
+use futures_util::StreamExt;
+use protocol::AreaId;
+use protocol::cluster::{AreaVerb, Subjects};
+use service_kit::nats::NatsArgs;
+use tokio::sync::watch;
+
+/// A numeric setting from the environment, or `default`.
+pub fn env(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// The `p` quantile (0..=1) of sorted samples; NaN when there are none.
+pub fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let last = sorted.len() - 1;
+    let at = (last as f64 * p).round();
+    sorted[(at as usize).min(last)]
+}
+
+/// Measures NATS request-reply round trips (milliseconds) from `requester` to `responder`
+/// until `stop`, one request every 10 ms, on the subject of an area outside the grid that
+/// no zone owns.
+pub async fn nats_round_trips(
+    responder: NatsArgs,
+    requester: NatsArgs,
+    mut stop: watch::Receiver<bool>,
+) -> anyhow::Result<Vec<f64>> {
+    let echo_side = service_kit::nats::connect(&responder, "bench echo").await?;
+    let ask_side = service_kit::nats::connect(&requester, "bench ask").await?;
+    let nowhere = AreaId::new(999, 999);
+    let subject = Subjects::default()
+        .speaking_as(ask_side.identity)
+        .area(nowhere, AreaVerb::Prepare);
+    let mut echo = echo_side
+        .client
+        .subscribe(Subjects::default().area_all(nowhere))
+        .await?;
+    echo_side.client.flush().await?;
+    let responder = echo_side.client.clone();
+    tokio::spawn(async move {
+        while let Some(m) = echo.next().await {
+            if let Some(reply) = m.reply {
+                let _ = responder.publish(reply, m.payload).await;
+            }
+        }
+    });
+    let client = ask_side.client;
+    let mut samples = Vec::new();
+    let mut every = tokio::time::interval(Duration::from_millis(10));
+    while !*stop.borrow() {
+        tokio::select! {
+            _ = stop.changed() => break,
+            _ = every.tick() => {
+                let started = Instant::now();
+                if client.request(subject.clone(), "ping".into()).await.is_ok() {
+                    samples.push(started.elapsed().as_secs_f64() * 1e3);
+                }
+            }
+        }
+    }
+    Ok(samples)
+}
+
+/// Builds the services' release binaries if stale (cargo builds only this crate's targets
+/// for a bench, and the cluster runs the binaries beside it).
+pub fn build_release_binaries() -> anyhow::Result<()> {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut build = std::process::Command::new(cargo);
+    build.args(["build", "--release", "--locked"]);
+    for package in [
+        "character-api",
+        "quest-api",
+        "server-manager",
+        "zone-server",
+    ] {
+        build.args(["-p", package]);
+    }
+    anyhow::ensure!(build.status()?.success(), "building the services failed");
+    Ok(())
+}
