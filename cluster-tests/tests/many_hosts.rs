@@ -9,7 +9,7 @@
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::time::Duration;
 
-use cluster_tests::drills::{Drills, Fault, Players, ScheduleReport, Step};
+use cluster_tests::drills::{Drills, Fault, Players, ScheduleReport, Schedules, Step, Summary};
 use cluster_tests::hosts::{HostCluster, HostsError};
 use test_support::netns::{NetnsError, Network};
 
@@ -53,13 +53,15 @@ fn print(drill: &str, report: &ScheduleReport) {
     }
     eprintln!(
         "{drill}: audit: {} items and {} coins accounted for, {} arrivals checked, {} items \
-         rolled back by rejoins; {} moves between zones in the stays; violations: {:?}",
+         rolled back by rejoins; {} moves between zones in the stays; violations: {:?}; \
+         inputs refused from a stalled zone's backlog: {:?}",
         report.items,
         report.coins,
         report.arrivals,
         report.rolled_back,
         report.moves,
-        report.violations
+        report.violations,
+        report.refused_backlog
     );
 }
 
@@ -124,6 +126,45 @@ async fn players_play_on_while_the_managers_host_is_cut_off() {
         hold: Duration::from_secs(10),
     })
     .await;
+}
+
+/// A few random schedules, as the soak runs them (`soak --schedules 100` for a long run):
+/// `SOAK_SCHEDULES` (default 3) from `SOAK_SEED` (default 17, so CI repeats itself).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_few_random_fault_schedules_break_no_invariant() {
+    let _serial = SERIAL.lock().await;
+    let Some(mut cluster) = cluster_or_skip("random schedules").await else {
+        return;
+    };
+    let players = players(&cluster, "Soaked").await;
+    let env = |name: &str, default: u64| {
+        std::env::var(name)
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(default)
+    };
+    let seed = env("SOAK_SEED", 17);
+    let mut schedules = Schedules::new(seed, cluster.zones.len());
+    let mut drills = Drills::default();
+    let mut summary = Summary::default();
+    for n in 1..=env("SOAK_SCHEDULES", 3) as usize {
+        let steps = schedules.next_schedule();
+        let plan: Vec<String> = steps.iter().map(ToString::to_string).collect();
+        eprintln!("schedule {n} (seed {seed}): {}", plan.join("; "));
+        let report = drills.run(&mut cluster, &players, &steps).await;
+        print(&format!("schedule {n}"), &report);
+        summary.add(n, &steps, &report);
+    }
+    players.stop().await;
+    for line in summary.figure_lines() {
+        eprintln!("random schedules: {line}");
+    }
+    assert!(
+        summary.violations.is_empty(),
+        "{} schedules, violations: {:?}",
+        summary.schedules,
+        summary.violations
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

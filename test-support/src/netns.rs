@@ -36,8 +36,9 @@ const ROOT_OCTET: u8 = 254;
 /// Network numbers tried (the third octet of the subnet).
 const NUMBERS: std::ops::RangeInclusive<u8> = 1..=250;
 
-/// The iptables chain a partition's rules go in, inside a host's namespace.
-const PARTITION_CHAIN: &str = "zc-partition";
+/// The iptables chains a partition's rules go in, inside a host's namespace: one for
+/// what comes in, one for what goes out.
+const PARTITION_CHAINS: [(&str, &str); 2] = [("INPUT", "zc-part-in"), ("OUTPUT", "zc-part-out")];
 
 /// Why a network could not be made.
 #[derive(Debug, thiserror::Error)]
@@ -233,33 +234,39 @@ impl Host {
     /// players) still reaches it. [`Host::heal`] ends it.
     pub fn partition(&self) -> std::io::Result<()> {
         let root = self.root.to_string();
-        let steps: [&[&str]; 6] = [
-            &["-A", PARTITION_CHAIN, "-s", &root, "-j", "RETURN"],
-            &["-A", PARTITION_CHAIN, "-d", &root, "-j", "RETURN"],
-            &["-A", PARTITION_CHAIN, "-s", &self.subnet, "-j", "DROP"],
-            &["-A", PARTITION_CHAIN, "-d", &self.subnet, "-j", "DROP"],
-            &["-I", "INPUT", "-j", PARTITION_CHAIN],
-            &["-I", "OUTPUT", "-j", PARTITION_CHAIN],
-        ];
-        // The chain outlives a heal (it is only emptied): make it once.
-        if self.iptables(&["-L", PARTITION_CHAIN, "-n"]).is_err() {
-            self.iptables(&["-N", PARTITION_CHAIN])
-                .map_err(std::io::Error::other)?;
-        }
-        for step in steps {
-            self.iptables(step).map_err(std::io::Error::other)?;
+        for (hook, chain) in PARTITION_CHAINS {
+            let (interface, peer) = if hook == "INPUT" {
+                ("-i", "-s")
+            } else {
+                ("-o", "-d")
+            };
+            let steps: [&[&str]; 4] = [
+                // The host's own traffic (to its own address it goes over loopback) stays.
+                &["-A", chain, interface, "lo", "-j", "RETURN"],
+                &["-A", chain, peer, &root, "-j", "RETURN"],
+                &["-A", chain, peer, &self.subnet, "-j", "DROP"],
+                &["-I", hook, "-j", chain],
+            ];
+            // The chain outlives a heal (it is only emptied): make it once.
+            if self.iptables(&["-L", chain, "-n"]).is_err() {
+                self.iptables(&["-N", chain])
+                    .map_err(std::io::Error::other)?;
+            }
+            for step in steps {
+                self.iptables(step).map_err(std::io::Error::other)?;
+            }
         }
         Ok(())
     }
 
     /// Ends a [`Host::partition`]: the links work again (connections that hung resume).
     pub fn heal(&self) -> std::io::Result<()> {
-        for hook in ["INPUT", "OUTPUT"] {
-            while self.iptables(&["-D", hook, "-j", PARTITION_CHAIN]).is_ok() {}
+        for (hook, chain) in PARTITION_CHAINS {
+            while self.iptables(&["-D", hook, "-j", chain]).is_ok() {}
+            self.iptables(&["-F", chain])
+                .map_err(std::io::Error::other)?;
         }
-        self.iptables(&["-F", PARTITION_CHAIN])
-            .map(|_| ())
-            .map_err(std::io::Error::other)
+        Ok(())
     }
 }
 
