@@ -16,8 +16,11 @@ use std::time::{Duration, Instant};
 
 use cluster_tests::bot::{Bot, Route};
 use cluster_tests::hosts::{HostCluster, HostsError};
-use cluster_tests::measure::{build_release_binaries, env, nats_round_trips, percentile};
-use cluster_tests::stays::{check_stays, fetch_stays};
+use cluster_tests::measure::{
+    build_release_binaries, closed_stays, env, invariants_line, nats_round_trips, percentile,
+    sorted_latencies_ms,
+};
+use cluster_tests::stays::check_stays;
 use service_kit::nats::NatsArgs;
 use tokio::sync::watch;
 
@@ -70,21 +73,9 @@ async fn main() -> anyhow::Result<()> {
     rtts.sort_by(f64::total_cmp);
     let token = cluster.secrets.service_token.clone();
     let urls = cluster.zone_urls();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let stays = loop {
-        let stays = fetch_stays(&urls, &token).await?;
-        if stays.iter().all(|s| s.left_us.is_some()) || Instant::now() > deadline {
-            break stays;
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    };
+    let stays = closed_stays(&urls, &token).await?;
     let report = check_stays(&stays);
-    let mut latencies: Vec<f64> = report
-        .handoff_latencies_us
-        .iter()
-        .map(|us| *us as f64 / 1e3)
-        .collect();
-    latencies.sort_by(f64::total_cmp);
+    let latencies = sorted_latencies_ms(&report);
     let (p50, p99) = (percentile(&latencies, 0.50), percentile(&latencies, 0.99));
     let (rtt50, rtt99) = (percentile(&rtts, 0.50), percentile(&rtts, 0.99));
     println!(
@@ -105,16 +96,7 @@ async fn main() -> anyhow::Result<()> {
         p99 / TICK_MS,
         latencies.last().copied().unwrap_or(f64::NAN),
     );
-    println!(
-        "double owners: {}; inputs lost: {}; target p99 <= 2 ticks: {}",
-        report.double_owners.len(),
-        report.lost_inputs,
-        if p99 <= 2.0 * TICK_MS {
-            "met"
-        } else {
-            "NOT met"
-        }
-    );
+    println!("{}", invariants_line(&report, p99, TICK_MS));
     for line in report.double_owners.iter().chain(&report.losses).take(10) {
         println!("  {line}");
     }

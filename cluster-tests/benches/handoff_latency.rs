@@ -14,8 +14,11 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use cluster_tests::bot::{Bot, Route};
-use cluster_tests::measure::{build_release_binaries, env, nats_round_trips, percentile};
-use cluster_tests::stays::{check_stays, fetch_stays};
+use cluster_tests::measure::{
+    build_release_binaries, closed_stays, env, invariants_line, nats_round_trips, percentile,
+    sorted_latencies_ms,
+};
+use cluster_tests::stays::check_stays;
 use cluster_tests::{Cluster, ClusterOptions};
 use tokio::sync::watch;
 
@@ -73,14 +76,7 @@ async fn main() -> anyhow::Result<()> {
     // Every bot closed its connection once acknowledged: wait until every stay is closed.
     let token = cluster.secrets.service_token.clone();
     let urls = cluster.zone_urls();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let stays = loop {
-        let stays = fetch_stays(&urls, &token).await?;
-        if stays.iter().all(|s| s.left_us.is_some()) || Instant::now() > deadline {
-            break stays;
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    };
+    let stays = closed_stays(&urls, &token).await?;
     let report = check_stays(&stays);
     // What the zones dropped or refused, by reason (the losses' explanation, if any).
     let http = reqwest::Client::new();
@@ -107,12 +103,7 @@ async fn main() -> anyhow::Result<()> {
             }
         }
     }
-    let mut latencies: Vec<f64> = report
-        .handoff_latencies_us
-        .iter()
-        .map(|us| *us as f64 / 1e3)
-        .collect();
-    latencies.sort_by(f64::total_cmp);
+    let latencies = sorted_latencies_ms(&report);
     let (p50, p99) = (percentile(&latencies, 0.50), percentile(&latencies, 0.99));
     let (rtt50, rtt99) = (percentile(&rtts, 0.50), percentile(&rtts, 0.99));
     let lost: u64 = stats.iter().map(|s| s.lost.load(Ordering::Relaxed)).sum();
@@ -136,16 +127,7 @@ async fn main() -> anyhow::Result<()> {
         p99 / rtt50,
         latencies.last().copied().unwrap_or(f64::NAN),
     );
-    println!(
-        "double owners: {}; inputs lost: {}; target p99 <= 2 ticks: {}",
-        report.double_owners.len(),
-        report.lost_inputs,
-        if p99 <= 2.0 * TICK_MS {
-            "met"
-        } else {
-            "NOT met"
-        }
-    );
+    println!("{}", invariants_line(&report, p99, TICK_MS));
     for (name, value) in &refusals {
         println!("  {name} {value}");
     }

@@ -7,8 +7,11 @@ use std::time::{Duration, Instant};
 use futures_util::StreamExt;
 use protocol::AreaId;
 use protocol::cluster::{AreaVerb, Subjects};
+use protocol::http::zone::PlayerStay;
 use service_kit::nats::NatsArgs;
 use tokio::sync::watch;
+
+use crate::stays::{StayReport, fetch_stays};
 
 /// A numeric setting from the environment, or `default`.
 pub fn env(name: &str, default: u64) -> u64 {
@@ -88,4 +91,42 @@ pub fn build_release_binaries() -> anyhow::Result<()> {
     }
     anyhow::ensure!(build.status()?.success(), "building the services failed");
     Ok(())
+}
+
+/// Every stay the zone-servers at `urls` remember, once all are closed (every bot closed
+/// its connection once acknowledged) or after 20 s.
+pub async fn closed_stays(urls: &[String], token: &str) -> anyhow::Result<Vec<PlayerStay>> {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let stays = fetch_stays(urls, token).await?;
+        if stays.iter().all(|s| s.left_us.is_some()) || Instant::now() > deadline {
+            return Ok(stays);
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// The handoff latencies of a stays report, in milliseconds, sorted.
+pub fn sorted_latencies_ms(report: &StayReport) -> Vec<f64> {
+    let mut latencies: Vec<f64> = report
+        .handoff_latencies_us
+        .iter()
+        .map(|us| *us as f64 / 1e3)
+        .collect();
+    latencies.sort_by(f64::total_cmp);
+    latencies
+}
+
+/// The invariants a handoff benchmark ends with, and whether p99 met the 2-tick target.
+pub fn invariants_line(report: &StayReport, p99_ms: f64, tick_ms: f64) -> String {
+    let met = if p99_ms <= 2.0 * tick_ms {
+        "met"
+    } else {
+        "NOT met"
+    };
+    format!(
+        "double owners: {}; inputs lost: {}; target p99 <= 2 ticks: {met}",
+        report.double_owners.len(),
+        report.lost_inputs
+    )
 }

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
 use protocol::cluster::{ManagerVerb, Subjects};
-use service_kit::nats::{NatsArgs, connect};
+use service_kit::nats::{Nats, NatsArgs, connect};
 use test_support::{NatsCluster, wait_for, wait_for_value};
 
 /// Starts the cluster off the async workers (it waits for the routes).
@@ -20,33 +20,26 @@ async fn nats_cluster(nodes: usize) -> NatsCluster {
         .expect("a 3-node NATS cluster starts (scripts/test installs nats-server)")
 }
 
-/// The cluster's URL with node `first` listed first (a process lists its host's node first).
-fn url_from(cluster: &NatsCluster, first: usize) -> String {
-    let urls: Vec<String> = cluster.nodes().iter().map(|n| n.url()).collect();
-    let mut ordered = vec![urls[first].clone()];
-    ordered.extend(
-        urls.iter()
-            .enumerate()
-            .filter(|(i, _)| *i != first)
-            .map(|(_, u)| u.clone()),
-    );
-    ordered.join(",")
-}
-
-fn args(cluster: &NatsCluster, first: usize, role: &str) -> NatsArgs {
-    NatsArgs::with_creds(&url_from(cluster, first), &cluster.creds(role))
+/// The manager's connection through node 1 and zone-1's through node 3 (each lists its
+/// own node first, then the others to fail over to).
+async fn manager_and_zone(cluster: &NatsCluster) -> (Nats, Nats) {
+    let args = |first: usize, role: &str| {
+        NatsArgs::with_creds(&cluster.url_from(first), &cluster.creds(role))
+    };
+    let manager = connect(&args(0, "manager"), "manager")
+        .await
+        .expect("settings");
+    let zone = connect(&args(2, "zone-1"), "zone-1")
+        .await
+        .expect("settings");
+    (manager, zone)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_subscriber_whose_node_dies_fails_over_and_hears_the_cluster_again() {
     let mut cluster = nats_cluster(3).await;
     // The manager hears zones' heartbeats: subscribed through node 1, sent through node 3.
-    let manager = connect(&args(&cluster, 0, "manager"), "manager")
-        .await
-        .expect("settings");
-    let zone = connect(&args(&cluster, 2, "zone-1"), "zone-1")
-        .await
-        .expect("settings");
+    let (manager, zone) = manager_and_zone(&cluster).await;
     let subject = Subjects::default()
         .speaking_as(zone.identity.clone())
         .manager(ManagerVerb::Heartbeat);
@@ -123,12 +116,7 @@ async fn a_subscriber_whose_node_dies_fails_over_and_hears_the_cluster_again() {
 async fn requests_in_flight_when_the_responders_node_dies_are_answered_or_reported() {
     let mut cluster = nats_cluster(3).await;
     // The manager answers zones' requests; it is on node 1, the zone on node 3.
-    let manager = connect(&args(&cluster, 0, "manager"), "manager")
-        .await
-        .expect("settings");
-    let zone = connect(&args(&cluster, 2, "zone-1"), "zone-1")
-        .await
-        .expect("settings");
+    let (manager, zone) = manager_and_zone(&cluster).await;
     let mut requests = manager
         .client
         .subscribe(Subjects::default().manager_all(ManagerVerb::AreaOwner))
@@ -148,17 +136,13 @@ async fn requests_in_flight_when_the_responders_node_dies_are_answered_or_report
     let subject = Subjects::default()
         .speaking_as(zone.identity.clone())
         .manager(ManagerVerb::AreaOwner);
-    let answered = wait_for(
-        "a first request answered",
-        Duration::from_secs(10),
-        async || {
-            zone.client
-                .request(subject.clone(), "probe".into())
-                .await
-                .is_ok()
-        },
-    )
-    .await;
+    let answers = async || {
+        zone.client
+            .request(subject.clone(), "probe".into())
+            .await
+            .is_ok()
+    };
+    let answered = wait_for("a first request answered", Duration::from_secs(10), answers).await;
     eprintln!("NATS failover: a first request answered after {answered:?}");
 
     // 50 requests, one every 20 ms; the responder's node dies in the middle of them.
@@ -200,12 +184,7 @@ async fn requests_in_flight_when_the_responders_node_dies_are_answered_or_report
     let took = wait_for(
         "requests answered after the failover",
         Duration::from_secs(30),
-        async || {
-            zone.client
-                .request(subject.clone(), "again".into())
-                .await
-                .is_ok()
-        },
+        answers,
     )
     .await;
     eprintln!("NATS failover: requests answered again {took:?} after the last in flight");

@@ -1134,16 +1134,21 @@ mod tests {
         ));
     }
 
+    /// Two idle zones, then `area` given to one of them: (its owner, the other).
+    fn owner_and_idle(r: &mut Registry, area: AreaId, now: Instant) -> (ZoneId, ZoneId) {
+        let (a, b) = (ZoneId::new_random(), ZoneId::new_random());
+        r.report(idle(a), now);
+        r.report(idle(b), now);
+        let owner = allocate(r, area, 1, now);
+        (owner, if owner == a { b } else { a })
+    }
+
     #[test]
     fn silent_owner_becomes_unhealthy_and_its_area_is_reallocated() {
         let mut r = reg();
         let t0 = Instant::now();
-        let (a, b) = (ZoneId::new_random(), ZoneId::new_random());
-        r.report(idle(a), t0);
-        r.report(idle(b), t0);
         let area = AreaId::new(2, 2);
-        let owner = allocate(&mut r, area, 1, t0);
-        let other = if owner == a { b } else { a };
+        let (owner, other) = owner_and_idle(&mut r, area, t0);
         let t1 = t0 + Duration::from_secs(4);
         r.report(idle(other), t1);
         let actions = r.sweep(t1, true);
@@ -1171,12 +1176,8 @@ mod tests {
     fn zones_all_silent_at_once_are_not_judged_the_manager_was_cut_off() {
         let mut r = reg();
         let t0 = Instant::now();
-        let (a, b) = (ZoneId::new_random(), ZoneId::new_random());
-        r.report(idle(a), t0);
-        r.report(idle(b), t0);
         let area = AreaId::new(2, 2);
-        let owner = allocate(&mut r, area, 1, t0);
-        let other = if owner == a { b } else { a };
+        let (_, other) = owner_and_idle(&mut r, area, t0);
         r.report(idle(other), t0 + Duration::from_millis(900));
         // Nothing heard for 10 s: the manager's own outage.
         let actions = r.sweep(t0 + Duration::from_secs(10), true);

@@ -407,6 +407,23 @@ impl NatsCluster {
             .join(",")
     }
 
+    /// Every node's client URL with node `first` listed first, then the others in order (a
+    /// process lists the node on its own host first: its client keeps that order).
+    pub fn url_from(&self, first: usize) -> String {
+        let urls: Vec<String> = self.nodes.iter().map(NatsServer::url).collect();
+        let others = urls
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| *i != first)
+            .map(|(_, u)| u.clone());
+        urls.get(first)
+            .cloned()
+            .into_iter()
+            .chain(others)
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
     /// The nodes, in order (`nats-1` first).
     pub fn nodes(&self) -> &[NatsServer] {
         &self.nodes

@@ -14,6 +14,7 @@ use tokio::task::JoinHandle;
 
 use crate::audit::{Audited, same_inventory};
 use crate::bot::{Bot, BotConfig, BotStats, Controls, Route};
+use crate::hosts::get_json;
 
 fn get(counter: &AtomicU64) -> u64 {
     counter.load(Ordering::SeqCst)
@@ -164,20 +165,11 @@ impl Players {
 
     /// The stored character; `None` while character-api does not answer.
     pub async fn stored(&self, character: CharacterId) -> Option<Character> {
-        let response = self
-            .http
-            .get(format!(
-                "{}/v1/characters/{character}",
-                self.config.character_api_url
-            ))
-            .bearer_auth(&self.config.service_token)
-            .send()
-            .await
-            .ok()?;
-        if !response.status().is_success() {
-            return None;
-        }
-        response.json().await.ok()
+        let url = format!(
+            "{}/v1/characters/{character}",
+            self.config.character_api_url
+        );
+        get_json(&self.http, &url, &self.config.service_token).await
     }
 
     /// Makes every player stand still (`true`) or play on (`false`).

@@ -165,7 +165,7 @@ impl HostCluster {
                 "--data-dir",
                 &dir.join("server-manager").display().to_string(),
                 "--nats-url",
-                &nats_url_from(&nats, 0),
+                &nats.url_from(0),
                 "--nats-creds",
                 &nats.creds("manager").display().to_string(),
                 "--character-api",
@@ -222,7 +222,7 @@ impl HostCluster {
                 "--listen",
                 &listen.to_string(),
                 "--nats-url",
-                &nats_url_from(&self.nats, node),
+                &self.nats.url_from(node),
                 "--nats-creds",
                 &self.nats.creds(&identity).display().to_string(),
                 "--slots",
@@ -344,19 +344,6 @@ impl HostCluster {
     }
 }
 
-/// The cluster's NATS URL as a process on host `node` lists it: its own node first.
-fn nats_url_from(nats: &NatsCluster, node: usize) -> String {
-    let urls: Vec<String> = nats.nodes().iter().map(|n| n.url()).collect();
-    let mut ordered = vec![urls[node].clone()];
-    ordered.extend(
-        urls.iter()
-            .enumerate()
-            .filter(|(i, _)| *i != node)
-            .map(|(_, u)| u.clone()),
-    );
-    ordered.join(",")
-}
-
 fn http_client() -> reqwest::Client {
     reqwest::Client::builder()
         .timeout(Duration::from_secs(3))
@@ -372,19 +359,23 @@ pub struct Admin {
     token: String,
 }
 
+/// `GET url` with a bearer token, as JSON; `None` while the service does not answer or
+/// refuses.
+pub async fn get_json<T: serde::de::DeserializeOwned>(
+    http: &reqwest::Client,
+    url: &str,
+    token: &str,
+) -> Option<T> {
+    let response = http.get(url).bearer_auth(token).send().await.ok()?;
+    if !response.status().is_success() {
+        return None;
+    }
+    response.json().await.ok()
+}
+
 impl Admin {
     async fn get<T: serde::de::DeserializeOwned>(&self, path: &str) -> Option<T> {
-        let response = self
-            .http
-            .get(format!("{}{path}", self.base))
-            .bearer_auth(&self.token)
-            .send()
-            .await
-            .ok()?;
-        if !response.status().is_success() {
-            return None;
-        }
-        response.json().await.ok()
+        get_json(&self.http, &format!("{}{path}", self.base), &self.token).await
     }
 
     /// `POST /v1/areas/{area}/allocate`; whether it answered 200.
