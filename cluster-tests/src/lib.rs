@@ -1,8 +1,9 @@
 //! # cluster-tests
 //!
 //! The harness that starts a real cluster (a `nats-server` plus the project's binaries on
-//! free loopback ports), the bot client, the end-to-end tests, the local-cluster launcher,
-//! the load generator and the benchmarks.
+//! free loopback ports, or spread over simulated hosts with a NATS cluster), the bot client,
+//! the end-to-end tests and drills, the local-cluster launcher, the load generator, the
+//! soak (random fault schedules) and the benchmarks.
 //!
 //! It builds on `test-support` (a real NATS server, child processes with logs, the
 //! workspace's binaries, polling waits), which the services' own tests use as well; no

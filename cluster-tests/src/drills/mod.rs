@@ -136,6 +136,9 @@ pub struct Drills {
     reported: BTreeSet<String>,
     archive: Vec<PlayerStay>,
     lost_inputs: u64,
+    /// Inputs refused by zone-server processes before they were killed (a new process
+    /// counts from 0).
+    refused_by_killed: f64,
 }
 
 impl Drills {
@@ -149,7 +152,7 @@ impl Drills {
     ) -> ScheduleReport {
         let mut report = ScheduleReport::default();
         let ledger = Ledger::start(players.audited());
-        let refused_before = inputs_refused(cluster).await;
+        let refused_before = self.refused_by_killed + inputs_refused(&cluster.zone_urls()).await;
         for step in steps {
             if let Fault::KillZone(i) = step.fault {
                 self.archive_before_kill(cluster, i).await;
@@ -178,7 +181,8 @@ impl Drills {
                 // reported apart; any other loss is a violation.
                 let lost = stays.lost_inputs.saturating_sub(self.lost_inputs);
                 self.lost_inputs = stays.lost_inputs;
-                let refused = inputs_refused(cluster).await - refused_before;
+                let refused = self.refused_by_killed + inputs_refused(&cluster.zone_urls()).await
+                    - refused_before;
                 let new: Vec<&String> = stays
                     .losses
                     .iter()
@@ -212,12 +216,13 @@ impl Drills {
 }
 
 impl Drills {
-    /// Keeps what zone-server `i` remembers before it is killed; its open stays end now
-    /// (the kill ends them).
+    /// Keeps what zone-server `i` remembers before it is killed (its stays, its refused
+    /// inputs); its open stays end now (the kill ends them).
     async fn archive_before_kill(&mut self, cluster: &HostCluster, i: usize) {
         let Some(url) = cluster.zone_urls().get(i).cloned() else {
             return;
         };
+        self.refused_by_killed += inputs_refused(std::slice::from_ref(&url)).await;
         let Ok(stays) = fetch_stays(&[url], &cluster.secrets.service_token).await else {
             return;
         };
@@ -232,12 +237,12 @@ impl Drills {
     }
 }
 
-/// Packets and inputs every zone-server has refused: over a connection's rate limit, or
-/// past a player's full event stack (a process that does not answer counts 0).
-async fn inputs_refused(cluster: &HostCluster) -> f64 {
+/// Packets and inputs the zone-servers at `urls` have refused: over a connection's rate
+/// limit, or past a player's full event stack (a process that does not answer counts 0).
+async fn inputs_refused(urls: &[String]) -> f64 {
     let http = reqwest::Client::new();
     let mut refused = 0.0;
-    for url in cluster.zone_urls() {
+    for url in urls {
         if let Ok(response) = http.get(format!("{url}/metrics")).send().await {
             let text = response.text().await.unwrap_or_default();
             refused += test_support::metric(
