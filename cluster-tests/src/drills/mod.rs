@@ -325,26 +325,31 @@ async fn run_step(
             }
         }
         Fault::Partition("control") => {
+            // Players already in a zone play on; one rejoining after an earlier fault needs
+            // the manager, and waits for it.
             let (acks, transfers) = (players.acks(), players.transfers());
+            let connected = players.connected();
             let kept_playing = wait(step.hold, async || {
                 players.transfers() > transfers
                     && players
                         .acks()
                         .iter()
                         .zip(&acks)
-                        .all(|(now, then)| *now > then + 20)
+                        .zip(&connected)
+                        .all(|((now, then), was)| !was || *now > then + 20)
             })
             .await;
             match kept_playing {
                 Some(took) => report.figure(
                     format!(
-                        "{}: every player played on and a handoff went through within",
+                        "{}: every connected player played on and a handoff went through within",
                         step.fault
                     ),
                     took,
                 ),
                 None => report.violations.push(format!(
-                    "{}: players did not all play on, with handoffs, while the manager was cut off",
+                    "{}: connected players did not all play on, with handoffs, while the \
+                     manager was cut off",
                     step.fault
                 )),
             }
@@ -414,7 +419,7 @@ async fn run_step(
             match caught_up {
                 Some(took) => report.figure(
                     format!(
-                        "{}: manager caught up (every zone healthy) after the heal in",
+                        "{}: manager caught up (both areas' owners heard) after the heal in",
                         step.fault
                     ),
                     took,

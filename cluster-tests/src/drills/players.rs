@@ -109,6 +109,14 @@ impl Players {
             .collect()
     }
 
+    /// Whether each player is connected to a zone now.
+    pub fn connected(&self) -> Vec<bool> {
+        self.players
+            .iter()
+            .map(|p| p.stats.connected.load(Ordering::SeqCst))
+            .collect()
+    }
+
     /// All transfers followed so far (handoffs and migrations).
     pub fn transfers(&self) -> u64 {
         self.players.iter().map(|p| get(&p.stats.transfers)).sum()
