@@ -22,8 +22,8 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use cluster_tests::bench::{build_release_binaries, env_or, percentile, sum_metric};
 use cluster_tests::bot::{Bot, Route};
+use cluster_tests::measure::{build_release_binaries, env, percentile, sum_metric};
 use cluster_tests::spots::{NpcAtBorder, border_row, free_spot, npc_near_a_border, steer};
 use cluster_tests::viewer::{Viewer, place_character};
 use cluster_tests::{Cluster, ClusterOptions};
@@ -110,8 +110,8 @@ async fn run_duel(
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     build_release_binaries()?;
-    let bots = env_or("BENCH_BOTS", 400) as usize;
-    let secs = env_or("BENCH_SECS", 60);
+    let bots = env("BENCH_BOTS", 400) as usize;
+    let secs = env("BENCH_SECS", 60);
     let cluster = tokio::task::spawn_blocking(|| {
         Cluster::start(ClusterOptions {
             // One process for each of the two areas, and one for the spawn area.

@@ -13,72 +13,22 @@
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use cluster_tests::bench::{build_release_binaries, env_or, percentile};
 use cluster_tests::bot::{Bot, Route};
-use cluster_tests::stays::{check_stays, fetch_stays};
+use cluster_tests::measure::{
+    build_release_binaries, closed_stays, env, invariants_line, nats_round_trips, percentile,
+    sorted_latencies_ms,
+};
+use cluster_tests::stays::check_stays;
 use cluster_tests::{Cluster, ClusterOptions};
-use futures_util::StreamExt;
-use protocol::AreaId;
-use protocol::cluster::{AreaVerb, Subjects};
-use service_kit::nats::NatsArgs;
 use tokio::sync::watch;
 
 const TICK_MS: f64 = 50.0;
 
-/// Measures NATS request-reply round trips between two zone identities on the cluster's
-/// server (as two zone-servers talk, with auth and permissions on) until `stop`, one
-/// request every 10 ms, on the subject of an area outside the grid that no zone owns.
-async fn nats_round_trips(
-    responder: NatsArgs,
-    requester: NatsArgs,
-    mut stop: watch::Receiver<bool>,
-) -> Vec<f64> {
-    let echo_side = service_kit::nats::connect(&responder, "bench echo")
-        .await
-        .expect("nats");
-    let ask_side = service_kit::nats::connect(&requester, "bench ask")
-        .await
-        .expect("nats");
-    let nowhere = AreaId::new(999, 999);
-    let subject = Subjects::default()
-        .speaking_as(ask_side.identity)
-        .area(nowhere, AreaVerb::Prepare);
-    let mut echo = echo_side
-        .client
-        .subscribe(Subjects::default().area_all(nowhere))
-        .await
-        .expect("subscribe");
-    echo_side.client.flush().await.expect("flush");
-    let responder = echo_side.client.clone();
-    let client = ask_side.client;
-    tokio::spawn(async move {
-        while let Some(m) = echo.next().await {
-            if let Some(reply) = m.reply {
-                let _ = responder.publish(reply, m.payload).await;
-            }
-        }
-    });
-    let mut samples = Vec::new();
-    let mut every = tokio::time::interval(Duration::from_millis(10));
-    while !*stop.borrow() {
-        tokio::select! {
-            _ = stop.changed() => break,
-            _ = every.tick() => {
-                let started = Instant::now();
-                if client.request(subject.clone(), "ping".into()).await.is_ok() {
-                    samples.push(started.elapsed().as_secs_f64() * 1e3);
-                }
-            }
-        }
-    }
-    samples
-}
-
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     build_release_binaries()?;
-    let bots = env_or("BENCH_BOTS", 200) as usize;
-    let secs = env_or("BENCH_SECS", 60);
+    let bots = env("BENCH_BOTS", 200) as usize;
+    let secs = env("BENCH_SECS", 60);
     let cluster = tokio::task::spawn_blocking(|| {
         Cluster::start(ClusterOptions {
             zone_servers: 2,
@@ -120,20 +70,13 @@ async fn main() -> anyhow::Result<()> {
     for task in tasks {
         let _ = tokio::time::timeout(Duration::from_secs(10), task).await;
     }
-    let mut rtts = rtt.await?;
+    let mut rtts = rtt.await??;
     rtts.sort_by(f64::total_cmp);
 
     // Every bot closed its connection once acknowledged: wait until every stay is closed.
     let token = cluster.secrets.service_token.clone();
     let urls = cluster.zone_urls();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let stays = loop {
-        let stays = fetch_stays(&urls, &token).await?;
-        if stays.iter().all(|s| s.left_us.is_some()) || Instant::now() > deadline {
-            break stays;
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    };
+    let stays = closed_stays(&urls, &token).await?;
     let report = check_stays(&stays);
     // What the zones dropped or refused, by reason (the losses' explanation, if any).
     let http = reqwest::Client::new();
@@ -160,12 +103,7 @@ async fn main() -> anyhow::Result<()> {
             }
         }
     }
-    let mut latencies: Vec<f64> = report
-        .handoff_latencies_us
-        .iter()
-        .map(|us| *us as f64 / 1e3)
-        .collect();
-    latencies.sort_by(f64::total_cmp);
+    let latencies = sorted_latencies_ms(&report);
     let (p50, p99) = (percentile(&latencies, 0.50), percentile(&latencies, 0.99));
     let (rtt50, rtt99) = (percentile(&rtts, 0.50), percentile(&rtts, 0.99));
     let lost: u64 = stats.iter().map(|s| s.lost.load(Ordering::Relaxed)).sum();
@@ -189,16 +127,7 @@ async fn main() -> anyhow::Result<()> {
         p99 / rtt50,
         latencies.last().copied().unwrap_or(f64::NAN),
     );
-    println!(
-        "double owners: {}; inputs lost: {}; target p99 <= 2 ticks: {}",
-        report.double_owners.len(),
-        report.lost_inputs,
-        if p99 <= 2.0 * TICK_MS {
-            "met"
-        } else {
-            "NOT met"
-        }
-    );
+    println!("{}", invariants_line(&report, p99, TICK_MS));
     for (name, value) in &refusals {
         println!("  {name} {value}");
     }

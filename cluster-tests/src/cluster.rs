@@ -1,14 +1,15 @@
 //! A whole cluster of real processes: nats-server (auth on: each process has its role's
-//! credentials, made by the same code as `server-manager nats-security`), character-api,
-//! quest-api, the server-manager and M zone-server processes, each on its own loopback port
-//! with its data and log under one directory. Any process can be killed (SIGKILL) or
-//! restarted.
+//! credentials, made by the same code as `server-manager nats-security`; one node, or a NATS
+//! cluster of several routed together), character-api, quest-api, the server-manager and M
+//! zone-server processes, each on its own loopback port with its data and log under one
+//! directory. Any process can be killed (SIGKILL) or restarted.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use test_support::{
-    ManagedProcess, NatsOptions, NatsServer, ProcessSpec, binary, free_addr, service_spec,
+    ManagedProcess, NatsCluster, NatsOptions, NatsServer, NodePlacement, ProcessSpec, binary,
+    free_addr, service_spec,
 };
 
 /// How to lay a cluster out.
@@ -64,8 +65,10 @@ impl Default for Secrets {
 /// A running cluster.
 #[derive(Debug)]
 pub struct Cluster {
-    /// nats-server.
+    /// nats-server (the first node, when NATS runs as a cluster).
     pub nats: NatsServer,
+    /// The other nodes of the NATS cluster (none with a single nats-server).
+    pub nats_peers: Vec<NatsServer>,
     /// character-api.
     pub characters: ManagedProcess,
     /// quest-api.
@@ -92,9 +95,66 @@ fn strings(args: &[&str]) -> Vec<String> {
     args.iter().map(|s| (*s).to_owned()).collect()
 }
 
+/// Starts the cluster's NATS: one server, or `nodes` routed into a NATS cluster (on the
+/// well-known ports 4222, 4223, … with routes on 6222, … when asked for).
+fn start_nats(
+    dir: &Path,
+    zones: usize,
+    well_known: bool,
+    nodes: usize,
+) -> std::io::Result<(NatsServer, Vec<NatsServer>)> {
+    if nodes <= 1 {
+        let mut nats = NatsOptions::default().dir(dir).zones(zones);
+        if well_known {
+            nats = nats.listen(addr(true, 4222)?);
+        }
+        return Ok((nats.start()?, Vec::new()));
+    }
+    let placements = (0..nodes)
+        .map(|i| {
+            let i = u16::try_from(i).map_err(std::io::Error::other)?;
+            if well_known {
+                Ok(NodePlacement {
+                    client: addr(true, 4222 + i)?,
+                    route: addr(true, 6222 + i)?,
+                    monitor: addr(true, 8222 + i)?,
+                    launcher: Vec::new(),
+                })
+            } else {
+                NodePlacement::loopback()
+            }
+        })
+        .collect::<std::io::Result<Vec<_>>>()?;
+    let mut nodes = NatsCluster::start_placed(dir, zones, placements)?
+        .into_nodes()
+        .into_iter();
+    let first = nodes
+        .next()
+        .ok_or_else(|| std::io::Error::other("no NATS node"))?;
+    Ok((first, nodes.collect()))
+}
+
+/// The client URLs of the first node and its peers, comma-separated.
+fn joined_urls(first: &NatsServer, peers: &[NatsServer]) -> String {
+    std::iter::once(first)
+        .chain(peers)
+        .map(NatsServer::url)
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
 impl Cluster {
     /// Starts every process and waits until each listens.
     pub fn start(options: ClusterOptions) -> std::io::Result<Self> {
+        Self::start_with_nats_nodes(options, 1)
+    }
+
+    /// [`Cluster::start`], with NATS as a cluster of `nats_nodes` nodes (auth on, routes
+    /// between every pair); every process is given all of them and fails over between them.
+    pub fn start_with_nats_nodes(
+        options: ClusterOptions,
+        nats_nodes: usize,
+    ) -> std::io::Result<Self> {
         let temp = match options.dir {
             Some(_) => None,
             None => Some(tempfile::tempdir()?),
@@ -109,14 +169,8 @@ impl Cluster {
         let wk = options.well_known_ports;
         let data = |name: &str| dir.join(name).display().to_string();
 
-        let mut nats = NatsOptions::default()
-            .dir(&dir)
-            .zones(options.zone_servers.max(8));
-        if wk {
-            nats = nats.listen(addr(true, 4222)?);
-        }
-        let nats = nats.start()?;
-        let nats_url = nats.url();
+        let (nats, nats_peers) = start_nats(&dir, options.zone_servers.max(8), wk, nats_nodes)?;
+        let nats_url = joined_urls(&nats, &nats_peers);
 
         let api = |name: &str, port: u16| -> std::io::Result<ManagedProcess> {
             let spec = service_spec(
@@ -202,6 +256,7 @@ impl Cluster {
         }
         Ok(Self {
             nats,
+            nats_peers,
             characters,
             quests,
             manager,
@@ -210,6 +265,11 @@ impl Cluster {
             dir,
             _temp: temp,
         })
+    }
+
+    /// Every NATS node's client URL, comma-separated (what each process is given).
+    pub fn nats_url(&self) -> String {
+        joined_urls(&self.nats, &self.nats_peers)
     }
 
     /// The manager's base URL (join, operator API, dashboard).
@@ -287,10 +347,20 @@ impl Cluster {
             ("quest-api".into(), &mut self.quests),
             ("character-api".into(), &mut self.characters),
         ]));
-        killed.extend(in_parallel(vec![(
-            "nats-server".into(),
-            self.nats.process(),
-        )]));
+        let single = self.nats_peers.is_empty();
+        let nats = std::iter::once(&mut self.nats)
+            .chain(self.nats_peers.iter_mut())
+            .enumerate()
+            .map(|(i, n)| {
+                let name = if single {
+                    "nats-server".to_owned()
+                } else {
+                    format!("nats-server-{}", i + 1)
+                };
+                (name, n.process())
+            })
+            .collect();
+        killed.extend(in_parallel(nats));
         killed
     }
 }

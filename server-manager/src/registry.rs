@@ -270,6 +270,9 @@ pub struct Registry {
     /// Per area, the epochs this process handed out and to which zone: a report claiming
     /// an epoch issued by this process must match one.
     grants: BTreeMap<AreaId, BTreeMap<Epoch, ZoneId>>,
+    /// No zone has been heard for longer than the failure timeout: the manager is the one
+    /// cut off (its host partitioned, its NATS gone), so it judges nobody.
+    blackout: bool,
 }
 
 impl Registry {
@@ -283,6 +286,7 @@ impl Registry {
             areas: BTreeMap::new(),
             retired: BTreeMap::new(),
             grants: BTreeMap::new(),
+            blackout: false,
         }
     }
 
@@ -828,9 +832,14 @@ impl Registry {
         let t = self.timings;
         let mut actions = Vec::new();
         let mut orphaned = Vec::new();
+        let newest = self.heard_from_any_since_blackout(now);
         for (id, z) in &mut self.zones {
             let silent = now.duration_since(z.last_seen);
-            if !z.unhealthy && silent > t.heartbeat_timeout {
+            // Silence is judged against the others: a zone is Unhealthy only if another was
+            // heard well after it fell silent. When all fall silent together the manager is
+            // the one cut off, and none of them has failed.
+            let others_heard = newest.is_some_and(|n| n > z.last_seen + t.heartbeat_timeout / 2);
+            if !z.unhealthy && silent > t.heartbeat_timeout && others_heard {
                 tracing::warn!(zone = %id, silent_ms = silent.as_millis() as u64, "zone is unhealthy");
                 metrics::counter!(crate::metrics::UNHEALTHY).increment(1);
                 z.unhealthy = true;
@@ -885,6 +894,36 @@ impl Registry {
         self.areas
             .retain(|_, a| a.owner.is_some() || a.op.is_some());
         actions
+    }
+
+    /// When a healthy zone was last heard from. After a blackout (none heard for longer than
+    /// the failure timeout) every zone's silence starts again from the first one heard, so
+    /// the zones whose reports arrive a moment later are not judged for the manager's own
+    /// outage.
+    fn heard_from_any_since_blackout(&mut self, now: Instant) -> Option<Instant> {
+        let newest = self
+            .zones
+            .values()
+            .filter(|z| !z.unhealthy)
+            .map(|z| z.last_seen)
+            .max()?;
+        let silent = now.duration_since(newest);
+        if silent > self.timings.heartbeat_timeout {
+            if !self.blackout {
+                tracing::warn!(
+                    silent_ms = u64::try_from(silent.as_millis()).unwrap_or(u64::MAX),
+                    "no zone heard from: the manager is cut off; judging none until they are"
+                );
+                self.blackout = true;
+            }
+        } else if self.blackout {
+            tracing::info!("zones heard from again; each gets a full timeout before it is judged");
+            self.blackout = false;
+            for z in self.zones.values_mut().filter(|z| !z.unhealthy) {
+                z.last_seen = z.last_seen.max(newest);
+            }
+        }
+        Some(newest)
     }
 
     // ------------------------------------------------------------ views
@@ -1102,16 +1141,21 @@ mod tests {
         ));
     }
 
+    /// Two idle zones, then `area` given to one of them: (its owner, the other).
+    fn owner_and_idle(r: &mut Registry, area: AreaId, now: Instant) -> (ZoneId, ZoneId) {
+        let (a, b) = (ZoneId::new_random(), ZoneId::new_random());
+        r.report(idle(a), now);
+        r.report(idle(b), now);
+        let owner = allocate(r, area, 1, now);
+        (owner, if owner == a { b } else { a })
+    }
+
     #[test]
     fn silent_owner_becomes_unhealthy_and_its_area_is_reallocated() {
         let mut r = reg();
         let t0 = Instant::now();
-        let (a, b) = (ZoneId::new_random(), ZoneId::new_random());
-        r.report(idle(a), t0);
-        r.report(idle(b), t0);
         let area = AreaId::new(2, 2);
-        let owner = allocate(&mut r, area, 1, t0);
-        let other = if owner == a { b } else { a };
+        let (owner, other) = owner_and_idle(&mut r, area, t0);
         let t1 = t0 + Duration::from_secs(4);
         r.report(idle(other), t1);
         let actions = r.sweep(t1, true);
@@ -1133,6 +1177,38 @@ mod tests {
             })]
         );
         assert_eq!(r.owner(area).unwrap().zone, other);
+    }
+
+    #[test]
+    fn zones_all_silent_at_once_are_not_judged_the_manager_was_cut_off() {
+        let mut r = reg();
+        let t0 = Instant::now();
+        let area = AreaId::new(2, 2);
+        let (_, other) = owner_and_idle(&mut r, area, t0);
+        r.report(idle(other), t0 + Duration::from_millis(900));
+        // Nothing heard for 10 s: the manager's own outage.
+        let actions = r.sweep(t0 + Duration::from_secs(10), true);
+        assert!(!actions.contains(&Action::Allocate(area)), "{actions:?}");
+        assert_eq!(
+            r.counts().get(&ZoneState::Unhealthy).copied().unwrap_or(0),
+            0
+        );
+        // One zone is heard again; the other's report is a moment behind: not judged.
+        let back = t0 + Duration::from_secs(11);
+        r.report(idle(other), back);
+        let actions = r.sweep(back + Duration::from_millis(200), true);
+        assert!(!actions.contains(&Action::Allocate(area)), "{actions:?}");
+        assert_eq!(
+            r.counts().get(&ZoneState::Unhealthy).copied().unwrap_or(0),
+            0
+        );
+        assert!(r.owner(area).is_some());
+        // Still silent a full timeout after the others came back: now it has failed.
+        let later = back + Duration::from_secs(4);
+        r.report(idle(other), later);
+        let actions = r.sweep(later, true);
+        assert!(actions.contains(&Action::Allocate(area)), "{actions:?}");
+        assert_eq!(r.counts()[&ZoneState::Unhealthy], 1);
     }
 
     #[test]

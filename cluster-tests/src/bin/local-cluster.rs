@@ -1,4 +1,5 @@
-//! The local cluster (the README's run command, via `scripts/run-local`): nats-server, both
+//! The local cluster (the README's run command, via `scripts/run-local`): nats-server (or,
+//! with `--nats-nodes 3`, a 3-node NATS cluster every process fails over across), both
 //! APIs, the manager and zone-server processes on the well-known loopback ports, a few
 //! bots playing (half of them walking back and forth across the border between areas 0-0
 //! and 1-0, so handoffs show on the dashboard), the URLs of the web client (played with the
@@ -34,6 +35,10 @@ struct Options {
     /// How many zone-server processes (two zones each).
     #[arg(long, env = "ZONE_SERVERS", default_value_t = 2)]
     zone_servers: usize,
+    /// How many NATS nodes, routed into one NATS cluster (ports 4222, 4223, …; routes
+    /// 6222, …); every process is given them all and fails over when its node dies.
+    #[arg(long, env = "NATS_NODES", default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=16))]
+    nats_nodes: u16,
     /// Where data and logs go.
     #[arg(long, env = "CLUSTER_DIR", default_value = ".cluster")]
     dir: PathBuf,
@@ -65,11 +70,13 @@ async fn main() -> anyhow::Result<()> {
     let Options {
         bots,
         zone_servers,
+        nats_nodes,
         dir,
         free_ports,
     } = options;
     println!(
-        "starting the local cluster in {} ({zone_servers} zone servers, {bots} bots)...",
+        "starting the local cluster in {} ({zone_servers} zone servers, {nats_nodes} NATS \
+         node(s), {bots} bots)...",
         dir.display()
     );
     let cluster_options = ClusterOptions {
@@ -79,7 +86,9 @@ async fn main() -> anyhow::Result<()> {
         dir: Some(dir.clone()),
         dev_login: true,
     };
-    let mut starting = tokio::task::spawn_blocking(move || Cluster::start(cluster_options));
+    let mut starting = tokio::task::spawn_blocking(move || {
+        Cluster::start_with_nats_nodes(cluster_options, usize::from(nats_nodes))
+    });
     let (mut cluster, mut stopping) = tokio::select! {
         started = &mut starting => (started??, false),
         signal = &mut stop_signal => {
@@ -135,7 +144,7 @@ async fn main() -> anyhow::Result<()> {
         );
         println!(
             "  NATS:         {} (auth on: each role's nkey and the server config in {})",
-            cluster.nats.url(),
+            cluster.nats_url(),
             cluster.nats.bundle().dir.display()
         );
         println!("  logs:         {}/*.log", dir.display());

@@ -8,8 +8,14 @@
 //!   passed on as NATS clients normally do;
 //! - **TLS**: a `tls://` URL requires it; `--nats-ca`/`NATS_CA` names the CA that signed the
 //!   server's certificate (and implies TLS);
-//! - **several servers**: a comma-separated `NATS_URL`; the client connects to any and
-//!   reconnects with backoff, resubscribing everything.
+//! - **several servers** (the nodes of a NATS cluster): a comma-separated `NATS_URL`. The
+//!   client tries them in the order given (list the node nearest the process first: on its
+//!   host), and when its server dies or stops answering pings it fails over to the next
+//!   with backoff, resubscribing everything. A request in flight when the connection drops
+//!   is sent again on the new connection by the client's buffer, and its caller gets the
+//!   answer or, after the request timeout, an error: never silence. Each failover is
+//!   logged with how long the process was without NATS, and counted in
+//!   `nats_reconnects_total` and `nats_failover_seconds`.
 //!
 //! The connection's [`Identity`] (the nkey's public key, or `--nats-identity`, or the URL's
 //! user name) is the last token of every subject the process sends on, and names the
@@ -18,7 +24,8 @@
 pub mod security;
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
 use async_nats::{Client, ConnectOptions, Event, ServerAddr};
 use protocol::cluster::{Identity, Subjects};
@@ -179,6 +186,11 @@ fn reconnect_delay(attempts: usize) -> Duration {
     Duration::from_millis(100 * 2u64.pow(exp)).min(Duration::from_secs(5))
 }
 
+/// How often the client pings its server: a server that stops answering two pings in a row
+/// (a dead host, a partition: connections that hang instead of closing) is left for another
+/// within about three intervals, not the client's default two minutes.
+const PING_INTERVAL: Duration = Duration::from_secs(3);
+
 /// Connects as the role `args` gives, naming the connection `name` on the server. Keeps
 /// retrying in the background when the server is not up yet (or refuses the credentials:
 /// that is logged), so a service still starts and reports not-ready meanwhile.
@@ -220,6 +232,7 @@ pub async fn connect(args: &NatsArgs, name: &str) -> Result<Nats, NatsError> {
             .unwrap_or(Subjects::ANONYMOUS),
     )?;
     let tls = args.ca.is_some() || servers.iter().any(|s| s.tls_required());
+    let outage = Outage::default();
     let mut options = creds
         .options
         .name(name)
@@ -229,8 +242,13 @@ pub async fn connect(args: &NatsArgs, name: &str) -> Result<Nats, NatsError> {
         .reconnect_delay_callback(reconnect_delay)
         .connection_timeout(Duration::from_secs(3))
         .request_timeout(Some(Duration::from_secs(10)))
+        .ping_interval(PING_INTERVAL)
+        .retain_servers_order()
         .require_tls(tls)
-        .event_callback(|event| async move { log_event(&event) });
+        .event_callback(move |event| {
+            let outage = outage.clone();
+            async move { log_event(&event, &outage) }
+        });
     if let Some(ca) = &args.ca {
         options = options.add_root_certificates(ca.clone());
     }
@@ -273,10 +291,45 @@ fn claim(pool: &Path, prefix: &str) -> Result<PathBuf, NatsError> {
     )))
 }
 
-fn log_event(event: &Event) {
+/// When the connection was lost, while it is (shared by the client's event callbacks).
+#[derive(Debug, Clone, Default)]
+struct Outage(Arc<Mutex<Option<Instant>>>);
+
+impl Outage {
+    fn began(&self) {
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get_or_insert_with(Instant::now);
+    }
+
+    /// How long the connection was lost, if it was.
+    fn ended(&self) -> Option<Duration> {
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
+            .map(|since| since.elapsed())
+    }
+}
+
+fn log_event(event: &Event, outage: &Outage) {
     match event {
-        Event::Connected => tracing::info!("connected to NATS"),
-        Event::Disconnected => tracing::warn!("disconnected from NATS; reconnecting"),
+        Event::Connected => match outage.ended() {
+            Some(without) => {
+                metrics::counter!("nats_reconnects_total").increment(1);
+                metrics::histogram!("nats_failover_seconds").record(without.as_secs_f64());
+                tracing::info!(
+                    failover_ms = u64::try_from(without.as_millis()).unwrap_or(u64::MAX),
+                    "reconnected to NATS"
+                );
+            }
+            None => tracing::info!("connected to NATS"),
+        },
+        Event::Disconnected => {
+            outage.began();
+            tracing::warn!("disconnected from NATS; reconnecting");
+        }
         Event::ServerError(e) => {
             metrics::counter!("nats_server_errors_total").increment(1);
             tracing::warn!(error = %e, "NATS server error (a refused credential or permission)");
@@ -335,6 +388,16 @@ mod tests {
         assert_eq!(first.file_name().unwrap(), "zone-1.nk");
         assert_eq!(second.file_name().unwrap(), "zone-2.nk");
         assert!(claim(dir.path(), "zone-").is_err());
+    }
+
+    #[test]
+    fn an_outage_is_measured_once() {
+        let outage = Outage::default();
+        assert_eq!(outage.ended(), None);
+        outage.began();
+        outage.began();
+        assert!(outage.ended().is_some());
+        assert_eq!(outage.ended(), None);
     }
 
     #[test]

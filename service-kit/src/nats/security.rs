@@ -9,6 +9,13 @@
 //! `--rotate zone-2` keeps the old seed as `zone-2.retiring.nk` and writes a new
 //! `zone-2.nk`; the config admits both until `--retire zone-2` deletes the old one (reload
 //! nats-server after each step: `nats-server --signal reload`).
+//!
+//! Beside it, `nats-cluster.conf` runs one node of a NATS cluster with the same client
+//! authorization (it includes `nats-server.conf`): the node's route listener, its routes and
+//! the routes' password come from its environment (`NATS_CLUSTER_LISTEN`, `NATS_ROUTES`,
+//! `NATS_ROUTE_PASSWORD`), since they differ per node and per deployment while the keys do
+//! not. Routes authenticate with that password: a process that reaches a route port but
+//! does not know it cannot join the cluster and bypass the clients' permissions.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -18,6 +25,13 @@ use protocol::cluster::{Identity, Permissions, Subjects};
 
 /// The server configuration's file name.
 pub const CONFIG_FILE: &str = "nats-server.conf";
+/// The configuration of one node of a NATS cluster (`nats-server -c <this>`, with
+/// `NATS_CLUSTER_LISTEN`, `NATS_ROUTES` and `NATS_ROUTE_PASSWORD` set).
+pub const CLUSTER_CONFIG_FILE: &str = "nats-cluster.conf";
+/// The name of the cluster its nodes form (routes between clusters of other names fail).
+pub const CLUSTER_NAME: &str = "zone-cluster";
+/// The user name routes authenticate with (the password is the deployment's).
+pub const ROUTE_USER: &str = "route";
 /// The manager's seed file name.
 pub const MANAGER: &str = "manager";
 const SEED_EXT: &str = "nk";
@@ -84,6 +98,11 @@ impl Bundle {
     /// The server configuration (`nats-server -c <this>`).
     pub fn config(&self) -> PathBuf {
         self.dir.join(CONFIG_FILE)
+    }
+
+    /// The configuration of one node of a NATS cluster (see the module's documentation).
+    pub fn cluster_config(&self) -> PathBuf {
+        self.dir.join(CLUSTER_CONFIG_FILE)
     }
 
     /// The zone-server role instances, in order.
@@ -166,6 +185,8 @@ pub fn make(options: &SecurityOptions) -> Result<Bundle, SecurityError> {
     let config = render(&options.subjects, &members);
     let path = dir.join(CONFIG_FILE);
     std::fs::write(&path, config).map_err(io(&path))?;
+    let cluster = dir.join(CLUSTER_CONFIG_FILE);
+    std::fs::write(&cluster, render_cluster()).map_err(io(&cluster))?;
     Ok(Bundle {
         dir: dir.clone(),
         members,
@@ -242,6 +263,24 @@ fn render(subjects: &Subjects, members: &[Member]) -> String {
     out
 }
 
+fn render_cluster() -> String {
+    format!(
+        "# Made by `server-manager nats-security`: one node of a NATS cluster, admitting the\n\
+         # same clients as {CONFIG_FILE}. Set per node, in its environment:\n\
+         #   NATS_CLUSTER_LISTEN  its route listener, e.g. 0.0.0.0:6222\n\
+         #   NATS_ROUTE_PASSWORD  the password every route of the cluster uses\n\
+         #   NATS_ROUTES          the other nodes, as a list with that password:\n\
+         #                        [nats-route://{ROUTE_USER}:<password>@nats-2:6222, ...]\n\
+         include \"{CONFIG_FILE}\"\n\
+         cluster {{\n  \
+           name: \"{CLUSTER_NAME}\"\n  \
+           listen: $NATS_CLUSTER_LISTEN\n  \
+           authorization {{ user: \"{ROUTE_USER}\", password: $NATS_ROUTE_PASSWORD }}\n  \
+           routes: $NATS_ROUTES\n\
+         }}\n"
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -301,5 +340,16 @@ mod tests {
         let mut unknown = options(temp.path(), 3);
         unknown.rotate = vec!["zone-9".into()];
         assert!(matches!(make(&unknown), Err(SecurityError::NoSuchRole(_))));
+    }
+
+    #[test]
+    fn a_cluster_node_config_admits_the_same_clients_and_takes_its_routes_from_the_environment() {
+        let temp = tempfile::tempdir().unwrap();
+        let bundle = make(&options(temp.path(), 1)).unwrap();
+        let cluster = std::fs::read_to_string(bundle.cluster_config()).unwrap();
+        assert!(cluster.contains(&format!("include \"{CONFIG_FILE}\"")));
+        for variable in ["NATS_CLUSTER_LISTEN", "NATS_ROUTE_PASSWORD", "NATS_ROUTES"] {
+            assert!(cluster.contains(&format!("${variable}")), "{variable}");
+        }
     }
 }

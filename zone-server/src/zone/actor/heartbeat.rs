@@ -1,15 +1,28 @@
 //! What a zone tells the manager about itself: a registration when it starts or becomes
 //! Idle, a heartbeat every second (state, area, epoch, counts, tick time p99) with a sample
-//! of its players' positions, and, on the same beat, the expiry of tickets nobody spent.
+//! of its players' positions, and, on the same beat, the expiry of tickets nobody spent and
+//! a look at the manager's owner map: a zone whose area the map gives to another zone
+//! under a newer epoch stands down as if told `LostArea`, for when that request cannot
+//! reach it (seen after a partition healed: the NATS cluster lost one zone's subscription
+//! for minutes while its other subscriptions worked).
 
+use std::sync::Arc;
 use std::time::Duration;
 
-use protocol::cluster::{Heartbeat, PlayerDot, PositionSample, Register};
+use protocol::cluster::{
+    self, AreaOwner, AreaOwnerQuery, Heartbeat, Identity, LostArea, ManagerVerb, PlayerDot,
+    PositionSample, Register, Reply, Subjects, ZoneVerb,
+};
+use protocol::{AreaId, Epoch, ZoneId};
 use ractor::ActorRef;
 
 use super::ZoneActorState;
-use crate::zone::{ZoneMsg, nats};
+use crate::shared::Shared;
+use crate::zone::{Distrust, ZoneMsg, nats, trust};
 use service_kit::time::now_millis;
+
+/// How long the manager may take to say who owns the zone's area.
+const OWNER_QUERY_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// Players' positions sent per heartbeat at most (the dashboard's dots).
 const POSITIONS_PER_BEAT: usize = 500;
@@ -51,10 +64,22 @@ impl Heartbeats {
 }
 
 impl ZoneActorState {
-    /// Every second: tickets nobody spent expire, then the manager hears from the zone.
+    /// Every second: tickets nobody spent expire, the manager hears from the zone, and the
+    /// zone checks it still owns its area.
     pub(super) fn heartbeat(&mut self, myself: &ActorRef<ZoneMsg>) {
         self.expire_tickets(myself);
         self.report_heartbeat();
+        if self.evacuation.is_none()
+            && let Some(held) = &self.held
+        {
+            let held = (held.area, held.epoch);
+            tokio::spawn(stand_down_if_replaced(
+                self.shared.clone(),
+                myself.clone(),
+                self.id,
+                held,
+            ));
+        }
     }
 
     /// Forgets tickets nobody spent in time; carried state that was this zone's (a
@@ -115,4 +140,62 @@ impl ZoneActorState {
         });
         nats::publish_heartbeat(&self.shared, beat, sample);
     }
+}
+
+/// Checks `zone`'s ownership of its area against the manager's owner map (the manager is
+/// asked only when the map disagrees); if the manager names another zone under a newer
+/// epoch, the zone is sent the `LostArea` the manager would have sent. The manager naming
+/// no owner (it may have just restarted and not heard the zone's heartbeat yet), or not
+/// answering (this zone may be the one cut off), changes nothing.
+async fn stand_down_if_replaced(
+    shared: Arc<Shared>,
+    myself: ActorRef<ZoneMsg>,
+    zone: ZoneId,
+    (area, epoch): (AreaId, Epoch),
+) {
+    let verdict = trust::check_accepted(&shared, area, zone, epoch, &shared.ws_url).await;
+    if !matches!(verdict, Err(Distrust::NotTheOwner(_))) {
+        return;
+    }
+    let Some(owner) = owner_of(&shared, area).await else {
+        return;
+    };
+    if owner.zone == zone || owner.epoch <= epoch {
+        return;
+    }
+    tracing::warn!(%zone, %area, new_owner = %owner.zone, new_epoch = %owner.epoch,
+        "the manager's owner map gives this zone's area to another zone; standing down");
+    metrics::counter!("zone_stood_down_by_owner_map_total").increment(1);
+    let lost = LostArea {
+        zone,
+        area,
+        lost_epoch: epoch,
+        new_owner: owner.zone,
+        new_epoch: owner.epoch,
+        new_owner_identity: owner.identity,
+    };
+    let Ok(sender) = Identity::new(Subjects::ANONYMOUS) else {
+        return;
+    };
+    let _ = myself.cast(ZoneMsg::Request {
+        verb: ZoneVerb::LostArea,
+        sender,
+        payload: cluster::encode(&lost).into(),
+        reply: None,
+    });
+}
+
+/// Who owns `area` by the manager's word, asked directly; `None` when it names nobody or
+/// does not answer.
+async fn owner_of(shared: &Shared, area: AreaId) -> Option<AreaOwner> {
+    let subject = shared.subjects.manager(ManagerVerb::AreaOwner);
+    let body = cluster::encode(&AreaOwnerQuery { area });
+    let request = shared.nats.request(subject, body.into());
+    let reply = tokio::time::timeout(OWNER_QUERY_TIMEOUT, request)
+        .await
+        .ok()?
+        .ok()?;
+    cluster::decode::<Reply<AreaOwner>>(&reply.payload)
+        .ok()?
+        .ok()
 }

@@ -1,0 +1,104 @@
+//! What is measured while a fault lasts: the longest any player goes without an input
+//! acknowledged, and each NATS client's failovers (from its own `/metrics`:
+//! `nats_failover_seconds`, the time from losing its server to being connected again).
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use test_support::metric;
+use tokio::sync::watch;
+
+use super::Players;
+use crate::bot::BotStats;
+use crate::hosts::HostCluster;
+
+/// How often the stall watch looks at the players.
+const LOOK_EVERY: Duration = Duration::from_millis(20);
+
+/// Watches every player's acknowledged inputs for the longest gap.
+pub(super) struct Stalls {
+    stop: watch::Sender<bool>,
+    task: tokio::task::JoinHandle<Duration>,
+}
+
+impl Stalls {
+    pub(super) fn start(players: &Players) -> Self {
+        let stats: Vec<Arc<BotStats>> = players.players.iter().map(|p| p.stats.clone()).collect();
+        let (stop, mut stopped) = watch::channel(false);
+        let task = tokio::spawn(async move {
+            let now = Instant::now();
+            let mut last: Vec<(u64, Instant)> = stats
+                .iter()
+                .map(|s| (s.inputs_acked.load(Ordering::SeqCst), now))
+                .collect();
+            let mut longest = Duration::ZERO;
+            let mut every = tokio::time::interval(LOOK_EVERY);
+            loop {
+                tokio::select! {
+                    _ = stopped.changed() => return longest,
+                    _ = every.tick() => {}
+                }
+                for (s, (acked, since)) in stats.iter().zip(last.iter_mut()) {
+                    let now_acked = s.inputs_acked.load(Ordering::SeqCst);
+                    if now_acked != *acked {
+                        longest = longest.max(since.elapsed());
+                        *acked = now_acked;
+                        *since = Instant::now();
+                    }
+                }
+            }
+        });
+        Self { stop, task }
+    }
+
+    /// Stops watching; the longest gap seen.
+    pub(super) async fn stop(self) -> Duration {
+        let _ = self.stop.send(true);
+        self.task.await.unwrap_or_default()
+    }
+}
+
+/// Each NATS client's failovers so far: (count, total seconds), by process name.
+pub(super) struct Failovers(Vec<(String, f64, f64)>);
+
+/// Reads every NATS client's failover counters (a process that does not answer reads 0).
+pub(super) async fn failovers(cluster: &HostCluster) -> Failovers {
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(2))
+        .build()
+        .unwrap_or_default();
+    let mut read = Vec::new();
+    for (name, addr) in cluster.nats_clients() {
+        let text = match http.get(format!("http://{addr}/metrics")).send().await {
+            Ok(r) => r.text().await.unwrap_or_default(),
+            Err(_) => String::new(),
+        };
+        read.push((
+            name,
+            metric(&text, "nats_failover_seconds_count", &[]),
+            metric(&text, "nats_failover_seconds_sum", &[]),
+        ));
+    }
+    Failovers(read)
+}
+
+impl Failovers {
+    /// The processes that failed over between `self` and `later`, each with its mean
+    /// failover time over that span.
+    pub(super) fn compare(&self, later: &Failovers) -> Vec<(String, Duration)> {
+        self.0
+            .iter()
+            .zip(&later.0)
+            .filter_map(|((name, count, sum), (_, count2, sum2))| {
+                let n = count2 - count;
+                (n >= 1.0).then(|| {
+                    (
+                        name.clone(),
+                        Duration::from_secs_f64(((sum2 - sum) / n).max(0.0)),
+                    )
+                })
+            })
+            .collect()
+    }
+}
