@@ -18,7 +18,7 @@
 //! | chat | `chat.rs` |
 //! | quest events counted, quest-api answers taken in | `quests.rs` |
 //! | ghosts of neighbouring areas expired | `ghosts.rs` |
-//! | each client sent what it can see (real entities and ghosts), saves started | `outbox.rs` |
+//! | each client sent what it can see (real entities and ghosts; far ones' movement less often, `interest.rs`), saves started | `outbox.rs` |
 //! | each neighbouring area's owner sent what lies near its border | `ghost_stream.rs` |
 //!
 //! Between ticks, the owners of neighbouring areas' ghost frames come in (`ghosts.rs`), and
@@ -32,6 +32,7 @@ pub mod content;
 mod ghost_stream;
 mod ghosts;
 mod intents;
+pub mod interest;
 pub mod inventory;
 mod items;
 mod movement;
@@ -47,7 +48,7 @@ mod world_state;
 
 use std::sync::Arc;
 
-use protocol::client::entity::EntityMotion;
+use protocol::client::entity::{EntityDelta, EntityMotion};
 use protocol::client::{ClientPacket, ServerPacket};
 use protocol::content::ItemStack;
 use protocol::http::character::Character;
@@ -184,14 +185,38 @@ pub struct TickOutput {
     /// Players whose first input since admission was applied this tick, with that input's
     /// sequence number (once per stay: the handoff benchmark's end mark).
     pub first_inputs: Vec<(EntityId, u32)>,
+    /// The lists of entity updates of the frames cleared, emptied, for the next tick's
+    /// `Delta`s: a crowd's every client gets one each tick, so they are reused rather than
+    /// allocated and freed thousands of times a tick.
+    spare_updates: Vec<Vec<EntityDelta>>,
 }
 
 impl TickOutput {
-    /// Empties every list, keeping their allocations.
+    /// Empties every list, keeping their allocations (and those of the `Delta`s' update
+    /// lists, for the next tick's).
     pub fn clear(&mut self) {
-        self.frames.clear();
+        for (_, packet) in self.frames.drain(..) {
+            if let ServerPacket::Delta(delta) = packet {
+                let mut updated = delta.updated;
+                updated.clear();
+                self.spare_updates.push(updated);
+            }
+        }
         self.effects.clear();
         self.first_inputs.clear();
+    }
+
+    /// An empty list for a `Delta`'s updates, reused if one is spare.
+    fn update_list(&mut self) -> Vec<EntityDelta> {
+        self.spare_updates.pop().unwrap_or_default()
+    }
+
+    /// Keeps `list` (emptied) for a later `Delta`.
+    fn spare_update_list(&mut self, mut list: Vec<EntityDelta>) {
+        if list.capacity() > 0 {
+            list.clear();
+            self.spare_updates.push(list);
+        }
     }
 }
 
@@ -239,6 +264,12 @@ pub struct Simulation {
     /// Border acts already applied here, by idempotency key.
     border_acts: border_acts::Applied,
     visible: Vec<(EntityId, u32)>,
+    /// Each slot of `frame` numbered by its entity's id (the order a view merges in), and
+    /// the slots in that order: built once per tick before the views.
+    rank: Vec<u32>,
+    by_id: Vec<u32>,
+    /// A client's visible slots as (rank, slot) keys, sorted as plain integers.
+    keys: Vec<u64>,
     rng: SplitMix,
     /// This tick's players in id order (kept for its allocation).
     ids: Vec<EntityId>,
@@ -305,6 +336,9 @@ impl Simulation {
             border_events: Vec::new(),
             border_acts: border_acts::Applied::default(),
             visible: Vec::new(),
+            rank: Vec::new(),
+            by_id: Vec::new(),
+            keys: Vec::new(),
             rng: SplitMix::new(u64::from(area.x) * 7919 + u64::from(area.z)),
             ids: Vec::new(),
             near: Vec::new(),
