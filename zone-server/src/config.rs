@@ -99,6 +99,15 @@ pub struct Config {
     /// How far past a border a player walks before being handed on, metres.
     #[arg(long, env = "HANDOFF_MARGIN", default_value_t = 2.0, global = true)]
     pub handoff_margin: f32,
+    /// Players one area takes at most: joins into a full area are answered 503 with
+    /// `Retry-After` by the manager, handoffs into it refused (the player is held at the
+    /// border and the handoff retried).
+    #[arg(long, env = "AREA_CAPACITY", default_value_t = 2000, value_parser = clap::value_parser!(u32).range(1..), global = true)]
+    pub area_capacity: u32,
+    /// The slowest the zone's clock runs when its tick overruns the budget (time
+    /// dilation), percent of real time.
+    #[arg(long, env = "DILATION_FLOOR", default_value_t = 50, value_parser = clap::value_parser!(u8).range(10..=100), global = true)]
+    pub dilation_floor: u8,
     /// Log format.
     #[arg(long, env = "LOG_FORMAT", value_enum, default_value_t = LogFormat::Plain, global = true)]
     pub log_format: LogFormat,

@@ -9,7 +9,7 @@ use serde::de::DeserializeOwned;
 use crate::client::packets::*;
 
 /// The protocol version a client sends in `Hello`; changes whenever the format does.
-pub const PROTOCOL_VERSION: u16 = 2;
+pub const PROTOCOL_VERSION: u16 = 3;
 
 /// Why a frame is not a packet.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -147,6 +147,15 @@ impl Validate for Error {
             return Err(format!(
                 "error message over {MAX_ERROR_MESSAGE_BYTES} bytes"
             ));
+        }
+        Ok(())
+    }
+}
+
+impl Validate for TimeRate {
+    fn validate(&self) -> Result<(), String> {
+        if !(1..=1000).contains(&self.permille) {
+            return Err(format!("time rate {} is not within 1..=1000", self.permille));
         }
         Ok(())
     }
@@ -477,6 +486,8 @@ packet_enum! {
     0x4d => Error(Error),
     /// Answer to `Ping`.
     0x4e => Pong(Pong),
+    /// The zone's clock rate (time dilation).
+    0x4f => TimeRate(TimeRate),
 }
 
 impl ServerPacket {

@@ -179,6 +179,7 @@ impl StandInZone {
                             tick_p99_us: 1200,
                             // A holding zone shows its players some ghosts.
                             ghosts: if s.area.is_some() { 5 } else { 0 },
+                            crowding: Default::default(),
                             sent_at: service_kit::time::now_millis(),
                         }
                     };

@@ -21,6 +21,9 @@
 //! | each client sent what it can see (real entities and ghosts; far ones' movement less often, `interest.rs`), saves started | `outbox.rs` |
 //! | each neighbouring area's owner sent what lies near its border | `ghost_stream.rs` |
 //!
+//! The zone actor paces the ticks (`dilation.rs`: a tick that overruns its budget slows
+//! the zone's clock, and clients are told its rate with their next update).
+//!
 //! Between ticks, the owners of neighbouring areas' ghost frames come in (`ghosts.rs`), and
 //! acts and chat across the border both ways (`border_acts.rs`).
 
@@ -29,6 +32,7 @@ mod border_acts;
 mod chat;
 mod combat;
 pub mod content;
+pub mod dilation;
 mod ghost_stream;
 mod ghosts;
 mod intents;
@@ -49,6 +53,7 @@ mod world_state;
 use std::sync::Arc;
 
 use protocol::client::entity::{EntityDelta, EntityMotion};
+use protocol::client::packets::TimeRate;
 use protocol::client::{ClientPacket, ServerPacket};
 use protocol::content::ItemStack;
 use protocol::http::character::Character;
@@ -278,6 +283,9 @@ pub struct Simulation {
     deferred: TickOutput,
     /// The packets one player's turn applies (kept for its allocation).
     batch: Vec<ClientPacket>,
+    /// How fast the zone's clock runs against real time, per mille (time dilation, decided
+    /// by the zone actor, which paces the ticks): clients are told when it changes.
+    time_rate: u16,
 }
 
 impl std::fmt::Debug for Simulation {
@@ -344,6 +352,7 @@ impl Simulation {
             near: Vec::new(),
             deferred: TickOutput::default(),
             batch: Vec::with_capacity(EVENTS_PER_TICK),
+            time_rate: TimeRate::NORMAL.permille,
             content,
         };
         for (i, spawn) in sim.content.npc_spawns.clone().iter().enumerate() {
@@ -414,6 +423,21 @@ impl Simulation {
     /// Players present.
     pub fn player_count(&self) -> usize {
         self.players.len()
+    }
+
+    /// Players held inside a border, their handoff not gone through (the next area full,
+    /// not answering, or without a zone yet).
+    pub fn held_at_border_count(&self) -> usize {
+        self.players
+            .values()
+            .filter(|p| p.border_hold.is_some())
+            .count()
+    }
+
+    /// Sets how fast the zone's clock runs, per mille of real time (1..=1000): every
+    /// client whose last `TimeRate` said otherwise is sent one with its next update.
+    pub fn set_time_rate(&mut self, permille: u16) {
+        self.time_rate = permille.clamp(1, TimeRate::NORMAL.permille);
     }
 
     /// NPCs alive.
@@ -493,5 +517,7 @@ impl Simulation {
 
 #[cfg(test)]
 mod border_tests;
+#[cfg(test)]
+mod crowd_tests;
 #[cfg(test)]
 mod tests;

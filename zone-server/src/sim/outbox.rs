@@ -129,7 +129,17 @@ impl Simulation {
             return;
         };
         player.view = view;
-        // The acknowledgement first: the update that follows shows the movement of every
+        // The clock's pace first: the frames after it come at that pace.
+        if player.time_rate_told != self.time_rate {
+            player.time_rate_told = self.time_rate;
+            out.frames.push((
+                id,
+                ServerPacket::TimeRate(pk::TimeRate {
+                    permille: self.time_rate,
+                }),
+            ));
+        }
+        // Then the acknowledgement: the update that follows shows the movement of every
         // input up to it and of none after, so a client reconciling when it applies the
         // update replays exactly the inputs it still holds (PROTOCOL.md §8).
         if player.last_input_seq > player.acked_seq {

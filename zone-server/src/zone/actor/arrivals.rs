@@ -102,8 +102,7 @@ impl Arrivals {
         }
     }
 
-    /// How many tickets wait to be spent.
-    #[cfg(feature = "test-hooks")]
+    /// How many tickets wait to be spent (each holds a place in the area).
     pub(super) fn len(&self) -> usize {
         self.pending.len()
     }
