@@ -78,6 +78,7 @@ async fn main() -> anyhow::Result<()> {
         well_known_ports: !free_ports,
         dir: Some(dir.clone()),
         dev_login: true,
+        zone_args: Vec::new(),
     };
     let mut starting = tokio::task::spawn_blocking(move || Cluster::start(cluster_options));
     let (mut cluster, mut stopping) = tokio::select! {

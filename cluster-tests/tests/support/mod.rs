@@ -36,6 +36,7 @@ pub async fn start_cluster(zone_servers: usize, slots: u16) -> Cluster {
             well_known_ports: false,
             dir: None,
             dev_login: false,
+            zone_args: Vec::new(),
         })
     })
     .await

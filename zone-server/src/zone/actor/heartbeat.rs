@@ -117,10 +117,12 @@ impl ZoneActorState {
         metrics::gauge!("zone_npcs", "zone" => label.clone()).set(npcs as f64);
         metrics::gauge!("zone_players_held_at_border", "zone" => label.clone())
             .set(held_at_border as f64);
-        metrics::gauge!("zone_area_capacity", "zone" => label.clone())
-            .set(f64::from(self.shared.config.area_capacity));
+        let capacity = self.held.as_ref().map_or(self.shared.config.area_capacity, |h| {
+            self.shared.config.capacity_of(h.area)
+        });
+        metrics::gauge!("zone_area_capacity", "zone" => label.clone()).set(f64::from(capacity));
         let crowding = Crowding {
-            capacity: self.shared.config.area_capacity,
+            capacity,
             held_at_border: held_at_border as u32,
             refused_full: std::mem::take(&mut self.heartbeats.refused_full),
             time_rate_permille: self.heartbeats.dilation.permille(),

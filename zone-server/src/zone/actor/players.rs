@@ -34,7 +34,7 @@ impl ZoneActorState {
             return Ok(());
         };
         let (present, expected) = (held.sim.player_count(), self.arrivals.len());
-        let capacity = self.shared.config.area_capacity;
+        let capacity = self.shared.config.capacity_of(held.area);
         if present + expected < capacity as usize {
             return Ok(());
         }
