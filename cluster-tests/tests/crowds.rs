@@ -9,11 +9,10 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use cluster_tests::bot::{Bot, Route};
-use cluster_tests::stays::{check_stays, fetch_stays};
+use cluster_tests::viewer::place_character;
 use cluster_tests::{Cluster, ClusterOptions};
-use protocol::http::character::CharacterUpdate;
 use protocol::{AreaId, Position};
-use support::{Admin, SERIAL, stop_cluster, wait_for};
+use support::{Admin, SERIAL, stays_closed_and_nothing_lost, stop_cluster, wait_for};
 use tokio::sync::watch;
 
 mod support;
@@ -41,21 +40,12 @@ async fn start() -> Cluster {
 /// A join into the full area: 503, `Retry-After`, problem+json saying it is full.
 async fn join_into_the_full_area(cluster: &Cluster) {
     let http = reqwest::Client::new();
-    let api = cluster.character_api_url();
-    let token = &cluster.secrets.service_token;
-    let (character, join) = support::create_character(&cluster.bot_config(), "Latecomer").await;
-    let mut update = CharacterUpdate::from(character.clone());
-    update.area = TARGET;
-    update.position = Position::new(200.0, 0.0, 64.0);
-    let moved = http
-        .put(format!("{api}/v1/characters/{}", character.id))
-        .bearer_auth(token)
-        .header("If-Match", format!("\"{}\"", character.version))
-        .json(&update)
-        .send()
+    let config = cluster.bot_config();
+    let (character, join) = support::create_character(&config, "Latecomer").await;
+    let inside = Position::new(200.0, 0.0, 64.0);
+    let character = place_character(&http, &config, &character, TARGET, inside)
         .await
-        .expect("character-api answers");
-    assert!(moved.status().is_success(), "{}", moved.text().await.unwrap_or_default());
+        .expect("placed in the full area");
     let answer = http
         .post(format!("{}/v1/join", cluster.manager_url()))
         .bearer_auth(&join)
@@ -66,7 +56,12 @@ async fn join_into_the_full_area(cluster: &Cluster) {
     assert_eq!(answer.status(), 503);
     let retry_after = answer.headers().get("retry-after").expect("Retry-After");
     assert!(retry_after.to_str().unwrap().parse::<u64>().is_ok());
-    let kind = answer.headers().get("content-type").unwrap().to_str().unwrap();
+    let kind = answer
+        .headers()
+        .get("content-type")
+        .unwrap()
+        .to_str()
+        .unwrap();
     assert_eq!(kind, "application/problem+json");
     let problem: serde_json::Value = answer.json().await.unwrap();
     let detail = problem["detail"].as_str().unwrap();
@@ -125,7 +120,10 @@ async fn a_flash_crowd_fills_an_area_to_its_capacity_holds_the_rest_at_its_borde
     for _ in 0..6 {
         tokio::time::sleep(Duration::from_millis(500)).await;
         let zones = admin.zones().await.expect("zones");
-        let target = zones.iter().find(|z| z.area == Some(TARGET)).expect("owned");
+        let target = zones
+            .iter()
+            .find(|z| z.area == Some(TARGET))
+            .expect("owned");
         assert!(target.players <= CAPACITY, "over capacity: {target:?}");
     }
     let refused = cluster_tests::bench::sum_metric(
@@ -143,24 +141,22 @@ async fn a_flash_crowd_fills_an_area_to_its_capacity_holds_the_rest_at_its_borde
     // Nobody lost: every bot stayed connected (a transfer at most), and the zones' records
     // show one zone at a time and every input applied.
     for (stats, id) in &bots {
-        assert_eq!(stats.lost.load(Ordering::Relaxed), 0, "{id} lost its connection");
-        assert_eq!(stats.joins.load(Ordering::Relaxed), 1, "{id} joined more than once");
+        assert_eq!(
+            stats.lost.load(Ordering::Relaxed),
+            0,
+            "{id} lost its connection"
+        );
+        assert_eq!(
+            stats.joins.load(Ordering::Relaxed),
+            1,
+            "{id} joined more than once"
+        );
     }
     let ids: Vec<_> = bots.iter().map(|(_, id)| *id).collect();
-    let (urls, token) = (cluster.zone_urls(), cluster.secrets.service_token.clone());
-    let mut report = None;
-    wait_for("every stay closed", Duration::from_secs(15), async || {
-        let stays = fetch_stays(&urls, &token).await.expect("stays");
-        let open = stays
-            .iter()
-            .any(|s| ids.contains(&s.character) && s.left_us.is_none());
-        report = Some(check_stays(&stays));
-        !open
-    })
-    .await;
-    let report = report.expect("read");
-    assert!(report.double_owners.is_empty(), "{:?}", report.double_owners);
-    assert_eq!(report.lost_inputs, 0, "{:?}", report.losses);
-    assert_eq!(report.handoffs, CAPACITY as usize, "one handoff per player let in");
+    let report = stays_closed_and_nothing_lost(&cluster, &ids).await;
+    assert_eq!(
+        report.handoffs, CAPACITY as usize,
+        "one handoff per player let in"
+    );
     stop_cluster(cluster).await;
 }

@@ -5,8 +5,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
-use protocol::{AreaId, WorldGrid};
 use protocol::cluster::Subjects;
+use protocol::{AreaId, WorldGrid};
 use service_kit::logging::LogFormat;
 use service_kit::nats::NatsArgs;
 
@@ -204,7 +204,9 @@ fn parse_area_capacity(s: &str) -> Result<AreaCapacity, String> {
         .parse::<u32>()
         .ok()
         .filter(|n| *n >= 1)
-        .ok_or_else(|| format!("the capacity of {area} must be a whole number of at least 1, got `{players}`"))?;
+        .ok_or_else(|| {
+            format!("the capacity of {area} must be a whole number of at least 1, got `{players}`")
+        })?;
     Ok(AreaCapacity { area, players })
 }
 

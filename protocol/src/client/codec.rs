@@ -155,7 +155,10 @@ impl Validate for Error {
 impl Validate for TimeRate {
     fn validate(&self) -> Result<(), String> {
         if !(1..=1000).contains(&self.permille) {
-            return Err(format!("time rate {} is not within 1..=1000", self.permille));
+            return Err(format!(
+                "time rate {} is not within 1..=1000",
+                self.permille
+            ));
         }
         Ok(())
     }

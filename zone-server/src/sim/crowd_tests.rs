@@ -27,16 +27,27 @@ fn rates(out: &TickOutput, player: EntityId) -> Vec<u16> {
 fn clients_are_told_the_clock_rate_once_per_change_and_newcomers_at_once() {
     let mut sim = sim();
     let first = join(&mut sim, "First", Position::new(60.0, 0.0, 60.0), vec![]);
-    assert!(rates(&run(&mut sim, 3), first).is_empty(), "normal speed is not said");
+    assert!(
+        rates(&run(&mut sim, 3), first).is_empty(),
+        "normal speed is not said"
+    );
     sim.set_time_rate(600);
     let out = run(&mut sim, 5);
     assert_eq!(rates(&out, first), [600], "once, not every tick");
     let late = join(&mut sim, "Late", Position::new(62.0, 0.0, 60.0), vec![]);
     let out = run(&mut sim, 2);
-    assert_eq!(rates(&out, late), [600], "a newcomer learns the rate with its first update");
+    assert_eq!(
+        rates(&out, late),
+        [600],
+        "a newcomer learns the rate with its first update"
+    );
     assert!(rates(&out, first).is_empty());
     sim.set_time_rate(0);
-    assert_eq!(rates(&run(&mut sim, 1), first), [1], "never 0: the wire's floor is 1");
+    assert_eq!(
+        rates(&run(&mut sim, 1), first),
+        [1],
+        "never 0: the wire's floor is 1"
+    );
     sim.set_time_rate(5000);
     assert_eq!(rates(&run(&mut sim, 1), first), [TimeRate::NORMAL.permille]);
 }
@@ -65,7 +76,11 @@ fn apply(table: &mut HashMap<EntityId, EntityState>, out: &TickOutput, player: E
 
 fn walk_all(sim: &mut Simulation, players: &[EntityId], seq: u32) {
     for (i, &p) in players.iter().enumerate() {
-        let east = if (seq / 10 + i as u32) % 2 == 0 { 60 } else { -60 };
+        let east = if (seq / 10 + i as u32) % 2 == 0 {
+            60
+        } else {
+            -60
+        };
         let _ = sim.push(p, input(seq, east, 20, false));
     }
 }
@@ -78,7 +93,14 @@ fn far_movement_waits_at_most_its_period_and_every_update_applies() {
     let walkers: Vec<EntityId> = [5.0, 24.0, 40.0]
         .iter()
         .enumerate()
-        .map(|(i, d)| join(&mut sim, &format!("W{i}"), Position::new(20.0 + d, 0.0, 64.0), vec![]))
+        .map(|(i, d)| {
+            join(
+                &mut sim,
+                &format!("W{i}"),
+                Position::new(20.0 + d, 0.0, 64.0),
+                vec![],
+            )
+        })
         .collect();
     let mut table = HashMap::new();
     let mut updates_of = HashMap::<EntityId, usize>::new();
@@ -98,12 +120,18 @@ fn far_movement_waits_at_most_its_period_and_every_update_applies() {
             for &w in &walkers {
                 let held = sim.entity_state(w).expect("walker");
                 let shown = table.get(&w).expect("walker in view");
-                let off = (0..3).map(|k| (held.pos[k] - shown.pos[k]).abs()).max().unwrap();
+                let off = (0..3)
+                    .map(|k| (held.pos[k] - shown.pos[k]).abs())
+                    .max()
+                    .unwrap();
                 assert!(off <= 3 * 7, "tick {tick}: {w:?} shown {off} steps off");
             }
         }
     }
     let counts: Vec<usize> = walkers.iter().map(|w| updates_of[w]).collect();
     assert!(counts[0] > counts[1] && counts[1] > counts[2], "{counts:?}");
-    assert!(counts[2] <= 40 / 4 + 2, "the far walker every 4th tick: {counts:?}");
+    assert!(
+        counts[2] <= 40 / 4 + 2,
+        "the far walker every 4th tick: {counts:?}"
+    );
 }

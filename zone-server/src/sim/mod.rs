@@ -35,6 +35,7 @@ pub mod content;
 pub mod dilation;
 mod ghost_stream;
 mod ghosts;
+mod id_order;
 mod intents;
 pub mod interest;
 pub mod inventory;
@@ -68,6 +69,7 @@ use ghost_stream::GhostStreams;
 pub use ghost_stream::{GhostUpdate, NeighbourOwner};
 pub use ghosts::GhostRefusal;
 use ghosts::Ghosts;
+use id_order::IdOrder;
 use items::GroundItem;
 use npc::Npc;
 use physics::Physics;
@@ -269,12 +271,11 @@ pub struct Simulation {
     /// Border acts already applied here, by idempotency key.
     border_acts: border_acts::Applied,
     visible: Vec<(EntityId, u32)>,
-    /// Each slot of `frame` numbered by its entity's id (the order a view merges in), and
-    /// the slots in that order: built once per tick before the views.
-    rank: Vec<u32>,
-    by_id: Vec<u32>,
-    /// A client's visible slots as (rank, slot) keys, sorted as plain integers.
-    keys: Vec<u64>,
+    /// `frame`'s slots ranked by id (the order a view merges in), once per tick before
+    /// the views.
+    id_order: IdOrder,
+    /// A client's visible slots in id order.
+    in_order: Vec<u32>,
     rng: SplitMix,
     /// This tick's players in id order (kept for its allocation).
     ids: Vec<EntityId>,
@@ -344,9 +345,8 @@ impl Simulation {
             border_events: Vec::new(),
             border_acts: border_acts::Applied::default(),
             visible: Vec::new(),
-            rank: Vec::new(),
-            by_id: Vec::new(),
-            keys: Vec::new(),
+            id_order: IdOrder::default(),
+            in_order: Vec::new(),
             rng: SplitMix::new(u64::from(area.x) * 7919 + u64::from(area.z)),
             ids: Vec::new(),
             near: Vec::new(),

@@ -49,27 +49,11 @@ impl Simulation {
 
     /// Sends every client what changed for them, in player order.
     pub(super) fn send_views(&mut self, ids: &[EntityId], out: &mut TickOutput) {
-        self.rank_by_id();
+        let frame = &self.frame;
+        self.id_order.rank(frame.len(), |slot| frame[slot].0);
         for &id in ids {
             self.send_view(id, out);
         }
-    }
-
-    /// Numbers every slot of the tick's table by its entity's id, so that each client's
-    /// visible slots sort as plain integers into the order its view merges in (once per
-    /// tick here rather than a sort by key per client).
-    fn rank_by_id(&mut self) {
-        let frame = &self.frame;
-        let mut by_id = std::mem::take(&mut self.by_id);
-        by_id.clear();
-        by_id.extend(0..frame.len() as u32);
-        by_id.sort_unstable_by_key(|&slot| frame[slot as usize].0);
-        self.rank.clear();
-        self.rank.resize(frame.len(), 0);
-        for (rank, &slot) in by_id.iter().enumerate() {
-            self.rank[slot as usize] = rank as u32;
-        }
-        self.by_id = by_id;
     }
 
     /// An entity's full state: one of this area's, or a ghost as its owner described it.
@@ -96,21 +80,14 @@ impl Simulation {
         let mut view = std::mem::take(&mut player.view);
         let mut near = std::mem::take(&mut self.near);
         let mut visible = std::mem::take(&mut self.visible);
-        let mut keys = std::mem::take(&mut self.keys);
+        let mut in_order = std::mem::take(&mut self.in_order);
         self.spatial
             .nearest(at.x, at.z, self.cfg.aoi_radius, self.cfg.aoi_max, &mut near);
-        let (frame, rank) = (&self.frame, &self.rank);
-        keys.clear();
-        keys.extend(
-            near.iter()
-                .map(|&(_, slot)| u64::from(rank[slot as usize]) << 32 | u64::from(slot)),
-        );
-        keys.sort_unstable();
+        self.id_order
+            .sort(near.iter().map(|&(_, slot)| slot), &mut in_order);
+        let frame = &self.frame;
         visible.clear();
-        visible.extend(keys.iter().map(|&key| {
-            let slot = key as u32;
-            (frame[slot as usize].0, slot)
-        }));
+        visible.extend(in_order.iter().map(|&slot| (frame[slot as usize].0, slot)));
         let cadence = Cadence::new(tick, at);
         let mut updates = out.update_list();
         let update = view.update_paced(
@@ -124,7 +101,7 @@ impl Simulation {
         out.spare_update_list(updates);
         self.near = near;
         self.visible = visible;
-        self.keys = keys;
+        self.in_order = in_order;
         let Some(player) = self.players.get_mut(&id) else {
             return;
         };

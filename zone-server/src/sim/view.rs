@@ -90,9 +90,8 @@ impl View {
                 Some(&&(same, old)) if same == id => {
                     known.next();
                     let now = motion_of(slot);
-                    let held_back = old.anim == now.anim
-                        && old.health == now.health
-                        && !movement_due(id, &now);
+                    let held_back =
+                        old.anim == now.anim && old.health == now.health && !movement_due(id, &now);
                     if held_back {
                         self.next.push((id, old));
                         continue;

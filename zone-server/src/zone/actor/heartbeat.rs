@@ -110,16 +110,23 @@ impl ZoneActorState {
         let p99 = self.heartbeats.take_p99();
         let (players, npcs, held_at_border) = self.held.as_ref().map_or((0, 0, 0), |h| {
             let sim = &h.sim;
-            (sim.player_count(), sim.npc_count(), sim.held_at_border_count())
+            (
+                sim.player_count(),
+                sim.npc_count(),
+                sim.held_at_border_count(),
+            )
         });
         let label = &self.heartbeats.label;
         metrics::gauge!("zone_players", "zone" => label.clone()).set(players as f64);
         metrics::gauge!("zone_npcs", "zone" => label.clone()).set(npcs as f64);
         metrics::gauge!("zone_players_held_at_border", "zone" => label.clone())
             .set(held_at_border as f64);
-        let capacity = self.held.as_ref().map_or(self.shared.config.area_capacity, |h| {
-            self.shared.config.capacity_of(h.area)
-        });
+        let capacity = self
+            .held
+            .as_ref()
+            .map_or(self.shared.config.area_capacity, |h| {
+                self.shared.config.capacity_of(h.area)
+            });
         metrics::gauge!("zone_area_capacity", "zone" => label.clone()).set(f64::from(capacity));
         let crowding = Crowding {
             capacity,
