@@ -10,7 +10,9 @@
 //! builds its own frame for the neighbour. Prints the added p99 as a share of the budget
 //! and the bytes of a ghost update.
 //!
-//! Run: `cargo bench -p zone-server --bench tick`
+//! Run: `cargo bench -p zone-server --bench tick` (`TICK_PLAYERS=2000,4000` for other crowds
+//! than 250–4,000, `TICK_MEASURED=20` for fewer ticks and `TICK_GHOSTS=0` without the
+//! ghosts' table, e.g. under a profiler).
 #![allow(clippy::print_stdout, missing_docs)]
 
 use std::collections::BTreeMap;
@@ -27,7 +29,28 @@ use protocol::{AccountId, AreaId, CharacterId, Epoch, Position, WorldGrid, ZoneI
 use zone_server::sim::{GhostUpdate, NeighbourOwner, SimConfig, Simulation, TickOutput};
 
 const WARMUP_TICKS: u32 = 40;
-const MEASURED_TICKS: u32 = 200;
+
+/// Ticks measured per row (`TICK_MEASURED`, default 200).
+fn measured_ticks() -> u32 {
+    env_number("TICK_MEASURED").map_or(200, |n| n.max(1) as u32)
+}
+
+fn env_number(name: &str) -> Option<usize> {
+    std::env::var(name).ok()?.trim().parse().ok()
+}
+
+/// The crowds measured (`TICK_PLAYERS`, comma-separated; default 250 to 4,000).
+fn crowds() -> Vec<usize> {
+    std::env::var("TICK_PLAYERS")
+        .ok()
+        .map(|list| {
+            list.split(',')
+                .filter_map(|n| n.trim().parse().ok())
+                .collect()
+        })
+        .filter(|list: &Vec<usize>| !list.is_empty())
+        .unwrap_or_else(|| vec![250, 500, 1000, 2000, 4000])
+}
 
 struct Rng(u64);
 impl Rng {
@@ -159,13 +182,13 @@ fn measure(players: usize, with_ghosts: bool) -> Row {
     let mut out = TickOutput::default();
     let mut theirs = TickOutput::default();
     let mut buf = Vec::with_capacity(1 << 16);
-    let mut times = Vec::with_capacity(MEASURED_TICKS as usize);
-    let mut cpu_times = Vec::with_capacity(MEASURED_TICKS as usize);
+    let mut times = Vec::with_capacity(measured_ticks() as usize);
+    let mut cpu_times = Vec::with_capacity(measured_ticks() as usize);
     let mut bytes = 0usize;
     let (mut ghost_bytes, mut ghost_updates) = (0usize, 0usize);
     let mut incoming: Vec<GhostUpdate> = Vec::new();
     let mut outgoing: Vec<GhostUpdate> = Vec::new();
-    for t in 0..WARMUP_TICKS + MEASURED_TICKS {
+    for t in 0..WARMUP_TICKS + measured_ticks() {
         crowd.steer(t, &mut rng);
         // The neighbour's zone runs elsewhere: its tick and frame are not this zone's cost.
         if let Some(n) = &mut neighbour {
@@ -210,11 +233,11 @@ fn measure(players: usize, with_ghosts: bool) -> Row {
     cpu_times.sort_unstable();
     let at = |p: f64| ((times.len() as f64 * p) as usize).min(times.len() - 1);
     let pct = |p: f64| times[at(p)];
-    let seconds = f64::from(MEASURED_TICKS) / 20.0;
+    let seconds = f64::from(measured_ticks()) / 20.0;
     Row {
         players,
         us_per_player_tick: total.as_secs_f64() * 1e6
-            / (f64::from(MEASURED_TICKS) * players as f64),
+            / (f64::from(measured_ticks()) * players as f64),
         p50: pct(0.50),
         p99: pct(0.99),
         cpu_p99: cpu_times[at(0.99)],
@@ -226,7 +249,8 @@ fn measure(players: usize, with_ghosts: bool) -> Row {
 fn main() {
     let budget = Duration::from_millis(50);
     println!(
-        "one zone at 20 Hz (budget {budget:?}), {MEASURED_TICKS} measured ticks after {WARMUP_TICKS} warm-up, one thread"
+        "one zone at 20 Hz (budget {budget:?}), {} measured ticks after {WARMUP_TICKS} warm-up, one thread",
+        measured_ticks()
     );
     println!(
         "AOI: up to 64 nearest entities within 48 m; 128 m x 128 m area with its obstacles and NPCs"
@@ -243,7 +267,7 @@ fn main() {
         "KiB/s per client"
     );
     let share = |d: Duration| d.as_secs_f64() / budget.as_secs_f64() * 100.0;
-    for n in [250, 500, 1000, 2000, 4000] {
+    for n in crowds() {
         let r = measure(n, false);
         println!(
             "{:>8} {:>16.2} {:>10.2?} {:>10.2?} {:>13.1}% {:>10.2?} {:>13.1}% {:>16.1}",
@@ -274,7 +298,11 @@ fn main() {
         "added mean/budget",
         "B per ghost update"
     );
-    for n in [1000, 2000] {
+    let with_ghosts = env_number("TICK_GHOSTS") != Some(0);
+    for n in crowds()
+        .into_iter()
+        .filter(|n| with_ghosts && [1000, 2000].contains(n))
+    {
         let (plain, ghosts) = (measure(n, false), measure(n, true));
         let added = (ghosts.p99.as_secs_f64() - plain.p99.as_secs_f64()) / budget.as_secs_f64();
         let mean_added = (ghosts.us_per_player_tick - plain.us_per_player_tick) * n as f64

@@ -76,7 +76,7 @@ fn apply(table: &mut HashMap<EntityId, EntityState>, out: &TickOutput, player: E
 
 fn walk_all(sim: &mut Simulation, players: &[EntityId], seq: u32) {
     for (i, &p) in players.iter().enumerate() {
-        let east = if (seq / 10 + i as u32) % 2 == 0 {
+        let east = if (seq / 10 + i as u32).is_multiple_of(2) {
             60
         } else {
             -60
@@ -116,7 +116,7 @@ fn far_movement_waits_at_most_its_period_and_every_update_applies() {
         }
         apply(&mut table, &out, viewer);
         // Every FAR_PERIOD ticks every walker's movement has been sent in full.
-        if tick % 4 == 0 {
+        if tick.is_multiple_of(4) {
             for &w in &walkers {
                 let held = sim.entity_state(w).expect("walker");
                 let shown = table.get(&w).expect("walker in view");

@@ -43,7 +43,7 @@ impl Cadence {
     /// of them.
     pub fn movement_due(&self, id: EntityId, motion: &EntityMotion) -> bool {
         let period = self.period(motion);
-        period == 1 || self.tick.wrapping_add(phase(id)) % period == 0
+        period == 1 || self.tick.wrapping_add(phase(id)).is_multiple_of(period)
     }
 
     /// Ticks between two movement updates of an entity at `motion`.

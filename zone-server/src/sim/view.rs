@@ -257,7 +257,7 @@ mod tests {
                 &mut ids,
                 |slot| snapshot[slot as usize].motion(),
                 |id| snapshot.iter().find(|e| e.id == id).cloned(),
-                |id, _| id == EntityId(1) || tick % 4 == 0,
+                |id, _| id == EntityId(1) || tick.is_multiple_of(4),
                 &mut Vec::new(),
             );
             if let Some(packet) = packet {
@@ -266,7 +266,7 @@ mod tests {
             assert_eq!(client[&EntityId(1)], world[0], "tick {tick}");
             let far = &client[&EntityId(2)];
             assert_eq!(far.anim, world[1].anim, "tick {tick}: animation at once");
-            if tick % 4 == 0 || tick == 5 {
+            if tick.is_multiple_of(4) || tick == 5 {
                 assert_eq!(far.pos, world[1].pos, "tick {tick}: the whole movement");
             } else {
                 assert!(far.pos[0] < world[1].pos[0], "tick {tick}: held back");
