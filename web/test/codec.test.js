@@ -107,8 +107,8 @@ async function run() {
     const golden = (name) => vectors.server.find((v) => v.name === name).packet;
     table.snapshot(golden("Snapshot (golden)"), 0);
     table.delta(golden("Delta (golden)"), 50);
-    equal(table.get(5).pos, [4096, 0, 2044], "moved north by 4 steps");
-    equal(table.get(5).anim, 1, "walking");
+    equal(table.get(469762053).pos, [4096, 0, 2044], "moved north by 4 steps");
+    equal(table.get(469762053).anim, 1, "walking");
     let refused = false;
     try {
       table.delta({ tick: 1003, baseline: 1000, added: [], updated: [], removed: [] }, 100);
