@@ -309,7 +309,7 @@ impl ZoneActorState {
         }
         // A full area takes nobody more: the sender holds the player at the border and
         // tries again later, by when someone may have left.
-        if let Err(full) = self.room_for_one("handoff") {
+        if let Err(full) = self.room_for(character, "handoff") {
             return self.refuse_handoff(reply, m.handoff, &full.to_string());
         }
         let handoff = m.handoff;

@@ -26,14 +26,25 @@ pub(super) struct AreaFull {
 }
 
 impl ZoneActorState {
-    /// Whether the held area has room for one more player: those present and those
-    /// expected (a ticket not spent yet holds a place) stay under the capacity. A refusal
-    /// is counted for the heartbeat and metrics (`via`: "join" or "handoff").
-    pub(super) fn room_for_one(&mut self, via: &'static str) -> Result<(), AreaFull> {
+    /// Whether the held area has room for `character`: those present and those expected
+    /// (a ticket not spent yet holds a place) stay under the capacity. A character already
+    /// here or expected takes no second place (it reconnects, or joins again). A refusal is
+    /// counted for the heartbeat and metrics (`via`: "join" or "handoff").
+    pub(super) fn room_for(
+        &mut self,
+        character: protocol::CharacterId,
+        via: &'static str,
+    ) -> Result<(), AreaFull> {
         let Some(held) = &self.held else {
             return Ok(());
         };
-        let (present, expected) = (held.sim.player_count(), self.arrivals.len());
+        if held.sim.player_of(character).is_some() {
+            return Ok(());
+        }
+        let (present, expected) = (
+            held.sim.player_count(),
+            self.arrivals.places_held(character),
+        );
         let capacity = self.shared.config.capacity_of(held.area);
         if present + expected < capacity as usize {
             return Ok(());
