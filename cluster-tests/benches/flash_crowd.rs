@@ -3,7 +3,8 @@
 //! 2-0 east, 1-1 south), all walk into 1-0 at once. Area 1-0 takes `BENCH_CAPACITY` players
 //! (default 200; its zone's `--area-capacities`): it fills to its capacity, the others are
 //! held at its borders (their handoffs refused as full and retried), and a newcomer whose
-//! character stands in 1-0 is answered 503 with `Retry-After` (one tries every 2 s).
+//! character stands in 1-0 is answered 503 with `Retry-After` (it tries every 2 s from 20 s
+//! on).
 //!
 //! Every second it prints, from the manager's `GET /v1/zones` (the zones' heartbeats): the
 //! players in 1-0, the players held at its borders, the arrivals refused as full, the tick
@@ -81,6 +82,12 @@ async fn newcomer(
     let (character, token) = create_character(&http, &config, "newcomer").await?;
     let inside = Position::new(192.0, 0.0, 64.0);
     let character = place_character(&http, &config, &character, TARGET, inside).await?;
+    // Once the crowd has filled the area (it does in about 12 s): a join before would take
+    // a place, which its later tries keep (one character holds one place).
+    tokio::select! {
+        _ = stop.changed() => return Ok((0, 0)),
+        () = tokio::time::sleep(Duration::from_secs(20)) => {}
+    }
     let (mut full, mut admitted) = (0, 0);
     while !*stop.borrow() {
         match join_once(&http, &config.manager_url, &token, character.id).await {
