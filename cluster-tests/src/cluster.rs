@@ -27,6 +27,8 @@ pub struct ClusterOptions {
     /// Start the manager with `--dev-login` (the web client's development login): the local
     /// cluster does, tests that play in the browser do, others do not.
     pub dev_login: bool,
+    /// More flags for every zone-server (e.g. `--area-capacity 12` for a crowd test).
+    pub zone_args: Vec<String>,
 }
 
 impl Default for ClusterOptions {
@@ -37,6 +39,7 @@ impl Default for ClusterOptions {
             well_known_ports: false,
             dir: None,
             dev_login: false,
+            zone_args: Vec::new(),
         }
     }
 }
@@ -248,6 +251,7 @@ impl Cluster {
                             "--service-token",
                             &secrets.service_token,
                         ]),
+                        options.zone_args.clone(),
                     ]
                     .concat(),
                 ),

@@ -308,6 +308,7 @@ async fn forged_messages_are_refused_at_every_layer_and_the_cluster_plays_on() {
         npcs: 0,
         tick_p99_us: 0,
         ghosts: 0,
+        crowding: Default::default(),
         sent_at: service_kit::time::now_millis(),
     };
     let invented = ZoneId::new_random();

@@ -100,6 +100,7 @@ async fn every_service_answers_as_its_openapi_document_says() {
             well_known_ports: false,
             dir: None,
             dev_login: false,
+            zone_args: Vec::new(),
         })
     })
     .await

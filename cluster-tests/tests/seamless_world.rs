@@ -9,9 +9,10 @@ use std::time::Duration;
 
 use cluster_tests::Cluster;
 use cluster_tests::bot::{Bot, BotStats, Route};
-use cluster_tests::stays::{check_stays, fetch_stays};
 use protocol::{AreaId, CharacterId};
-use support::{Admin, Characters, start_cluster, stop_cluster, wait_for};
+use support::{
+    Admin, Characters, start_cluster, stays_closed_and_nothing_lost, stop_cluster, wait_for,
+};
 use tokio::sync::watch;
 
 mod support;
@@ -56,26 +57,8 @@ impl Players {
 /// Once every bot has stopped: the stays show one owner at a time and no input lost, and
 /// what character-api holds is what each bot last saw.
 async fn check_nothing_lost(cluster: &Cluster, stats: &[Arc<BotStats>], ids: &[CharacterId]) {
-    let token = cluster.secrets.service_token.clone();
-    let urls = cluster.zone_urls();
     let characters = Characters::new(cluster);
-    let mut report = None;
-    wait_for("every stay closed", Duration::from_secs(15), async || {
-        let stays = fetch_stays(&urls, &token).await.expect("stays");
-        let open = stays
-            .iter()
-            .any(|s| ids.contains(&s.character) && s.left_us.is_none());
-        report = Some(check_stays(&stays));
-        !open
-    })
-    .await;
-    let report = report.expect("read");
-    assert!(
-        report.double_owners.is_empty(),
-        "double owners: {:?}",
-        report.double_owners
-    );
-    assert_eq!(report.lost_inputs, 0, "lost inputs: {:?}", report.losses);
+    let report = stays_closed_and_nothing_lost(cluster, ids).await;
     for (s, id) in stats.iter().zip(ids) {
         let seen = s.last_inventory().expect("an inventory was seen");
         let mut stored = None;

@@ -115,6 +115,7 @@ fn server_json(packet: &ServerPacket) -> Value {
         ServerPacket::Transfer(p) => json!({ "ws_url": p.ws_url, "ticket": p.ticket.to_string() }),
         ServerPacket::Error(p) => json!({ "code": p.code.0, "message": p.message }),
         ServerPacket::Pong(p) => json!({ "nonce": p.nonce }),
+        ServerPacket::TimeRate(p) => json!({ "permille": p.permille }),
     };
     v["type"] = json!(packet.name());
     v

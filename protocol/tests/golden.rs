@@ -47,7 +47,7 @@ fn golden_server(packet: ServerPacket, expected: &str) {
 
 #[test]
 fn protocol_version_is_pinned() {
-    assert_eq!(PROTOCOL_VERSION, 2);
+    assert_eq!(PROTOCOL_VERSION, 3);
 }
 
 #[test]
@@ -58,7 +58,7 @@ fn hello() {
             protocol_version: PROTOCOL_VERSION,
         }
         .into(),
-        "01 92 c4 10 00 11 22 33 44 55 66 77 88 99 aa bb cc dd ee ff 02",
+        "01 92 c4 10 00 11 22 33 44 55 66 77 88 99 aa bb cc dd ee ff 03",
     );
 }
 
@@ -107,7 +107,7 @@ fn welcome() {
             tick: 1000,
         }
         .into(),
-        "40 96 ce 1c 00 00 05 c4 10 01 23 45 67 89 ab cd ef 01 23 45 67 89 ab cd ef 92 01 00 14 02 cd 03 e8",
+        "40 96 ce 1c 00 00 05 c4 10 01 23 45 67 89 ab cd ef 01 23 45 67 89 ab cd ef 92 01 00 14 03 cd 03 e8",
     );
 }
 
@@ -168,4 +168,16 @@ fn input_ack_transfer_error_pong() {
         "4d 92 06 a5 73 70 65 6e 74",
     );
     golden_server(Pong { nonce: 7 }.into(), "4e 91 07");
+    golden_server(TimeRate { permille: 500 }.into(), "4f 91 cd 01 f4");
+}
+
+#[test]
+fn a_time_rate_outside_its_range_is_malformed() {
+    for hex in ["4f 91 00", "4f 91 cd 03 e9"] {
+        let frame: Vec<u8> = hex
+            .split(' ')
+            .map(|b| u8::from_str_radix(b, 16).unwrap())
+            .collect();
+        assert!(ServerPacket::decode(&frame).is_err(), "{hex}");
+    }
 }

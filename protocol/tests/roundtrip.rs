@@ -140,7 +140,7 @@ proptest! {
         let epoch = epoch.map(Epoch);
         named_round_trip(&Register { zone, ws_url: ws.clone(), state, area, epoch })?;
         named_round_trip(&RegisterAck { heartbeat_interval_ms: interval })?;
-        named_round_trip(&Heartbeat { zone, ws_url: ws, state, area, epoch, players, npcs, tick_p99_us: p99, ghosts: npcs / 2, sent_at: at })?;
+        named_round_trip(&Heartbeat { zone, ws_url: ws, state, area, epoch, players, npcs, tick_p99_us: p99, ghosts: npcs / 2, crowding: Crowding { capacity: players / 3, held_at_border: npcs / 3, refused_full: p99 / 7, time_rate_permille: (p99 % 1000) as u16 + 1 }, sent_at: at })?;
         let back: Reply<Released> = cluster::decode(&cluster::encode(&Reply::<Released>::Err(err.clone())))
             .map_err(|e| TestCaseError::fail(e.to_string()))?;
         prop_assert_eq!(back, Err(err));

@@ -126,7 +126,7 @@ impl IntoResponse for ApiError {
         (status = 415, description = "The body is not declared as JSON.", body = Problem, content_type = "application/problem+json"),
         (status = 500, description = "The manager failed; the details are in its log.", body = Problem, content_type = "application/problem+json"),
         (status = 502, description = "character-api did not answer, or the zone could not preload the player.", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "No idle zone is left for the area, or its zone did not take the player.", body = Problem, content_type = "application/problem+json", headers(
+        (status = 503, description = "No idle zone is left for the area, the area is full (at its player capacity: the detail says so), or its zone did not take the player.", body = Problem, content_type = "application/problem+json", headers(
             ("Retry-After" = u32, description = "Seconds to wait before trying again.")
         )),
     ),

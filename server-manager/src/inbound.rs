@@ -12,8 +12,8 @@ use async_nats::{Client, Message, Subscriber};
 use futures_util::StreamExt;
 use protocol::ZoneId;
 use protocol::cluster::{
-    AreaOwner, AreaOwnerQuery, AreaRequest, ErrorKind, ErrorReply, HandoffEvent, Heartbeat,
-    Identity, ManagerVerb, PositionSample, Register, RegisterAck, Reply,
+    AreaOwner, AreaOwnerQuery, AreaRequest, Crowding, ErrorKind, ErrorReply, HandoffEvent,
+    Heartbeat, Identity, ManagerVerb, PositionSample, Register, RegisterAck, Reply,
 };
 use serde::Serialize;
 use tokio::task::JoinHandle;
@@ -97,6 +97,7 @@ async fn on_register(manager: Manager, client: Client, msg: Message, sender: Ide
         players: 0,
         tick_p99_us: 0,
         ghosts: 0,
+        crowding: Crowding::default(),
         register: true,
     });
     if let Err(refused) = accepted {
@@ -126,6 +127,7 @@ async fn on_heartbeat(manager: Manager, client: Client, msg: Message, sender: Id
         players: hb.players,
         tick_p99_us: hb.tick_p99_us,
         ghosts: hb.ghosts,
+        crowding: hb.crowding,
         register: false,
     });
 }

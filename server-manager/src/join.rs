@@ -2,7 +2,8 @@
 //! account owns the character and where it stands; the area gets an owner if it has none
 //! (coalesced with concurrent joins); the owner is told to expect the player with a fresh
 //! single-use ticket and preloads their data; the client gets `{zone_url, ticket, area,
-//! expires_at}`.
+//! expires_at}`. An area at its player capacity is refused by its zone, and the client is
+//! answered 503 with `Retry-After`.
 
 use std::time::Instant;
 
@@ -133,6 +134,11 @@ impl Manager {
             ZoneCallError::Refused(r) if r.kind == ErrorKind::Upstream => ApiError::Upstream(
                 format!("the zone could not preload the player: {}", r.message),
             ),
+            // A full area takes nobody until someone leaves: come back later.
+            ZoneCallError::Refused(r) if r.kind == ErrorKind::Full => ApiError::ZoneUnavailable {
+                detail: format!("the area is full: {}", r.message),
+                retry_after,
+            },
             _ => ApiError::ZoneUnavailable {
                 detail: format!("the area's zone did not take the player: {e}"),
                 retry_after,

@@ -15,7 +15,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
-use protocol::cluster::{Identity, LostArea, ZoneState};
+use protocol::cluster::{Crowding, Identity, LostArea, ZoneState};
 use protocol::http::manager::{AreaInfo, PoolStatus, ZoneInfo};
 use protocol::{AreaId, Epoch, WorldGrid, ZoneId};
 use tokio::sync::oneshot;
@@ -149,6 +149,8 @@ pub struct Report {
     pub tick_p99_us: u32,
     /// Ghosts it shows its players.
     pub ghosts: u32,
+    /// How full its area is, how fast its clock runs.
+    pub crowding: Crowding,
     /// True for a `Register` (an explicit statement of state, no grace for races).
     pub register: bool,
 }
@@ -164,6 +166,7 @@ pub struct ZoneEntry {
     players: u32,
     tick_p99_us: u32,
     ghosts: u32,
+    crowding: Crowding,
     last_seen: Instant,
     unhealthy: bool,
     /// The area the map gives it.
@@ -371,6 +374,7 @@ impl Registry {
             players: 0,
             tick_p99_us: 0,
             ghosts: 0,
+            crowding: Crowding::default(),
             last_seen: now,
             unhealthy: false,
             owns: None,
@@ -389,6 +393,7 @@ impl Registry {
         z.players = r.players;
         z.tick_p99_us = r.tick_p99_us;
         z.ghosts = r.ghosts;
+        z.crowding = r.crowding;
         z.last_seen = now;
         z.unhealthy = false;
         match r.state {
@@ -945,6 +950,7 @@ impl Registry {
                     players: z.players,
                     tick_p99_us: z.tick_p99_us,
                     ghosts: z.ghosts,
+                    crowding: z.crowding,
                     last_seen_ms: u64::try_from(now.duration_since(z.last_seen).as_millis())
                         .unwrap_or(u64::MAX),
                 }
@@ -1079,6 +1085,7 @@ mod tests {
             players: 0,
             tick_p99_us: 0,
             ghosts: 0,
+            crowding: Crowding::default(),
             register: false,
         }
     }

@@ -43,7 +43,8 @@
         cell.dataset.area = key;
         cell.setAttribute("role", "gridcell");
         cell.append(el("div", "id", key), el("div", "zone", ""), el("div", "epoch", ""),
-          el("div", "players", ""), el("div", "ghosts", ""), el("div", "band"));
+          el("div", "players", ""), el("div", "ghosts", ""), el("div", "band"),
+          el("div", "crowd", ""));
         world.append(cell);
         cells.set(key, cell);
       }
@@ -53,6 +54,29 @@
   function sameGrid(a, b) {
     return a && b && a.columns === b.columns && a.rows === b.rows &&
       a.area_size === b.area_size && a.origin_x === b.origin_x && a.origin_z === b.origin_z;
+  }
+
+  /** How full a zone's area is and how fast its clock runs, as the page shows it. */
+  function crowding(zone) {
+    const c = (zone && zone.crowding) || {};
+    const capacity = c.capacity || 0;
+    const players = zone ? zone.players : 0;
+    const rate = c.time_rate_permille == null ? 1000 : c.time_rate_permille;
+    const full = capacity > 0 && players >= capacity;
+    const held = c.held_at_border || 0;
+    const refused = c.refused_full || 0;
+    const parts = [];
+    if (full || refused) parts.push("full" + (refused ? " · " + refused + " refused/s" : ""));
+    if (rate < 1000) parts.push("time " + rate / 10 + " %");
+    if (held) parts.push(held + " held at border");
+    return {
+      full,
+      dilated: rate < 1000,
+      held,
+      players: capacity ? players + " / " + capacity : String(players),
+      time: rate / 10 + " %",
+      text: parts.join(" · "),
+    };
   }
 
   function onState(s) {
@@ -66,7 +90,9 @@
       let state = "free";
       if (a && a.zone) state = zone && zone.state === "unhealthy" ? "unhealthy"
         : zone && zone.state === "draining" ? "draining" : "allocated";
-      cell.className = "area " + state + (spawn.has(key) ? " spawn" : "");
+      const crowd = crowding(zone);
+      cell.className = "area " + state + (spawn.has(key) ? " spawn" : "") +
+        (crowd.full ? " full" : "") + (crowd.dilated ? " dilated" : "");
       cell.dataset.state = state;
       cell.dataset.zone = a && a.zone ? a.zone : "";
       cell.children[1].textContent = a && a.zone ? "zone " + short(a.zone) : "";
@@ -80,6 +106,9 @@
       band.hidden = state === "free";
       const inset = (100 * s.interest_radius) / s.grid.area_size;
       band.style.inset = inset + "%";
+      // A crowd: the area at its capacity (arrivals refused, players held at its
+      // neighbours' borders), the zone's clock slowed (time dilation).
+      cell.children[6].textContent = a && a.zone ? crowd.text : "";
       cell.title = key + (a && a.zone ? " · zone " + a.zone + " · epoch " + a.epoch +
         " · " + a.players + " players" : " · free");
     }
@@ -92,8 +121,9 @@
       const st = el("td");
       st.append(el("span", "state " + z.state, z.state));
       tr.append(el("td", "mono", short(z.zone)), st, el("td", "", z.area ? areaKey(z.area) : "–"),
-        el("td", "", z.epoch != null ? String(z.epoch) : "–"), el("td", "", String(z.players)),
+        el("td", "", z.epoch != null ? String(z.epoch) : "–"), el("td", "", crowding(z).players),
         el("td", "", (z.tick_p99_us / 1000).toFixed(1) + " ms"), el("td", "", String(z.ghosts || 0)),
+        el("td", "", crowding(z).time), el("td", "", String(crowding(z).held)),
         el("td", "", (z.last_seen_ms / 1000).toFixed(1) + " s"));
       tr.title = z.ws_url;
       zonesBody.append(tr);

@@ -114,6 +114,11 @@ async fn the_dashboard_shows_the_live_cluster_without_console_errors() {
                 // Its border band, and the ghosts its zone shows.
                 assert_eq!(cell["band"], true, "{cell}");
                 assert!(text.contains("5 ghosts"), "{cell}");
+                // How crowded it is: arrivals refused as full, held at its borders, its
+                // clock slowed.
+                for shown in ["full · 3 refused/s", "time 60 %", "2 held at border"] {
+                    assert!(text.contains(shown), "{shown}: {cell}");
+                }
             }
             None => {
                 assert_eq!(cell["state"], "free", "{cell}");

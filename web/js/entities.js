@@ -40,6 +40,13 @@ export class Entities {
     this.table = new Map();
   }
 
+  /** The zone's clock changed its pace (time dilation, PROTOCOL.md §4 `TimeRate`): ticks
+   *  now come every `tickMs`, and the clock is estimated afresh from the next arrival. */
+  retime(tickMs) {
+    this.tickMs = tickMs;
+    this.offset = null;
+  }
+
   /** The local time of `tick`, updating the clock estimate with an arrival now. */
   timeOf(tick, now) {
     const estimate = now - tick * this.tickMs;

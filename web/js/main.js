@@ -52,6 +52,9 @@ async function start() {
     lastAttack: 0,
     pickedUp: 0,
     hits: 0,
+    tickRate: 20,
+    /** The zone's clock against real time, per mille (time dilation). */
+    timeRate: 1000,
   };
 
   const panels = new Panels({
@@ -92,7 +95,10 @@ async function start() {
         game.me = p.player;
         game.area = p.area;
         entities.newConnection(p.tick_rate);
+        game.tickRate = p.tick_rate;
+        game.timeRate = 1000;
         prediction.tickMs = 1000 / p.tick_rate;
+        prediction.stepSeconds = 1 / p.tick_rate;
         // A fresh join starts from the saved state: inputs are numbered from 1 again.
         if (connection.how === "join") prediction.reset();
         else panels.system("Crossed into area " + p.area[0] + "-" + p.area[1]);
@@ -156,6 +162,16 @@ async function start() {
       case "Transfer":
         panels.system("Handed over to the next zone…");
         break;
+      case "TimeRate": {
+        // The zone slowed (or restored) its clock: its ticks, and so this client's inputs
+        // and interpolation, come at the dilated pace; a tick still moves as far.
+        game.timeRate = p.permille;
+        const tickMs = 1000 / ((game.tickRate * p.permille) / 1000);
+        prediction.tickMs = tickMs;
+        entities.retime(tickMs);
+        panels.system(p.permille === 1000 ? "Time runs normally again." : "The zone is crowded: time runs at " + p.permille / 10 + " %.");
+        break;
+      }
       case "Error": {
         const name = ERRORS[p.code] || "error " + p.code;
         keep(game.errors, { code: p.code, name, message: p.message });
@@ -251,6 +267,7 @@ async function start() {
       rtt: session.rtt,
       pos: me,
       transfers: session.stats.transfers,
+      timeRate: game.timeRate,
       retryAt: session.phase.retryAt,
       attempt: session.attempt,
     });

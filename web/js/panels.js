@@ -93,6 +93,7 @@ export class Panels {
     $("ping").textContent = s.rtt === null ? "—" : Math.round(s.rtt) + " ms";
     $("pos").textContent = s.pos ? s.pos.x.toFixed(1) + ", " + s.pos.z.toFixed(1) : "—";
     $("transfers").textContent = String(s.transfers);
+    $("time").textContent = s.timeRate === 1000 ? "100 %" : s.timeRate / 10 + " % (dilated)";
   }
 
   stats(s) {

@@ -23,7 +23,10 @@ const UNACKED_KEPT = 256;
 export class Prediction {
   constructor(world) {
     this.world = world;
+    /** Real time between two zone ticks (longer while the zone's clock is dilated)... */
     this.tickMs = 50;
+    /** ...and the game time one tick moves the world by (1 / Welcome.tick_rate). */
+    this.stepSeconds = 0.05;
     this.seq = 0;
     this.unacked = [];
     this.acked = 0;
@@ -107,7 +110,7 @@ export class Prediction {
     const len = Math.hypot(input.move_x, input.move_z);
     if (len === 0) return p;
     const speed = input.running ? RULES.runSpeed : RULES.walkSpeed;
-    const d = (speed * this.tickMs) / 1000 / len;
+    const d = (speed * this.stepSeconds) / len;
     return this.world.move(p.x, p.z, input.move_x * d, input.move_z * d);
   }
 

@@ -8,7 +8,7 @@ import { DecodeError, Reader, encodeInto } from "./msgpack.js";
 
 export { DecodeError };
 
-export const PROTOCOL_VERSION = 2;
+export const PROTOCOL_VERSION = 3;
 
 /** The game's rules a client predicts with or shows (PROTOCOL.md §12). */
 export const RULES = {
@@ -189,6 +189,11 @@ const SERVER = {
   0x4c: ["Transfer", 2, (f) => ({ ws_url: str(f[0]), ticket: bytesHex(bin16(f[1])) })],
   0x4d: ["Error", 2, (f) => ({ code: uint(f[0]), message: str(f[1]) })],
   0x4e: ["Pong", 1, (f) => ({ nonce: uint(f[0]) })],
+  0x4f: ["TimeRate", 1, (f) => {
+    const permille = uint(f[0]);
+    if (permille < 1 || permille > 1000) throw new DecodeError("time rate outside 1..=1000");
+    return { permille };
+  }],
 };
 
 /**

@@ -1,19 +1,25 @@
 //! Tick benchmark (issue 4): one zone, N players moving, everything a tick does on one
 //! core — event stacks, movement through the physics world, NPCs, area of interest, delta
-//! building and encoding every client's frames. Prints CPU µs per player-tick and tick
-//! p99 as a fraction of the 50 ms budget at 20 Hz.
+//! building and encoding every client's frames. Prints µs per player-tick and tick p99 as
+//! a fraction of the 50 ms budget at 20 Hz, both in wall-clock time and in the thread's CPU
+//! time (what the tick costs on one core, without the time other processes on a busy
+//! machine take from it), and the bytes each client is sent.
 //!
 //! Then the same with ghosts (issue 12): a neighbouring area (1-0) with as many players
 //! sends its ghost stream every tick; the measured tick also takes that frame in and
 //! builds its own frame for the neighbour. Prints the added p99 as a share of the budget
 //! and the bytes of a ghost update.
 //!
-//! Run: `cargo bench -p zone-server --bench tick`
+//! Run: `cargo bench -p zone-server --bench tick` (`TICK_PLAYERS=2000,4000` for other crowds
+//! than 250–4,000, `TICK_MEASURED=20` for fewer ticks and `TICK_GHOSTS=0` without the
+//! ghosts' table, e.g. under a profiler).
 #![allow(clippy::print_stdout, missing_docs)]
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+use nix::time::{ClockId, clock_gettime};
 
 use protocol::client::ClientPacket;
 use protocol::client::packets::Input;
@@ -23,7 +29,28 @@ use protocol::{AccountId, AreaId, CharacterId, Epoch, Position, WorldGrid, ZoneI
 use zone_server::sim::{GhostUpdate, NeighbourOwner, SimConfig, Simulation, TickOutput};
 
 const WARMUP_TICKS: u32 = 40;
-const MEASURED_TICKS: u32 = 200;
+
+/// Ticks measured per row (`TICK_MEASURED`, default 200).
+fn measured_ticks() -> u32 {
+    env_number("TICK_MEASURED").map_or(200, |n| n.max(1) as u32)
+}
+
+fn env_number(name: &str) -> Option<usize> {
+    std::env::var(name).ok()?.trim().parse().ok()
+}
+
+/// The crowds measured (`TICK_PLAYERS`, comma-separated; default 250 to 4,000).
+fn crowds() -> Vec<usize> {
+    std::env::var("TICK_PLAYERS")
+        .ok()
+        .map(|list| {
+            list.split(',')
+                .filter_map(|n| n.trim().parse().ok())
+                .collect()
+        })
+        .filter(|list: &Vec<usize>| !list.is_empty())
+        .unwrap_or_else(|| vec![250, 500, 1000, 2000, 4000])
+}
 
 struct Rng(u64);
 impl Rng {
@@ -56,11 +83,17 @@ fn character(i: usize, at: Position) -> Character {
     }
 }
 
+/// CPU time this thread has used.
+fn thread_cpu() -> Duration {
+    clock_gettime(ClockId::CLOCK_THREAD_CPUTIME_ID).map_or(Duration::ZERO, Duration::from)
+}
+
 struct Row {
     players: usize,
     us_per_player_tick: f64,
     p50: Duration,
     p99: Duration,
+    cpu_p99: Duration,
     kib_per_client_s: f64,
     /// Mean bytes of one ghost update (the client-protocol frame inside a `GhostFrame`).
     ghost_update_bytes: f64,
@@ -149,12 +182,13 @@ fn measure(players: usize, with_ghosts: bool) -> Row {
     let mut out = TickOutput::default();
     let mut theirs = TickOutput::default();
     let mut buf = Vec::with_capacity(1 << 16);
-    let mut times = Vec::with_capacity(MEASURED_TICKS as usize);
+    let mut times = Vec::with_capacity(measured_ticks() as usize);
+    let mut cpu_times = Vec::with_capacity(measured_ticks() as usize);
     let mut bytes = 0usize;
     let (mut ghost_bytes, mut ghost_updates) = (0usize, 0usize);
     let mut incoming: Vec<GhostUpdate> = Vec::new();
     let mut outgoing: Vec<GhostUpdate> = Vec::new();
-    for t in 0..WARMUP_TICKS + MEASURED_TICKS {
+    for t in 0..WARMUP_TICKS + measured_ticks() {
         crowd.steer(t, &mut rng);
         // The neighbour's zone runs elsewhere: its tick and frame are not this zone's cost.
         if let Some(n) = &mut neighbour {
@@ -166,7 +200,7 @@ fn measure(players: usize, with_ghosts: bool) -> Row {
         }
         // The tick is: the neighbour's frame taken in, simulate, encode every frame for
         // its client, and build this area's frame for the neighbour.
-        let start = Instant::now();
+        let (start, cpu_start) = (Instant::now(), thread_cpu());
         for frame in &incoming {
             let _ = crowd
                 .sim
@@ -185,9 +219,10 @@ fn measure(players: usize, with_ghosts: bool) -> Row {
         if with_ghosts {
             crowd.sim.ghost_frames(&[owner(there)], &mut outgoing);
         }
-        let elapsed = start.elapsed();
+        let (elapsed, cpu) = (start.elapsed(), thread_cpu().saturating_sub(cpu_start));
         if t >= WARMUP_TICKS {
             times.push(elapsed);
+            cpu_times.push(cpu);
             bytes += tick_bytes;
             ghost_updates += outgoing.len();
             ghost_bytes += outgoing.iter().map(|f| f.update.len()).sum::<usize>();
@@ -195,14 +230,17 @@ fn measure(players: usize, with_ghosts: bool) -> Row {
     }
     let total: Duration = times.iter().sum();
     times.sort_unstable();
-    let pct = |p: f64| times[((times.len() as f64 * p) as usize).min(times.len() - 1)];
-    let seconds = f64::from(MEASURED_TICKS) / 20.0;
+    cpu_times.sort_unstable();
+    let at = |p: f64| ((times.len() as f64 * p) as usize).min(times.len() - 1);
+    let pct = |p: f64| times[at(p)];
+    let seconds = f64::from(measured_ticks()) / 20.0;
     Row {
         players,
         us_per_player_tick: total.as_secs_f64() * 1e6
-            / (f64::from(MEASURED_TICKS) * players as f64),
+            / (f64::from(measured_ticks()) * players as f64),
         p50: pct(0.50),
         p99: pct(0.99),
+        cpu_p99: cpu_times[at(0.99)],
         kib_per_client_s: bytes as f64 / seconds / players as f64 / 1024.0,
         ghost_update_bytes: ghost_bytes as f64 / ghost_updates.max(1) as f64,
     }
@@ -211,30 +249,39 @@ fn measure(players: usize, with_ghosts: bool) -> Row {
 fn main() {
     let budget = Duration::from_millis(50);
     println!(
-        "one zone at 20 Hz (budget {budget:?}), {MEASURED_TICKS} measured ticks after {WARMUP_TICKS} warm-up, one thread"
+        "one zone at 20 Hz (budget {budget:?}), {} measured ticks after {WARMUP_TICKS} warm-up, one thread",
+        measured_ticks()
     );
     println!(
         "AOI: up to 64 nearest entities within 48 m; 128 m x 128 m area with its obstacles and NPCs"
     );
     println!(
-        "{:>8} {:>16} {:>10} {:>10} {:>14} {:>16}",
-        "players", "us/player-tick", "p50", "p99", "p99/budget", "KiB/s per client"
+        "{:>8} {:>16} {:>10} {:>10} {:>14} {:>10} {:>14} {:>16}",
+        "players",
+        "us/player-tick",
+        "p50",
+        "p99",
+        "p99/budget",
+        "CPU p99",
+        "CPU p99/budget",
+        "KiB/s per client"
     );
-    let print = |r: &Row| {
+    let share = |d: Duration| d.as_secs_f64() / budget.as_secs_f64() * 100.0;
+    for n in crowds() {
+        let r = measure(n, false);
         println!(
-            "{:>8} {:>16.2} {:>10.2?} {:>10.2?} {:>13.1}% {:>16.1}",
+            "{:>8} {:>16.2} {:>10.2?} {:>10.2?} {:>13.1}% {:>10.2?} {:>13.1}% {:>16.1}",
             r.players,
             r.us_per_player_tick,
             r.p50,
             r.p99,
-            r.p99.as_secs_f64() / budget.as_secs_f64() * 100.0,
+            share(r.p99),
+            r.cpu_p99,
+            share(r.cpu_p99),
             r.kib_per_client_s
         );
-    };
-    for n in [250, 500, 1000, 2000] {
-        print(&measure(n, false));
     }
-    println!("target: 1000 players with p99 <= 25% of the budget");
+    println!("target: 2000 players with p99 <= 25% of the budget");
     println!();
     println!(
         "with ghosts: a neighbouring area (1-0) with as many players streams its border band in"
@@ -251,7 +298,11 @@ fn main() {
         "added mean/budget",
         "B per ghost update"
     );
-    for n in [1000, 2000] {
+    let with_ghosts = env_number("TICK_GHOSTS") != Some(0);
+    for n in crowds()
+        .into_iter()
+        .filter(|n| with_ghosts && [1000, 2000].contains(n))
+    {
         let (plain, ghosts) = (measure(n, false), measure(n, true));
         let added = (ghosts.p99.as_secs_f64() - plain.p99.as_secs_f64()) / budget.as_secs_f64();
         let mean_added = (ghosts.us_per_player_tick - plain.us_per_player_tick) * n as f64

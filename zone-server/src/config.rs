@@ -5,8 +5,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
-use protocol::WorldGrid;
 use protocol::cluster::Subjects;
+use protocol::{AreaId, WorldGrid};
 use service_kit::logging::LogFormat;
 use service_kit::nats::NatsArgs;
 
@@ -99,6 +99,19 @@ pub struct Config {
     /// How far past a border a player walks before being handed on, metres.
     #[arg(long, env = "HANDOFF_MARGIN", default_value_t = 2.0, global = true)]
     pub handoff_margin: f32,
+    /// Players one area takes at most: joins into a full area are answered 503 with
+    /// `Retry-After` by the manager, handoffs into it refused (the player is held at the
+    /// border and the handoff retried).
+    #[arg(long, env = "AREA_CAPACITY", default_value_t = 2000, value_parser = clap::value_parser!(u32).range(1..), global = true)]
+    pub area_capacity: u32,
+    /// Capacities of particular areas, instead of `--area-capacity`: `AREA=PLAYERS`,
+    /// comma-separated (e.g. `1-0=500,2-3=300`: a town square takes fewer than a field).
+    #[arg(long, env = "AREA_CAPACITIES", value_delimiter = ',', value_parser = parse_area_capacity, global = true)]
+    pub area_capacities: Vec<AreaCapacity>,
+    /// The slowest the zone's clock runs when its tick overruns the budget (time
+    /// dilation), percent of real time.
+    #[arg(long, env = "DILATION_FLOOR", default_value_t = 50, value_parser = clap::value_parser!(u8).range(10..=100), global = true)]
+    pub dilation_floor: u8,
     /// Log format.
     #[arg(long, env = "LOG_FORMAT", value_enum, default_value_t = LogFormat::Plain, global = true)]
     pub log_format: LogFormat,
@@ -156,15 +169,70 @@ impl Config {
             .collect())
     }
 
+    /// The players `area` takes at most.
+    pub fn capacity_of(&self, area: AreaId) -> u32 {
+        self.area_capacities
+            .iter()
+            .rev()
+            .find(|c| c.area == area)
+            .map_or(self.area_capacity, |c| c.players)
+    }
+
     /// One tick.
     pub fn tick_interval(&self) -> Duration {
         Duration::from_secs_f64(1.0 / f64::from(self.tick_rate))
     }
 }
 
+/// One area's own capacity (`--area-capacities`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AreaCapacity {
+    /// The area.
+    pub area: AreaId,
+    /// The players it takes at most (at least 1).
+    pub players: u32,
+}
+
+/// `AREA=PLAYERS`, e.g. `1-0=500`.
+fn parse_area_capacity(s: &str) -> Result<AreaCapacity, String> {
+    let (area, players) = s
+        .split_once('=')
+        .ok_or_else(|| format!("expected `<area>=<players>` such as `1-0=500`, got `{s}`"))?;
+    let area = area.trim().parse().map_err(|e| format!("{e}"))?;
+    let players = players
+        .trim()
+        .parse::<u32>()
+        .ok()
+        .filter(|n| *n >= 1)
+        .ok_or_else(|| {
+            format!("the capacity of {area} must be a whole number of at least 1, got `{players}`")
+        })?;
+    Ok(AreaCapacity { area, players })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn areas_may_have_capacities_of_their_own() {
+        let args = Args::parse_from([
+            "zone-server",
+            "--area-capacity",
+            "300",
+            "--area-capacities",
+            "1-0=12, 2-3=40",
+        ])
+        .config;
+        assert_eq!(args.capacity_of(AreaId::new(1, 0)), 12);
+        assert_eq!(args.capacity_of(AreaId::new(2, 3)), 40);
+        assert_eq!(args.capacity_of(AreaId::new(0, 0)), 300);
+        for bad in ["1-0", "1-0=0", "1-0=-3", "x=5", "1-0=many"] {
+            let parsed = Args::try_parse_from(["zone-server", "--area-capacities", bad]);
+            assert!(parsed.is_err(), "{bad}");
+        }
+        assert!(Args::try_parse_from(["zone-server", "--area-capacity", "0"]).is_err());
+    }
 
     #[test]
     fn public_url_names_the_bound_port() {

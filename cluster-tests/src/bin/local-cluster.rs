@@ -85,6 +85,7 @@ async fn main() -> anyhow::Result<()> {
         well_known_ports: !free_ports,
         dir: Some(dir.clone()),
         dev_login: true,
+        zone_args: Vec::new(),
     };
     let mut starting = tokio::task::spawn_blocking(move || {
         Cluster::start_with_nats_nodes(cluster_options, usize::from(nats_nodes))

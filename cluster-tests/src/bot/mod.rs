@@ -58,6 +58,10 @@ pub enum Route {
     /// Between random waypoints within 40 m of its area's nearer west or east edge, on its
     /// own side: always in view of the area across it (a crowd of ghosts there).
     BorderBand,
+    /// Into the second area of the first row and about inside it, from wherever it is (a
+    /// flash crowd converging on one area): held at its border while it is full, the bot
+    /// keeps walking into it.
+    Converge,
 }
 
 /// Mints a player join token (HS256, `sub` = account, valid for an hour).

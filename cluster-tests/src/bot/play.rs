@@ -142,6 +142,11 @@ impl PlayState {
                 };
                 Position::new(x, 0.0, north + 10.0 + self.unit() * (AREA_SIZE - 20.0))
             }
+            Route::Converge => Position::new(
+                AREA_SIZE + 8.0 + self.unit() * (AREA_SIZE - 16.0),
+                0.0,
+                8.0 + self.unit() * (AREA_SIZE - 16.0),
+            ),
             Route::BorderRunner => {
                 self.east = at.x < AREA_SIZE;
                 let depth = 6.0 + self.unit() * 6.0;

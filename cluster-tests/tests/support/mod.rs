@@ -11,6 +11,7 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use cluster_tests::bot::{self, Bot, BotConfig, BotStats, Controls, join_once};
+use cluster_tests::stays::{StayReport, check_stays, fetch_stays};
 use cluster_tests::{Cluster, ClusterOptions};
 use futures_util::{SinkExt, StreamExt};
 use protocol::client::packets::{self as pk, ErrorCode};
@@ -36,6 +37,7 @@ pub async fn start_cluster(zone_servers: usize, slots: u16) -> Cluster {
             well_known_ports: false,
             dir: None,
             dev_login: false,
+            zone_args: Vec::new(),
         })
     })
     .await
@@ -177,6 +179,34 @@ pub async fn zone_metrics(addr: SocketAddr) -> String {
 
 #[allow(unused_imports)] // not every test file that includes this module reads metrics
 pub use test_support::metric;
+
+/// Once the stays of `characters` are all closed (their bots stopped): the zones' record
+/// of them, checked to show one owner at a time and no input lost (asserted here).
+pub async fn stays_closed_and_nothing_lost(
+    cluster: &Cluster,
+    characters: &[protocol::CharacterId],
+) -> StayReport {
+    let token = cluster.secrets.service_token.clone();
+    let urls = cluster.zone_urls();
+    let mut report = None;
+    wait_for("every stay closed", Duration::from_secs(15), async || {
+        let stays = fetch_stays(&urls, &token).await.expect("stays");
+        let open = stays
+            .iter()
+            .any(|s| characters.contains(&s.character) && s.left_us.is_none());
+        report = Some(check_stays(&stays));
+        !open
+    })
+    .await;
+    let report = report.expect("read");
+    assert!(
+        report.double_owners.is_empty(),
+        "double owners: {:?}",
+        report.double_owners
+    );
+    assert_eq!(report.lost_inputs, 0, "lost inputs: {:?}", report.losses);
+    report
+}
 
 // ---------------------------------------------------------------------------- joining
 

@@ -349,3 +349,24 @@ pub struct Pong {
     /// The ping's nonce.
     pub nonce: u32,
 }
+
+/// How fast the zone's clock runs against real time (time dilation): a zone whose tick
+/// overruns its budget slows its own clock rather than falling behind, so each tick still
+/// moves the world by `1 / tick_rate` s of game time but ticks come `permille / 1000` as
+/// often. Sent when it changes, and after `Welcome` when it is not 1000.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TimeRate {
+    /// Game time per real time, per mille: 1000 is normal speed, 500 half speed
+    /// (1..=1000).
+    pub permille: u16,
+}
+
+impl TimeRate {
+    /// Normal speed.
+    pub const NORMAL: Self = Self { permille: 1000 };
+
+    /// The ticks a second a client gets at this rate, given `Welcome.tick_rate`.
+    pub fn ticks_per_second(self, tick_rate: u8) -> f32 {
+        f32::from(tick_rate) * f32::from(self.permille) / 1000.0
+    }
+}

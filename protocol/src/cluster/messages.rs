@@ -129,8 +129,40 @@ pub struct Heartbeat {
     /// Ghosts held: entities of neighbouring areas shown to this area's players.
     #[serde(default)]
     pub ghosts: u32,
+    /// How full the area is and how fast the zone's clock runs.
+    #[serde(default)]
+    pub crowding: Crowding,
     /// When it was sent (zone clock).
     pub sent_at: UnixMillis,
+}
+
+/// How full a zone's area is and how fast its clock runs: what a crowd does to it.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Crowding {
+    /// Players the area takes at most (joins and handoffs beyond it are refused); 0 from
+    /// a zone that does not say.
+    pub capacity: u32,
+    /// Its players held at a border right now, their handoff refused (the next area full,
+    /// or not answering).
+    pub held_at_border: u32,
+    /// Joins and handoffs into the area refused because it was full, since the last
+    /// heartbeat.
+    pub refused_full: u32,
+    /// Game time per real time, per mille (time dilation): 1000 is normal speed.
+    pub time_rate_permille: u16,
+}
+
+impl Default for Crowding {
+    /// What an older zone, which says nothing of it, is taken to mean.
+    fn default() -> Self {
+        Self {
+            capacity: 0,
+            held_at_border: 0,
+            refused_full: 0,
+            time_rate_permille: 1000,
+        }
+    }
 }
 
 /// Manager → zone: take `area` under `epoch`.

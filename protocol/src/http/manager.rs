@@ -54,6 +54,10 @@ pub struct ZoneInfo {
     /// Ghosts it shows its players: entities of neighbouring areas near its borders.
     #[serde(default)]
     pub ghosts: u32,
+    /// Its area's capacity, the players held at its borders, arrivals refused as full,
+    /// and its clock rate.
+    #[serde(default)]
+    pub crowding: crate::cluster::Crowding,
     #[cfg_attr(feature = "openapi", schema(schema_with = super::schema::millis))]
     /// Milliseconds since its last heartbeat.
     pub last_seen_ms: u64,

@@ -179,6 +179,18 @@ impl StandInZone {
                             tick_p99_us: 1200,
                             // A holding zone shows its players some ghosts.
                             ghosts: if s.area.is_some() { 5 } else { 0 },
+                            // ...is crowded: arrivals refused, players held at its
+                            // borders, its clock slowed.
+                            crowding: if s.area.is_some() {
+                                protocol::cluster::Crowding {
+                                    capacity: s.players.max(1),
+                                    held_at_border: 2,
+                                    refused_full: 3,
+                                    time_rate_permille: 600,
+                                }
+                            } else {
+                                Default::default()
+                            },
                             sent_at: service_kit::time::now_millis(),
                         }
                     };

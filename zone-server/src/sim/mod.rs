@@ -18,8 +18,11 @@
 //! | chat | `chat.rs` |
 //! | quest events counted, quest-api answers taken in | `quests.rs` |
 //! | ghosts of neighbouring areas expired | `ghosts.rs` |
-//! | each client sent what it can see (real entities and ghosts), saves started | `outbox.rs` |
+//! | each client sent what it can see (real entities and ghosts; far ones' movement less often, `interest.rs`), saves started | `outbox.rs` |
 //! | each neighbouring area's owner sent what lies near its border | `ghost_stream.rs` |
+//!
+//! The zone actor paces the ticks (`dilation.rs`: a tick that overruns its budget slows
+//! the zone's clock, and clients are told its rate with their next update).
 //!
 //! Between ticks, the owners of neighbouring areas' ghost frames come in (`ghosts.rs`), and
 //! acts and chat across the border both ways (`border_acts.rs`).
@@ -29,9 +32,12 @@ mod border_acts;
 mod chat;
 mod combat;
 pub mod content;
+pub mod dilation;
 mod ghost_stream;
 mod ghosts;
+mod id_order;
 mod intents;
+pub mod interest;
 pub mod inventory;
 mod items;
 mod movement;
@@ -47,7 +53,8 @@ mod world_state;
 
 use std::sync::Arc;
 
-use protocol::client::entity::EntityMotion;
+use protocol::client::entity::{EntityDelta, EntityMotion};
+use protocol::client::packets::TimeRate;
 use protocol::client::{ClientPacket, ServerPacket};
 use protocol::content::ItemStack;
 use protocol::http::character::Character;
@@ -62,6 +69,7 @@ use ghost_stream::GhostStreams;
 pub use ghost_stream::{GhostUpdate, NeighbourOwner};
 pub use ghosts::GhostRefusal;
 use ghosts::Ghosts;
+use id_order::IdOrder;
 use items::GroundItem;
 use npc::Npc;
 use physics::Physics;
@@ -184,14 +192,38 @@ pub struct TickOutput {
     /// Players whose first input since admission was applied this tick, with that input's
     /// sequence number (once per stay: the handoff benchmark's end mark).
     pub first_inputs: Vec<(EntityId, u32)>,
+    /// The lists of entity updates of the frames cleared, emptied, for the next tick's
+    /// `Delta`s: a crowd's every client gets one each tick, so they are reused rather than
+    /// allocated and freed thousands of times a tick.
+    spare_updates: Vec<Vec<EntityDelta>>,
 }
 
 impl TickOutput {
-    /// Empties every list, keeping their allocations.
+    /// Empties every list, keeping their allocations (and those of the `Delta`s' update
+    /// lists, for the next tick's).
     pub fn clear(&mut self) {
-        self.frames.clear();
+        for (_, packet) in self.frames.drain(..) {
+            if let ServerPacket::Delta(delta) = packet {
+                let mut updated = delta.updated;
+                updated.clear();
+                self.spare_updates.push(updated);
+            }
+        }
         self.effects.clear();
         self.first_inputs.clear();
+    }
+
+    /// An empty list for a `Delta`'s updates, reused if one is spare.
+    fn update_list(&mut self) -> Vec<EntityDelta> {
+        self.spare_updates.pop().unwrap_or_default()
+    }
+
+    /// Keeps `list` (emptied) for a later `Delta`.
+    fn spare_update_list(&mut self, mut list: Vec<EntityDelta>) {
+        if list.capacity() > 0 {
+            list.clear();
+            self.spare_updates.push(list);
+        }
     }
 }
 
@@ -239,6 +271,11 @@ pub struct Simulation {
     /// Border acts already applied here, by idempotency key.
     border_acts: border_acts::Applied,
     visible: Vec<(EntityId, u32)>,
+    /// `frame`'s slots ranked by id (the order a view merges in), once per tick before
+    /// the views.
+    id_order: IdOrder,
+    /// A client's visible slots in id order.
+    in_order: Vec<u32>,
     rng: SplitMix,
     /// This tick's players in id order (kept for its allocation).
     ids: Vec<EntityId>,
@@ -247,6 +284,9 @@ pub struct Simulation {
     deferred: TickOutput,
     /// The packets one player's turn applies (kept for its allocation).
     batch: Vec<ClientPacket>,
+    /// How fast the zone's clock runs against real time, per mille (time dilation, decided
+    /// by the zone actor, which paces the ticks): clients are told when it changes.
+    time_rate: u16,
 }
 
 impl std::fmt::Debug for Simulation {
@@ -305,11 +345,14 @@ impl Simulation {
             border_events: Vec::new(),
             border_acts: border_acts::Applied::default(),
             visible: Vec::new(),
+            id_order: IdOrder::default(),
+            in_order: Vec::new(),
             rng: SplitMix::new(u64::from(area.x) * 7919 + u64::from(area.z)),
             ids: Vec::new(),
             near: Vec::new(),
             deferred: TickOutput::default(),
             batch: Vec::with_capacity(EVENTS_PER_TICK),
+            time_rate: TimeRate::NORMAL.permille,
             content,
         };
         for (i, spawn) in sim.content.npc_spawns.clone().iter().enumerate() {
@@ -380,6 +423,21 @@ impl Simulation {
     /// Players present.
     pub fn player_count(&self) -> usize {
         self.players.len()
+    }
+
+    /// Players held inside a border, their handoff not gone through (the next area full,
+    /// not answering, or without a zone yet).
+    pub fn held_at_border_count(&self) -> usize {
+        self.players
+            .values()
+            .filter(|p| p.border_hold.is_some())
+            .count()
+    }
+
+    /// Sets how fast the zone's clock runs, per mille of real time (1..=1000): every
+    /// client whose last `TimeRate` said otherwise is sent one with its next update.
+    pub fn set_time_rate(&mut self, permille: u16) {
+        self.time_rate = permille.clamp(1, TimeRate::NORMAL.permille);
     }
 
     /// NPCs alive.
@@ -459,5 +517,7 @@ impl Simulation {
 
 #[cfg(test)]
 mod border_tests;
+#[cfg(test)]
+mod crowd_tests;
 #[cfg(test)]
 mod tests;

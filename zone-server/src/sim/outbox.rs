@@ -9,6 +9,7 @@ use protocol::client::packets as pk;
 use protocol::http::character::Character;
 use protocol::{CharacterId, EntityId};
 
+use super::interest::Cadence;
 use super::items::GroundItem;
 use super::player::SaveDue;
 use super::{Effect, Simulation, TickOutput};
@@ -48,6 +49,8 @@ impl Simulation {
 
     /// Sends every client what changed for them, in player order.
     pub(super) fn send_views(&mut self, ids: &[EntityId], out: &mut TickOutput) {
+        let frame = &self.frame;
+        self.id_order.rank(frame.len(), |slot| frame[slot].0);
         for &id in ids {
             self.send_view(id, out);
         }
@@ -77,24 +80,43 @@ impl Simulation {
         let mut view = std::mem::take(&mut player.view);
         let mut near = std::mem::take(&mut self.near);
         let mut visible = std::mem::take(&mut self.visible);
+        let mut in_order = std::mem::take(&mut self.in_order);
         self.spatial
             .nearest(at.x, at.z, self.cfg.aoi_radius, self.cfg.aoi_max, &mut near);
-        visible.clear();
+        self.id_order
+            .sort(near.iter().map(|&(_, slot)| slot), &mut in_order);
         let frame = &self.frame;
-        visible.extend(near.iter().map(|&(_, slot)| (frame[slot as usize].0, slot)));
-        let update = view.update(
+        visible.clear();
+        visible.extend(in_order.iter().map(|&slot| (frame[slot as usize].0, slot)));
+        let cadence = Cadence::new(tick, at);
+        let mut updates = out.update_list();
+        let update = view.update_paced(
             tick,
             &mut visible,
             |slot| frame[slot as usize].1,
             |e| self.state_of(e),
+            |e, motion| cadence.movement_due(e, motion),
+            &mut updates,
         );
+        out.spare_update_list(updates);
         self.near = near;
         self.visible = visible;
+        self.in_order = in_order;
         let Some(player) = self.players.get_mut(&id) else {
             return;
         };
         player.view = view;
-        // The acknowledgement first: the update that follows shows the movement of every
+        // The clock's pace first: the frames after it come at that pace.
+        if player.time_rate_told != self.time_rate {
+            player.time_rate_told = self.time_rate;
+            out.frames.push((
+                id,
+                ServerPacket::TimeRate(pk::TimeRate {
+                    permille: self.time_rate,
+                }),
+            ));
+        }
+        // Then the acknowledgement: the update that follows shows the movement of every
         // input up to it and of none after, so a client reconciling when it applies the
         // update replays exactly the inputs it still holds (PROTOCOL.md §8).
         if player.last_input_seq > player.acked_seq {

@@ -9,7 +9,7 @@ use protocol::client::entity::{
     AnimState, EntityKind, EntityMotion, EntityState, health_percent, quantize_position,
     quantize_yaw,
 };
-use protocol::client::packets::Input;
+use protocol::client::packets::{Input, TimeRate};
 use protocol::cluster::PlayerTransfer;
 use protocol::http::character::Character;
 use protocol::http::quest::QuestProgress;
@@ -168,6 +168,9 @@ pub struct Player {
     pub unsent: Unsent,
     /// Inputs applied since admission.
     pub inputs_applied: u64,
+    /// The zone's clock rate (per mille) the client was last told: 1000 (normal) until a
+    /// `TimeRate` says otherwise.
+    pub time_rate_told: u16,
 }
 
 impl Player {
@@ -194,6 +197,7 @@ impl Player {
             next_save,
             unsent: Unsent::Nothing,
             inputs_applied: 0,
+            time_rate_told: TimeRate::NORMAL.permille,
         };
         for input in arrival.pending_inputs {
             if player.unapplied(input.seq) {

@@ -36,6 +36,7 @@ impl View {
     /// tick's entity table (`visible` is sorted by id here), or `None` when the client
     /// already holds exactly that. `motion_of` gives the current motion of a slot's
     /// entity; `state_of` an entity's full state (only for entities new to the client).
+    /// Every change is sent (a neighbour's ghost stream wants them all).
     pub fn update(
         &mut self,
         tick: u32,
@@ -43,11 +44,38 @@ impl View {
         motion_of: impl Fn(u32) -> EntityMotion,
         state_of: impl Fn(EntityId) -> Option<EntityState>,
     ) -> Option<ServerPacket> {
+        self.update_paced(
+            tick,
+            visible,
+            motion_of,
+            state_of,
+            |_, _| true,
+            &mut Vec::new(),
+        )
+    }
+
+    /// [`View::update`], sending an entity's movement (position, heading) only when
+    /// `movement_due` says so: a movement held back stays unsent, and the next update of
+    /// the entity carries the whole difference from what the client holds. Entering,
+    /// leaving, animation and health are sent at once. The `Delta`'s updates are gathered
+    /// in `updates` (empty; a list kept from earlier ticks), which it takes.
+    pub fn update_paced(
+        &mut self,
+        tick: u32,
+        visible: &mut [(EntityId, u32)],
+        motion_of: impl Fn(u32) -> EntityMotion,
+        state_of: impl Fn(EntityId) -> Option<EntityState>,
+        movement_due: impl Fn(EntityId, &EntityMotion) -> bool,
+        updates: &mut Vec<EntityDelta>,
+    ) -> Option<ServerPacket> {
         visible.sort_unstable_by_key(|(id, _)| *id);
         // One entity shown by two neighbours (a player between their areas) counts once.
         let visible = dedup_sorted(visible);
         let first = self.last_tick.is_none();
-        let (mut added, mut updated, mut removed) = (Vec::new(), Vec::new(), Vec::new());
+        let (mut added, mut removed) = (Vec::new(), Vec::new());
+        let updated = updates;
+        updated.clear();
+        updated.reserve(visible.len());
         self.next.clear();
         let mut known = self.known.iter().peekable();
         for &(id, slot) in visible.iter() {
@@ -62,6 +90,12 @@ impl View {
                 Some(&&(same, old)) if same == id => {
                     known.next();
                     let now = motion_of(slot);
+                    let held_back =
+                        old.anim == now.anim && old.health == now.health && !movement_due(id, &now);
+                    if held_back {
+                        self.next.push((id, old));
+                        continue;
+                    }
                     if let Some(delta) = EntityDelta::between_motion(id, &old, &now) {
                         updated.push(delta);
                     }
@@ -92,7 +126,7 @@ impl View {
             tick,
             baseline,
             added,
-            updated,
+            updated: std::mem::take(updated),
             removed,
         }))
     }
@@ -202,5 +236,41 @@ mod tests {
         let full = |_| Some(e.clone());
         assert!(view.update(0, &mut [(e.id, 0)], motion, full).is_some());
         assert!(view.update(1, &mut [(e.id, 0)], motion, full).is_none());
+    }
+
+    #[test]
+    fn movement_held_back_arrives_whole_and_the_rest_at_once() {
+        let mut view = View::default();
+        let mut client = HashMap::new();
+        let mut world = vec![state(1, 0), state(2, 0)];
+        for tick in 0..12u32 {
+            world[0].pos[0] += 3;
+            world[1].pos[0] += 5;
+            if tick == 5 {
+                world[1].anim = AnimState::Attack;
+            }
+            let snapshot = world.clone();
+            let mut ids = vec![(EntityId(1), 0), (EntityId(2), 1)];
+            // Entity 2 is "far": its movement is due every fourth tick only.
+            let packet = view.update_paced(
+                tick,
+                &mut ids,
+                |slot| snapshot[slot as usize].motion(),
+                |id| snapshot.iter().find(|e| e.id == id).cloned(),
+                |id, _| id == EntityId(1) || tick.is_multiple_of(4),
+                &mut Vec::new(),
+            );
+            if let Some(packet) = packet {
+                apply(&mut client, packet);
+            }
+            assert_eq!(client[&EntityId(1)], world[0], "tick {tick}");
+            let far = &client[&EntityId(2)];
+            assert_eq!(far.anim, world[1].anim, "tick {tick}: animation at once");
+            if tick.is_multiple_of(4) || tick == 5 {
+                assert_eq!(far.pos, world[1].pos, "tick {tick}: the whole movement");
+            } else {
+                assert!(far.pos[0] < world[1].pos[0], "tick {tick}: held back");
+            }
+        }
     }
 }

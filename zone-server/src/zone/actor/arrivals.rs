@@ -13,7 +13,7 @@ use std::sync::Arc;
 use protocol::cluster::{Identity, PlayerTransfer};
 use protocol::http::character::Character;
 use protocol::http::zone::ArrivedBy;
-use protocol::{HandoffId, Ticket, UnixMillis, ZoneId};
+use protocol::{CharacterId, HandoffId, Ticket, UnixMillis, ZoneId};
 
 use crate::shared::Shared;
 
@@ -106,6 +106,19 @@ impl Arrivals {
     #[cfg(feature = "test-hooks")]
     pub(super) fn len(&self) -> usize {
         self.pending.len()
+    }
+
+    /// The places in the area that pending arrivals hold: one per character expected
+    /// (a character joining again before spending its ticket holds one place, not two),
+    /// `except` left out.
+    pub(super) fn places_held(&self, except: CharacterId) -> usize {
+        let characters: std::collections::HashSet<CharacterId> = self
+            .pending
+            .values()
+            .map(|p| p.arrival.character.id)
+            .filter(|c| *c != except)
+            .collect();
+        characters.len()
     }
 
     /// Whether `ticket` is pending here.

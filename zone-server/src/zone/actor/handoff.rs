@@ -307,6 +307,11 @@ impl ZoneActorState {
         if held.sim.player_of(character).is_some() {
             return self.refuse_handoff(reply, m.handoff, "the character is already here");
         }
+        // A full area takes nobody more: the sender holds the player at the border and
+        // tries again later, by when someone may have left.
+        if let Err(full) = self.room_for(character, "handoff") {
+            return self.refuse_handoff(reply, m.handoff, &full.to_string());
+        }
         let handoff = m.handoff;
         let arrival = self
             .arrivals

@@ -120,7 +120,7 @@ impl Actor for ZoneActor {
             quests: QuestCalls::new(shared.apis.clone()),
             crossings: Crossings::default(),
             evacuation: None,
-            heartbeats: Heartbeats::new(label),
+            heartbeats: Heartbeats::new(label, shared.config.dilation_floor),
             borders: Borders::new(&shared),
             out: TickOutput::default(),
             held: None,

@@ -15,7 +15,49 @@ use crate::stays::now_us;
 use crate::zone::{ConnectRefused, Link, ZoneMsg};
 use service_kit::time::now_millis;
 
+/// Why an arrival was refused: the area holds as many players as it takes.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("area {area} is full: {present} players and {expected} expected, capacity {capacity}")]
+pub(super) struct AreaFull {
+    area: protocol::AreaId,
+    present: usize,
+    expected: usize,
+    capacity: u32,
+}
+
 impl ZoneActorState {
+    /// Whether the held area has room for `character`: those present and those expected
+    /// (a ticket not spent yet holds a place) stay under the capacity. A character already
+    /// here or expected takes no second place (it reconnects, or joins again). A refusal is
+    /// counted for the heartbeat and metrics (`via`: "join" or "handoff").
+    pub(super) fn room_for(
+        &mut self,
+        character: protocol::CharacterId,
+        via: &'static str,
+    ) -> Result<(), AreaFull> {
+        let Some(held) = &self.held else {
+            return Ok(());
+        };
+        if held.sim.player_of(character).is_some() {
+            return Ok(());
+        }
+        let (present, expected) = (
+            held.sim.player_count(),
+            self.arrivals.places_held(character),
+        );
+        let capacity = self.shared.config.capacity_of(held.area);
+        if present + expected < capacity as usize {
+            return Ok(());
+        }
+        self.heartbeats.refused_full(via);
+        Err(AreaFull {
+            area: held.area,
+            present,
+            expected,
+            capacity,
+        })
+    }
+
     /// A WebSocket presented `ticket`: the pending arrival joins the simulation and `link`
     /// gets its frames from now on.
     pub(super) fn connect(

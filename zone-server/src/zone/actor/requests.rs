@@ -201,6 +201,9 @@ impl ZoneActorState {
                 "the ticket has already expired",
             );
         }
+        if let Err(full) = self.room_for(m.character, "join") {
+            return refuse::<ExpectReady>(&self.shared, reply, ErrorKind::Full, full.to_string());
+        }
         let apis = self.shared.apis.clone();
         let myself = myself.clone();
         tokio::spawn(async move {

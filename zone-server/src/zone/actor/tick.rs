@@ -1,6 +1,8 @@
 //! One tick of the held area: the simulation steps, its frames fan out to the clients, and
 //! its effects start what runs outside the tick (saves, quest calls, handoffs), whose
-//! answers come back later as messages handled here too.
+//! answers come back later as messages handled here too. The real-time ticker beats at the
+//! tick rate; while the zone's clock is dilated (its ticks overran the budget), some beats
+//! pass without a tick.
 
 use std::time::Instant;
 
@@ -20,8 +22,12 @@ impl ZoneActorState {
     pub(super) fn tick(&mut self, myself: &ActorRef<ZoneMsg>) {
         let started = Instant::now();
         let Some(held) = &mut self.held else { return };
+        if !self.heartbeats.dilation.beat() {
+            return;
+        }
         let mut out = std::mem::take(&mut self.out);
         out.clear();
+        held.sim.set_time_rate(self.heartbeats.dilation.permille());
         held.sim.tick(&mut out);
         self.send_ghosts(); // the tick's last phase: neighbours see what lies near them
         for player in self.outbox.fan_out(&out.frames) {
@@ -47,7 +53,8 @@ impl ZoneActorState {
         }
         self.record_first_inputs(&mut out.first_inputs);
         self.out = out;
-        self.heartbeats.tick_took(started.elapsed());
+        let budget = self.shared.config.tick_interval();
+        self.heartbeats.tick_took(started.elapsed(), budget);
     }
 
     fn apply(&mut self, myself: &ActorRef<ZoneMsg>, effect: Effect) {
