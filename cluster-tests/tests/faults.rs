@@ -11,6 +11,7 @@ mod support;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
+use cluster_tests::audit::same_inventory;
 use cluster_tests::bot::{Bot, BotStats, items_in};
 use protocol::cluster::messages::ZoneState;
 use support::*;

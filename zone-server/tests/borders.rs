@@ -182,6 +182,33 @@ async fn ghosts_and_border_acts_are_believed_only_from_a_neighbours_current_owne
         "{answer:?}"
     );
 
+    // A local chat line from a stale epoch is dropped and counted (no player hears it).
+    let chat = BorderChat {
+        from: old,
+        to_area: EAST,
+        speaker: good,
+        name: "Ghost".into(),
+        position: Position::new(127.0, 0.0, 64.0),
+        text: "hello".into(),
+    };
+    t.neighbour
+        .publish(
+            t.neighbour_subjects
+                .zone(&t.identity, t.zone(0), ZoneVerb::BorderChat),
+            cluster::encode(&chat).into(),
+        )
+        .await
+        .expect("published");
+    t.neighbour.flush().await.expect("flushed");
+    let chat_refused =
+        r#"zone_border_messages_refused_total{kind="border_chat",reason="stale_epoch"} 1"#;
+    wait_for(
+        "the stale chat line to be counted",
+        Duration::from_secs(5),
+        async || metrics(&t).await.contains(chat_refused),
+    )
+    .await;
+
     let text = metrics(&t).await;
     for needle in [
         r#"zone_border_messages_refused_total{kind="ghosts",reason="stale_epoch"} 1"#,

@@ -240,19 +240,6 @@ pub async fn join_until(
 
 // ---------------------------------------------------------------------------- players
 
-/// Whether what a zone sent a client and what character-api stores are the same inventory.
-pub fn same_inventory(sent: &pk::Inventory, stored: &protocol::http::character::Inventory) -> bool {
-    fn trimmed(
-        slots: &[Option<protocol::content::ItemStack>],
-    ) -> &[Option<protocol::content::ItemStack>] {
-        let end = slots.iter().rposition(Option::is_some).map_or(0, |i| i + 1);
-        &slots[..end]
-    }
-    sent.coins == stored.coins
-        && sent.weapon == stored.weapon
-        && trimmed(&sent.slots) == trimmed(&stored.slots)
-}
-
 /// What a test keeps of a player (a library bot) it started.
 #[derive(Debug, Clone)]
 pub struct PlayerHandle {

@@ -20,8 +20,10 @@ use protocol::http::character::Skill;
 use protocol::{EntityId, EventId, Position};
 use rustc_hash::FxHashMap;
 
-use super::combat::{ATTACK_COOLDOWN_SECS, NPC_RESPAWN_SECS, PLAYER_BASE_DAMAGE};
-use super::items::{GROUND_ITEM_SECS, RESOURCE_RESPAWN_SECS};
+use super::combat::{
+    ATTACK_COOLDOWN_SECS, NPC_RESPAWN_SECS, PLAYER_BASE_DAMAGE, ready_to_attack, swing,
+};
+use super::items::{GROUND_ITEM_SECS, RESOURCE_RESPAWN_SECS, gathered};
 use super::player::level_of;
 use super::quests::GameEvent;
 use super::{
@@ -88,11 +90,8 @@ impl Simulation {
         let Some(player) = self.players.get_mut(&id) else {
             return;
         };
-        if !player.alive() {
-            return Self::reject(out, id, "dead");
-        }
-        if tick < player.attack_ready {
-            return Self::reject(out, id, "attack on cooldown");
+        if let Err(why) = ready_to_attack(player, tick) {
+            return Self::reject(out, id, why);
         }
         if !alive {
             return Self::reject(out, id, "target is dead");
@@ -100,9 +99,7 @@ impl Simulation {
         if ghost_at.planar_distance(&player.character.position) > PLAYER_ATTACK_RANGE {
             return Self::reject(out, id, "target out of range");
         }
-        player.attack_ready = tick + cooldown;
-        player.anim = AnimState::Attack;
-        let damage = PLAYER_BASE_DAMAGE + inventory::weapon_bonus(&player.character.inventory);
+        let damage = swing(player, tick, cooldown);
         out.effects.push(Effect::BorderAct {
             to_area: owner,
             actor: id,
@@ -203,16 +200,13 @@ impl Simulation {
             return;
         };
         let left = inventory::add_stack(&mut player.character.inventory, stack);
-        let taken = stack.count - left.count;
-        player.inventory_changed();
-        *player
-            .character
-            .stats
-            .xp
-            .entry(Skill::Gathering)
-            .or_default() += 1;
-        let gather = GameEvent::Gather(stack.item, u32::from(taken));
-        super::quests::report(&self.catalog, player, gather, &mut out.effects);
+        gathered(
+            &self.catalog,
+            player,
+            stack.item,
+            stack.count - left.count,
+            out,
+        );
         if left.count > 0 {
             // The bags filled meanwhile: what does not fit lies at the player's feet.
             let feet = player.character.position;

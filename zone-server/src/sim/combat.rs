@@ -34,11 +34,8 @@ impl Simulation {
         let Some(player) = self.players.get_mut(&id) else {
             return;
         };
-        if !player.alive() {
-            return Self::reject(out, id, "dead");
-        }
-        if tick < player.attack_ready {
-            return Self::reject(out, id, "attack on cooldown");
+        if let Err(why) = ready_to_attack(player, tick) {
+            return Self::reject(out, id, why);
         }
         let Some(&index) = self.npc_index.get(&target) else {
             return Self::reject(out, id, "no such target");
@@ -50,9 +47,7 @@ impl Simulation {
         if npc.pos.planar_distance(&player.character.position) > PLAYER_ATTACK_RANGE {
             return Self::reject(out, id, "target out of range");
         }
-        player.attack_ready = tick + cooldown;
-        player.anim = AnimState::Attack;
-        let damage = PLAYER_BASE_DAMAGE + inventory::weapon_bonus(&player.character.inventory);
+        let damage = swing(player, tick, cooldown);
         let killed = npc.take_hit(id, damage, tick, respawn);
         let (at, health, spec) = (npc.pos, npc.health, npc.spec);
         self.broadcast_near(
@@ -196,4 +191,22 @@ impl Simulation {
             }
         }
     }
+}
+
+/// Whether `player` can swing now (here or across a border), or why not.
+pub(super) fn ready_to_attack(player: &Player, tick: u32) -> Result<(), &'static str> {
+    if !player.alive() {
+        return Err("dead");
+    }
+    if tick < player.attack_ready {
+        return Err("attack on cooldown");
+    }
+    Ok(())
+}
+
+/// `player` swings: the cooldown starts, the attack shows, and the damage it deals.
+pub(super) fn swing(player: &mut Player, tick: u32, cooldown: u32) -> u16 {
+    player.attack_ready = tick + cooldown;
+    player.anim = AnimState::Attack;
+    PLAYER_BASE_DAMAGE + inventory::weapon_bonus(&player.character.inventory)
 }

@@ -67,7 +67,15 @@ impl Simulation {
     /// This tick's ghost frame for each neighbour in `owners` (the ones with an owner).
     /// Run after [`Simulation::tick`].
     pub fn ghost_frames(&mut self, owners: &[NeighbourOwner], out: &mut Vec<GhostUpdate>) {
-        let events = std::mem::take(&mut self.border_events);
+        // Each event encoded once, whichever neighbours it goes to.
+        let events: Vec<(Position, GhostEvent)> = std::mem::take(&mut self.border_events)
+            .into_iter()
+            .filter_map(|(at, packet)| {
+                let frame = packet.encode().ok()?;
+                let pos = quantize_position(at);
+                Some((at, GhostEvent { pos, frame }))
+            })
+            .collect();
         let mut streams = std::mem::take(&mut self.ghost_streams);
         streams
             .streams
@@ -135,12 +143,7 @@ impl Simulation {
                     self.border_distance(dx, dz, at.x, at.z)
                         .is_some_and(|d| d < self.cfg.aoi_radius)
                 })
-                .filter_map(|(at, packet)| {
-                    Some(GhostEvent {
-                        pos: quantize_position(*at),
-                        frame: packet.encode().ok()?,
-                    })
-                })
+                .map(|(_, event)| event.clone())
                 .collect();
             out.push(GhostUpdate {
                 area: owner.area,

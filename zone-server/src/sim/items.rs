@@ -80,15 +80,7 @@ impl Simulation {
         if taken == 0 {
             return Self::reject(out, id, "inventory is full");
         }
-        player.inventory_changed();
-        *player
-            .character
-            .stats
-            .xp
-            .entry(Skill::Gathering)
-            .or_default() += 1;
-        let gather = GameEvent::Gather(ground.stack.item, u32::from(taken));
-        super::quests::report(&self.catalog, player, gather, &mut out.effects);
+        gathered(&self.catalog, player, ground.stack.item, taken, out);
         if left.count == 0 {
             if let Some(node) = ground.node {
                 self.node_respawn[node] = Some(tick + respawn);
@@ -205,4 +197,24 @@ impl Simulation {
             }
         }
     }
+}
+
+/// What picking `taken` of `item` up earns a player (here or across a border): their bags
+/// are sent again, a point of gathering experience, and the quests that count it.
+pub(super) fn gathered(
+    catalog: &[protocol::http::quest::Quest],
+    player: &mut super::player::Player,
+    item: protocol::content::ItemKind,
+    taken: u16,
+    out: &mut TickOutput,
+) {
+    player.inventory_changed();
+    *player
+        .character
+        .stats
+        .xp
+        .entry(Skill::Gathering)
+        .or_default() += 1;
+    let gather = GameEvent::Gather(item, u32::from(taken));
+    super::quests::report(catalog, player, gather, &mut out.effects);
 }

@@ -63,10 +63,10 @@ impl ZoneActorState {
             .owners
             .get_all(self.shared.grid.neighbours(held.area));
         // Ghosts from an owner the manager no longer names go now, not after a second.
-        let current: FxHashMap<AreaId, (ZoneId, Epoch)> =
-            owners.iter().map(|o| (o.area, (o.zone, o.epoch))).collect();
         self.borders.sources.retain(|area, source| {
-            let still = current.get(area) == Some(source);
+            let still = owners
+                .iter()
+                .any(|o| o.area == *area && (o.zone, o.epoch) == *source);
             if !still {
                 held.sim.drop_ghosts(*area);
             }
