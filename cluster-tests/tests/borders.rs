@@ -175,6 +175,12 @@ async fn players_see_chat_and_pick_up_across_a_border_where_the_owner_has_things
     stop_cluster(cluster).await;
 }
 
+/// Reads the lure's and the hitters' frames for `duration`.
+async fn pump_duel(lure: &mut Viewer, hitters: &mut [Viewer], duration: Duration) {
+    let mut all: Vec<&mut Viewer> = std::iter::once(lure).chain(hitters.iter_mut()).collect();
+    pump_all(&mut all, duration).await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_npc_hit_from_both_sides_of_a_border_dies_once_and_no_hit_counts_twice() {
     let _serial = SERIAL.lock().await;
@@ -211,10 +217,7 @@ async fn an_npc_hit_from_both_sides_of_a_border_dies_once_and_no_hit_counts_twic
     let mut in_reach = false;
     while Instant::now() < deadline && !in_reach {
         steer(&mut lure, edge + toward * 0.5).await;
-        let mut all: Vec<&mut Viewer> = std::iter::once(&mut lure)
-            .chain(hitters.iter_mut())
-            .collect();
-        pump_all(&mut all, Duration::from_millis(50)).await;
+        pump_duel(&mut lure, &mut hitters, Duration::from_millis(50)).await;
         in_reach = hitters.iter().all(|h| {
             h.position_of(npc)
                 .zip(h.position())
@@ -266,18 +269,10 @@ async fn an_npc_hit_from_both_sides_of_a_border_dies_once_and_no_hit_counts_twic
                 .await
                 .expect("sent");
         }
-        let mut all: Vec<&mut Viewer> = std::iter::once(&mut lure)
-            .chain(hitters.iter_mut())
-            .collect();
-        pump_all(&mut all, Duration::from_millis(50)).await;
+        pump_duel(&mut lure, &mut hitters, Duration::from_millis(50)).await;
     }
     lure.walk(0, 0).await.expect("sent");
-    {
-        let mut all: Vec<&mut Viewer> = std::iter::once(&mut lure)
-            .chain(hitters.iter_mut())
-            .collect();
-        pump_all(&mut all, Duration::from_secs(1)).await;
-    }
+    pump_duel(&mut lure, &mut hitters, Duration::from_secs(1)).await;
 
     // One death, seen by everyone.
     let deaths = |v: &Viewer| v.deaths.iter().filter(|d| d.entity == npc).count();
@@ -325,10 +320,7 @@ async fn an_npc_hit_from_both_sides_of_a_border_dies_once_and_no_hit_counts_twic
         "the drop to be seen on both sides",
         Duration::from_secs(5),
         async || {
-            let mut all: Vec<&mut Viewer> = std::iter::once(&mut lure)
-                .chain(hitters.iter_mut())
-                .collect();
-            pump_all(&mut all, Duration::from_millis(50)).await;
+            pump_duel(&mut lure, &mut hitters, Duration::from_millis(50)).await;
             let hitters = &hitters;
             lure.in_view(EntityKind::Item)
                 .filter(|e| !items_before.contains(&e.id))
