@@ -26,7 +26,7 @@ use protocol::client::packets::Input;
 use protocol::cluster::PlayerTransfer;
 use protocol::http::character::{Character, Inventory, Stats};
 use protocol::{AccountId, AreaId, CharacterId, Epoch, Position, WorldGrid, ZoneId};
-use zone_server::sim::{GhostUpdate, NeighbourOwner, SimConfig, Simulation, TickOutput};
+use zone_server::sim::{Frame, GhostUpdate, NeighbourOwner, SimConfig, Simulation, TickOutput};
 
 const WARMUP_TICKS: u32 = 40;
 
@@ -208,11 +208,18 @@ fn measure(players: usize, with_ghosts: bool) -> Row {
         }
         out.clear();
         crowd.sim.tick(&mut out);
+        // As the zone's outbox does: packets are encoded, the views' frames (already
+        // bytes) are taken and dropped, as the connections do once they are written.
         let mut tick_bytes = 0;
-        for (_, packet) in &out.frames {
-            buf.clear();
-            if packet.encode_into(&mut buf).is_ok() {
-                tick_bytes += buf.len();
+        for (_, frame) in &mut out.frames {
+            match frame {
+                Frame::Packet(packet) => {
+                    buf.clear();
+                    if packet.encode_into(&mut buf).is_ok() {
+                        tick_bytes += buf.len();
+                    }
+                }
+                Frame::Encoded(bytes) => tick_bytes += std::mem::take(bytes).len(),
             }
         }
         outgoing.clear();
@@ -221,6 +228,13 @@ fn measure(players: usize, with_ghosts: bool) -> Row {
         }
         let (elapsed, cpu) = (start.elapsed(), thread_cpu().saturating_sub(cpu_start));
         if t >= WARMUP_TICKS {
+            if std::env::var("TICK_DUMP").is_ok() {
+                eprintln!(
+                    "tick {t} {:.2} cpu {:.2}",
+                    elapsed.as_secs_f64() * 1e3,
+                    cpu.as_secs_f64() * 1e3
+                );
+            }
             times.push(elapsed);
             cpu_times.push(cpu);
             bytes += tick_bytes;

@@ -6,6 +6,7 @@
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use crate::client::msgpack as mp;
 use crate::client::packets::*;
 
 /// The protocol version a client sends in `Hello`; changes whenever the format does.
@@ -200,7 +201,7 @@ no_limits!(
 /// A payload through serde (every packet but the per-tick `Delta`, which is most of what
 /// a zone encodes and is written by hand: same bytes, pinned by the golden and round-trip
 /// tests, a fraction of the time).
-fn write_serde<T: Serialize>(payload: &T, buf: &mut Vec<u8>) -> Result<(), EncodeError> {
+pub(crate) fn write_serde<T: Serialize>(payload: &T, buf: &mut Vec<u8>) -> Result<(), EncodeError> {
     rmp_serde::encode::write(buf, payload).map_err(|e| EncodeError::Serialize(e.to_string()))
 }
 
@@ -212,67 +213,6 @@ macro_rules! payload_writer {
     ($p:ident, $buf:ident, $writer:path) => {
         $writer($p, $buf)
     };
-}
-
-/// MessagePack ints and array headers in their smallest form, written straight into the
-/// buffer: the same bytes `rmp` (and so `rmp_serde`) writes, without its per-byte error
-/// plumbing, for the hot `Delta` path.
-mod mp {
-    #[inline(always)]
-    pub(super) fn uint(buf: &mut Vec<u8>, v: u64) {
-        match v {
-            0..=0x7f => buf.push(v as u8),
-            0x80..=0xff => buf.extend_from_slice(&[0xcc, v as u8]),
-            0x100..=0xffff => {
-                buf.push(0xcd);
-                buf.extend_from_slice(&(v as u16).to_be_bytes());
-            }
-            0x1_0000..=0xffff_ffff => {
-                buf.push(0xce);
-                buf.extend_from_slice(&(v as u32).to_be_bytes());
-            }
-            _ => {
-                buf.push(0xcf);
-                buf.extend_from_slice(&v.to_be_bytes());
-            }
-        }
-    }
-
-    #[inline(always)]
-    pub(super) fn sint(buf: &mut Vec<u8>, v: i64) {
-        match v {
-            0.. => uint(buf, v as u64),
-            -32..=-1 => buf.push(v as i8 as u8),
-            -128..=-33 => buf.extend_from_slice(&[0xd0, v as i8 as u8]),
-            -32768..=-129 => {
-                buf.push(0xd1);
-                buf.extend_from_slice(&(v as i16).to_be_bytes());
-            }
-            -2_147_483_648..=-32769 => {
-                buf.push(0xd2);
-                buf.extend_from_slice(&(v as i32).to_be_bytes());
-            }
-            _ => {
-                buf.push(0xd3);
-                buf.extend_from_slice(&v.to_be_bytes());
-            }
-        }
-    }
-
-    #[inline(always)]
-    pub(super) fn array_len(buf: &mut Vec<u8>, n: usize) {
-        match n {
-            0..=15 => buf.push(0x90 | n as u8),
-            16..=0xffff => {
-                buf.push(0xdc);
-                buf.extend_from_slice(&(n as u16).to_be_bytes());
-            }
-            _ => {
-                buf.push(0xdd);
-                buf.extend_from_slice(&(n.min(u32::MAX as usize) as u32).to_be_bytes());
-            }
-        }
-    }
 }
 
 fn write_delta(d: &Delta, buf: &mut Vec<u8>) -> Result<(), EncodeError> {
@@ -288,22 +228,7 @@ fn write_delta(d: &Delta, buf: &mut Vec<u8>) -> Result<(), EncodeError> {
     }
     mp::array_len(buf, d.updated.len());
     for u in &d.updated {
-        let mask = u.mask();
-        mp::array_len(buf, 2 + mask.count_ones() as usize);
-        mp::uint(buf, u.id.0);
-        mp::uint(buf, u64::from(mask));
-        for v in [u.dx, u.dy, u.dz].into_iter().flatten() {
-            mp::sint(buf, i64::from(v));
-        }
-        if let Some(v) = u.dyaw {
-            mp::sint(buf, i64::from(v));
-        }
-        if let Some(v) = u.anim {
-            mp::uint(buf, u64::from(v.number()));
-        }
-        if let Some(v) = u.health {
-            mp::uint(buf, u64::from(v));
-        }
+        mp::entity_delta(buf, u);
     }
     mp::array_len(buf, d.removed.len());
     for id in &d.removed {
@@ -312,7 +237,7 @@ fn write_delta(d: &Delta, buf: &mut Vec<u8>) -> Result<(), EncodeError> {
     Ok(())
 }
 
-fn encode_frame(
+pub(crate) fn encode_frame(
     id: u8,
     write: impl FnOnce(&mut Vec<u8>) -> Result<(), EncodeError>,
     max: usize,

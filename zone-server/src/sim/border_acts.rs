@@ -360,7 +360,7 @@ impl Simulation {
         for &(_, slot) in &near {
             let id = self.frame[slot as usize].0;
             if self.players.contains_key(&id) {
-                out.frames.push((id, message.clone()));
+                out.send(id, message.clone());
             }
         }
         self.near = near;

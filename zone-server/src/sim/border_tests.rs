@@ -46,7 +46,7 @@ fn stream(from: &mut Simulation, to: &mut Simulation, epoch: u64) -> Result<(), 
 /// What `player`'s client holds after the frames in `out` (snapshots and deltas applied).
 fn view_of(out: &TickOutput, player: EntityId) -> Vec<EntityState> {
     let mut table: Vec<EntityState> = Vec::new();
-    for (to, packet) in &out.frames {
+    for (to, packet) in &out.packets() {
         if *to != player {
             continue;
         }
@@ -376,7 +376,7 @@ fn local_chat_reaches_players_across_the_border() {
     east.border_chat(line);
     let out = run(&mut east, 1);
     let heard = |who| {
-        out.frames.iter().any(|(to, p)| {
+        out.packets().iter().any(|(to, p)| {
             *to == who
                 && matches!(p, ServerPacket::Chat(m) if m.from == speaker && m.text == "over here")
         })
@@ -469,7 +469,7 @@ fn a_kill_across_the_border_is_shown_on_both_sides_and_rewards_the_killer_once()
     // The owner's players see it at once; the killer's side with the owner's next frame.
     let east_out = run(&mut east, 1);
     let deaths = |out: &TickOutput, who: EntityId| {
-        out.frames
+        out.packets()
             .iter()
             .filter(|(to, p)| {
                 *to == who
@@ -486,7 +486,7 @@ fn a_kill_across_the_border_is_shown_on_both_sides_and_rewards_the_killer_once()
         .expect("taken in");
     let west_out = run(&mut west, 1);
     assert_eq!(deaths(&west_out, killer), 1);
-    assert!(west_out.frames.iter().any(|(to, p)| {
+    assert!(west_out.packets().iter().any(|(to, p)| {
         *to == killer
             && matches!(p, ServerPacket::Damage(d) if d.target == npc && d.source == killer)
     }));

@@ -23,7 +23,7 @@ impl Simulation {
         match chat.channel {
             ChatChannel::Area => {
                 for &other in self.players.keys() {
-                    out.frames.push((other, message.clone()));
+                    out.send(other, message.clone());
                 }
             }
             ChatChannel::Local => {
@@ -33,7 +33,7 @@ impl Simulation {
                 for &(_, slot) in &self.near {
                     let other = self.frame[slot as usize].0;
                     if self.players.contains_key(&other) {
-                        out.frames.push((other, message.clone()));
+                        out.send(other, message.clone());
                     }
                 }
                 let line = BorderChatLine {

@@ -187,7 +187,7 @@ impl Simulation {
         for &(_, slot) in &self.near {
             let other = self.frame[slot as usize].0;
             if self.players.contains_key(&other) {
-                out.frames.push((other, packet.clone()));
+                out.send(other, packet.clone());
             }
         }
     }

@@ -13,7 +13,7 @@ use super::{Simulation, TickOutput};
 
 /// The `TimeRate` frames `out` holds for `player`.
 fn rates(out: &TickOutput, player: EntityId) -> Vec<u16> {
-    out.frames
+    out.packets()
         .iter()
         .filter(|(to, _)| *to == player)
         .filter_map(|(_, p)| match p {
@@ -54,7 +54,7 @@ fn clients_are_told_the_clock_rate_once_per_change_and_newcomers_at_once() {
 
 /// Plays every update `out` holds for `player` into `table`, as its client would.
 fn apply(table: &mut HashMap<EntityId, EntityState>, out: &TickOutput, player: EntityId) {
-    for (_, packet) in out.frames.iter().filter(|(to, _)| *to == player) {
+    for (_, packet) in out.packets().iter().filter(|(to, _)| *to == player) {
         match packet {
             ServerPacket::Snapshot(s) => {
                 table.clear();
@@ -107,7 +107,7 @@ fn far_movement_waits_at_most_its_period_and_every_update_applies() {
     for tick in 1..=40u32 {
         walk_all(&mut sim, &walkers, tick);
         let out = run(&mut sim, 1);
-        for (_, p) in out.frames.iter().filter(|(to, _)| *to == viewer) {
+        for (_, p) in out.packets().iter().filter(|(to, _)| *to == viewer) {
             if let ServerPacket::Delta(d) = p {
                 for u in &d.updated {
                     *updates_of.entry(u.id).or_default() += 1;

@@ -10,14 +10,15 @@
 //! Each frame also carries the `Damage` and `Death` shown near the shared border since the
 //! last one, so players on both sides see a fight at the border.
 
-use protocol::client::ServerPacket;
 use protocol::client::entity::{dequantize_position, quantize_position};
+use protocol::client::{ServerPacket, UpdateWriter};
 use protocol::cluster::GhostEvent;
 use protocol::{AreaId, EntityId, Epoch, Position, ZoneId};
 use rustc_hash::FxHashMap;
 
 use super::Simulation;
 use super::ghosts::MAX_GHOSTS_PER_NEIGHBOUR;
+use super::outbox::TickEntities;
 use super::view::View;
 
 /// A neighbouring area's owner, by the manager's word.
@@ -61,6 +62,7 @@ pub(super) struct GhostStreams {
     streams: FxHashMap<AreaId, Stream>,
     band: Vec<(f32, EntityId, u32)>,
     visible: Vec<(EntityId, u32)>,
+    writer: UpdateWriter,
 }
 
 impl Simulation {
@@ -77,6 +79,10 @@ impl Simulation {
             })
             .collect();
         let mut streams = std::mem::take(&mut self.ghost_streams);
+        // The table as the tick left it, each entity encoded once for clients and
+        // neighbours alike.
+        let mut encodings = std::mem::take(&mut self.encodings);
+        encodings.begin(&self.frame, self.frame_version);
         streams
             .streams
             .retain(|area, _| owners.iter().any(|o| o.area == *area));
@@ -121,22 +127,21 @@ impl Simulation {
             streams
                 .visible
                 .extend(streams.band.iter().map(|&(_, id, slot)| (id, slot)));
-            let frame = &self.frame;
-            let update = stream.view.update(
+            let mut bytes = Vec::new();
+            let written = stream.view.update(
                 self.tick,
                 &mut streams.visible,
-                |slot| frame[slot as usize].1,
-                |id| self.state_of(id),
+                &mut TickEntities {
+                    sim: self,
+                    encodings: &mut encodings,
+                },
+                &mut streams.writer,
+                &mut bytes,
             );
-            let bytes = match update.map(|packet| packet.encode()) {
-                Some(Ok(bytes)) => bytes,
-                Some(Err(e)) => {
-                    tracing::warn!(area = %owner.area, error = %e, "a ghost frame does not encode");
-                    stream.view = View::default();
-                    Vec::new()
-                }
-                None => Vec::new(),
-            };
+            if let Err(e) = written {
+                // The view starts over: the next frame is a snapshot.
+                tracing::warn!(area = %owner.area, error = %e, "a ghost frame does not encode");
+            }
             let events = events
                 .iter()
                 .filter(|(at, _)| {
@@ -152,6 +157,7 @@ impl Simulation {
             });
         }
         self.ghost_streams = streams;
+        self.encodings = encodings;
     }
 
     /// Whether a neighbour's players may see `at` (within the interest radius of an edge).

@@ -47,9 +47,7 @@ impl Simulation {
             ClientPacket::Chat(chat) => self.chat(id, chat, out),
             ClientPacket::QuestList(_) => self.send_quest_log(id, out),
             ClientPacket::QuestAccept(a) => self.accept_quest(id, a.quest, out),
-            ClientPacket::Ping(p) => out
-                .frames
-                .push((id, ServerPacket::Pong(pk::Pong { nonce: p.nonce }))),
+            ClientPacket::Ping(p) => out.send(id, ServerPacket::Pong(pk::Pong { nonce: p.nonce })),
             // The connection answers a second `Hello` itself (`net::ws`): none is queued.
             ClientPacket::Hello(_) => {}
         }
@@ -76,7 +74,6 @@ impl Simulation {
     /// Refuses an intent: the client is told why and the refusal counted.
     pub(super) fn reject(out: &mut TickOutput, id: EntityId, why: &str) {
         metrics::counter!("zone_rejected_intents_total").increment(1);
-        out.frames
-            .push((id, ServerPacket::error(ErrorCode::REJECTED, why)));
+        out.send(id, ServerPacket::error(ErrorCode::REJECTED, why));
     }
 }

@@ -33,6 +33,7 @@ mod chat;
 mod combat;
 pub mod content;
 pub mod dilation;
+mod encodings;
 mod ghost_stream;
 mod ghosts;
 mod id_order;
@@ -53,9 +54,9 @@ mod world_state;
 
 use std::sync::Arc;
 
-use protocol::client::entity::{EntityDelta, EntityMotion};
+use protocol::client::entity::EntityMotion;
 use protocol::client::packets::TimeRate;
-use protocol::client::{ClientPacket, ServerPacket};
+use protocol::client::{ClientPacket, DecodeError, ServerPacket, UpdateWriter};
 use protocol::content::ItemStack;
 use protocol::http::character::Character;
 use protocol::http::quest::Quest;
@@ -65,6 +66,7 @@ use rustc_hash::FxHashMap;
 pub use admission::joining;
 pub use border_acts::BorderActAnswer;
 use content::AreaContent;
+use encodings::EntityEncodings;
 use ghost_stream::GhostStreams;
 pub use ghost_stream::{GhostUpdate, NeighbourOwner};
 pub use ghosts::GhostRefusal;
@@ -182,48 +184,75 @@ pub struct BorderChatLine {
     pub text: String,
 }
 
+/// A frame for one client.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Frame {
+    /// A packet, encoded as it is sent.
+    Packet(ServerPacket),
+    /// A `Snapshot` or `Delta` its view wrote straight to bytes (`view.rs`).
+    Encoded(Vec<u8>),
+}
+
+impl Frame {
+    /// The packet this frame carries (decoded if it was written as bytes): for whoever
+    /// needs to look inside, such as tests.
+    pub fn packet(&self) -> Result<std::borrow::Cow<'_, ServerPacket>, DecodeError> {
+        match self {
+            Self::Packet(packet) => Ok(std::borrow::Cow::Borrowed(packet)),
+            Self::Encoded(bytes) => ServerPacket::decode(bytes).map(std::borrow::Cow::Owned),
+        }
+    }
+}
+
 /// What one tick produced.
 #[derive(Debug, Default)]
 pub struct TickOutput {
-    /// Packets for clients, in order.
-    pub frames: Vec<(EntityId, ServerPacket)>,
+    /// Frames for clients, in order.
+    pub frames: Vec<(EntityId, Frame)>,
     /// Side effects for the actor.
     pub effects: Vec<Effect>,
     /// Players whose first input since admission was applied this tick, with that input's
     /// sequence number (once per stay: the handoff benchmark's end mark).
     pub first_inputs: Vec<(EntityId, u32)>,
-    /// The lists of entity updates of the frames cleared, emptied, for the next tick's
-    /// `Delta`s: a crowd's every client gets one each tick, so they are reused rather than
-    /// allocated and freed thousands of times a tick.
-    spare_updates: Vec<Vec<EntityDelta>>,
+    /// The buffers of the encoded frames cleared (emptied), for the next tick's views: a
+    /// crowd's every client gets one each tick, so they are reused rather than allocated
+    /// and freed thousands of times a tick (a sender that keeps a frame's bytes takes them).
+    spare_buffers: Vec<Vec<u8>>,
 }
 
 impl TickOutput {
-    /// Empties every list, keeping their allocations (and those of the `Delta`s' update
-    /// lists, for the next tick's).
+    /// Empties every list, keeping their allocations (and those of the encoded frames,
+    /// for the next tick's).
     pub fn clear(&mut self) {
-        for (_, packet) in self.frames.drain(..) {
-            if let ServerPacket::Delta(delta) = packet {
-                let mut updated = delta.updated;
-                updated.clear();
-                self.spare_updates.push(updated);
+        for (_, frame) in self.frames.drain(..) {
+            if let Frame::Encoded(mut bytes) = frame
+                && bytes.capacity() > 0
+            {
+                bytes.clear();
+                self.spare_buffers.push(bytes);
             }
         }
         self.effects.clear();
         self.first_inputs.clear();
     }
 
-    /// An empty list for a `Delta`'s updates, reused if one is spare.
-    fn update_list(&mut self) -> Vec<EntityDelta> {
-        self.spare_updates.pop().unwrap_or_default()
+    /// Queues `packet` for the client of player `to`.
+    pub fn send(&mut self, to: EntityId, packet: ServerPacket) {
+        self.frames.push((to, Frame::Packet(packet)));
     }
 
-    /// Keeps `list` (emptied) for a later `Delta`.
-    fn spare_update_list(&mut self, mut list: Vec<EntityDelta>) {
-        if list.capacity() > 0 {
-            list.clear();
-            self.spare_updates.push(list);
-        }
+    /// Every packet queued, with its player, in order (decoding the encoded ones): for
+    /// whoever looks inside the frames, such as tests.
+    pub fn packets(&self) -> Vec<(EntityId, ServerPacket)> {
+        self.frames
+            .iter()
+            .filter_map(|(player, frame)| Some((*player, frame.packet().ok()?.into_owned())))
+            .collect()
+    }
+
+    /// An empty buffer for an encoded frame, reused if one is spare.
+    fn buffer(&mut self) -> Vec<u8> {
+        self.spare_buffers.pop().unwrap_or_default()
     }
 }
 
@@ -259,6 +288,8 @@ pub struct Simulation {
     /// spatial grid holds.
     spatial: SpatialGrid,
     frame: Vec<(EntityId, EntityMotion)>,
+    /// Counts the rebuilds of `frame` (what `encodings` was made for).
+    frame_version: u64,
     /// How many of `frame`'s slots (the first ones) are this area's own entities.
     local_slots: usize,
     /// Entities of neighbouring areas, shown here as their owners last described them.
@@ -276,6 +307,10 @@ pub struct Simulation {
     id_order: IdOrder,
     /// A client's visible slots in id order.
     in_order: Vec<u32>,
+    /// The tick's entities, each encoded once for all the views that show it.
+    encodings: EntityEncodings,
+    /// Scratch space of the view being written.
+    writer: UpdateWriter,
     rng: SplitMix,
     /// This tick's players in id order (kept for its allocation).
     ids: Vec<EntityId>,
@@ -347,6 +382,9 @@ impl Simulation {
             visible: Vec::new(),
             id_order: IdOrder::default(),
             in_order: Vec::new(),
+            encodings: EntityEncodings::default(),
+            frame_version: 0,
+            writer: UpdateWriter::default(),
             rng: SplitMix::new(u64::from(area.x) * 7919 + u64::from(area.z)),
             ids: Vec::new(),
             near: Vec::new(),

@@ -3,16 +3,18 @@
 //! area of interest as a `Snapshot` or `Delta`) and its own panel, in that order, and saves
 //! started for players whose changes are due in storage.
 
-use protocol::client::ServerPacket;
 use protocol::client::entity::{EntityMotion, EntityState, dequantize_position};
 use protocol::client::packets as pk;
+use protocol::client::{ServerPacket, UpdateWriter};
 use protocol::http::character::Character;
 use protocol::{CharacterId, EntityId};
 
+use super::encodings::EntityEncodings;
 use super::interest::Cadence;
 use super::items::GroundItem;
 use super::player::SaveDue;
-use super::{Effect, Simulation, TickOutput};
+use super::view::EntitySource;
+use super::{Effect, Frame, Simulation, TickOutput};
 
 impl Simulation {
     /// Indexes every entity where it now stands, with its motion this tick: this area's
@@ -21,6 +23,7 @@ impl Simulation {
     pub(super) fn rebuild_spatial(&mut self) {
         self.spatial.clear();
         self.frame.clear();
+        self.frame_version += 1;
         let mut table = Table {
             spatial: &mut self.spatial,
             frame: &mut self.frame,
@@ -51,6 +54,7 @@ impl Simulation {
     pub(super) fn send_views(&mut self, ids: &[EntityId], out: &mut TickOutput) {
         let frame = &self.frame;
         self.id_order.rank(frame.len(), |slot| frame[slot].0);
+        self.encodings.begin(frame, self.frame_version);
         for &id in ids {
             self.send_view(id, out);
         }
@@ -81,6 +85,8 @@ impl Simulation {
         let mut near = std::mem::take(&mut self.near);
         let mut visible = std::mem::take(&mut self.visible);
         let mut in_order = std::mem::take(&mut self.in_order);
+        let mut encodings = std::mem::take(&mut self.encodings);
+        let mut writer = std::mem::take(&mut self.writer);
         self.spatial
             .nearest(at.x, at.z, self.cfg.aoi_radius, self.cfg.aoi_max, &mut near);
         self.id_order
@@ -89,19 +95,31 @@ impl Simulation {
         visible.clear();
         visible.extend(in_order.iter().map(|&slot| (frame[slot as usize].0, slot)));
         let cadence = Cadence::new(tick, at);
-        let mut updates = out.update_list();
-        let update = view.update_paced(
+        let mut bytes = out.buffer();
+        let written = view.update_paced(
             tick,
             &mut visible,
-            |slot| frame[slot as usize].1,
-            |e| self.state_of(e),
+            &mut TickEntities {
+                sim: self,
+                encodings: &mut encodings,
+            },
             |e, motion| cadence.movement_due(e, motion),
-            &mut updates,
+            &mut writer,
+            &mut bytes,
         );
-        out.spare_update_list(updates);
+        let update = match written {
+            Ok(true) => Some(Frame::Encoded(bytes)),
+            Ok(false) => None,
+            Err(e) => {
+                tracing::error!(player = %id, error = %e, "a client's view does not encode");
+                None
+            }
+        };
         self.near = near;
         self.visible = visible;
         self.in_order = in_order;
+        self.encodings = encodings;
+        self.writer = writer;
         let Some(player) = self.players.get_mut(&id) else {
             return;
         };
@@ -109,34 +127,34 @@ impl Simulation {
         // The clock's pace first: the frames after it come at that pace.
         if player.time_rate_told != self.time_rate {
             player.time_rate_told = self.time_rate;
-            out.frames.push((
+            out.send(
                 id,
                 ServerPacket::TimeRate(pk::TimeRate {
                     permille: self.time_rate,
                 }),
-            ));
+            );
         }
         // Then the acknowledgement: the update that follows shows the movement of every
         // input up to it and of none after, so a client reconciling when it applies the
         // update replays exactly the inputs it still holds (PROTOCOL.md §8).
         if player.last_input_seq > player.acked_seq {
             player.acked_seq = player.last_input_seq;
-            out.frames.push((
+            out.send(
                 id,
                 ServerPacket::InputAck(pk::InputAck {
                     seq: player.acked_seq,
                 }),
-            ));
+            );
         }
-        if let Some(packet) = update {
-            out.frames.push((id, packet));
+        if let Some(update) = update {
+            out.frames.push((id, update));
         }
         let unsent = std::mem::take(&mut player.unsent);
         if unsent.inventory() {
-            out.frames.push((id, inventory_packet(&player.character)));
+            out.send(id, inventory_packet(&player.character));
         }
         if unsent.stats() {
-            out.frames.push((id, stats_packet(&player.character)));
+            out.send(id, stats_packet(&player.character));
         }
         if player.save_due(tick) {
             player.save = SaveDue::Saved;
@@ -190,4 +208,41 @@ pub(super) fn stats_packet(c: &Character) -> ServerPacket {
         level: c.stats.level,
         xp: c.stats.xp.values().sum(),
     })
+}
+
+/// The tick's entities as the views read them: motions from the tick's table, states and
+/// changes encoded once for all views (`encodings.rs`).
+pub(super) struct TickEntities<'a> {
+    pub(super) sim: &'a Simulation,
+    pub(super) encodings: &'a mut EntityEncodings,
+}
+
+impl EntitySource for TickEntities<'_> {
+    #[inline]
+    fn motion(&self, slot: u32) -> EntityMotion {
+        self.sim.frame[slot as usize].1
+    }
+
+    fn write_added(
+        &mut self,
+        slot: u32,
+        id: EntityId,
+        writer: &mut UpdateWriter,
+    ) -> Option<EntityMotion> {
+        let sim = self.sim;
+        self.encodings
+            .write_added(slot, || sim.state_of(id), writer)
+    }
+
+    #[inline]
+    fn write_update(
+        &self,
+        slot: u32,
+        id: EntityId,
+        old: &EntityMotion,
+        now: &EntityMotion,
+        writer: &mut UpdateWriter,
+    ) {
+        self.encodings.write_update(slot, id, old, now, writer);
+    }
 }

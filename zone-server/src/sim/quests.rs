@@ -132,7 +132,7 @@ impl Simulation {
     /// A player asks for their quest log.
     pub(super) fn send_quest_log(&mut self, id: EntityId, out: &mut TickOutput) {
         if let Some(player) = self.players.get(&id) {
-            out.frames.push((id, quest_log(&player.quests)));
+            out.send(id, quest_log(&player.quests));
         }
     }
 
@@ -168,7 +168,7 @@ impl Simulation {
         let new = &outcome.progress;
         for (i, count) in new.counters.iter().enumerate() {
             let required = quest.objectives.get(i).map_or(0, |o| o.count);
-            self.deferred.frames.push((
+            self.deferred.send(
                 id,
                 ServerPacket::QuestProgress(pk::QuestProgress {
                     quest: new.quest_id.clone(),
@@ -176,7 +176,7 @@ impl Simulation {
                     count: *count,
                     required,
                 }),
-            ));
+            );
         }
         let rewards = outcome.rewards.clone();
         if let Some(overflow) = absorb_outcome(&mut player.character, &mut player.quests, outcome)
@@ -185,7 +185,7 @@ impl Simulation {
             let at = player.character.position;
             player.inventory_changed();
             player.stats_changed();
-            self.deferred.frames.push((
+            self.deferred.send(
                 id,
                 ServerPacket::QuestCompleted(pk::QuestCompleted {
                     quest: quest.id,
@@ -193,7 +193,7 @@ impl Simulation {
                     coins: rewards.coins,
                     items: rewards.items,
                 }),
-            ));
+            );
             // What does not fit in the bags is put at the player's feet, never lost.
             for stack in overflow {
                 self.spawn_ground_item(stack, at, None);
@@ -216,14 +216,13 @@ impl Simulation {
         match result {
             Ok(progress) => {
                 upsert_standing(&mut player.quests, progress);
-                self.deferred.frames.push((id, quest_log(&player.quests)));
+                self.deferred.send(id, quest_log(&player.quests));
                 let visit = GameEvent::Visit(self.content.area);
                 report(&self.catalog, player, visit, &mut self.deferred.effects);
             }
             Err(reason) => self
                 .deferred
-                .frames
-                .push((id, ServerPacket::error(ErrorCode::REJECTED, reason))),
+                .send(id, ServerPacket::error(ErrorCode::REJECTED, reason)),
         }
     }
 }

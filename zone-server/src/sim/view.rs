@@ -1,15 +1,16 @@
 //! What one client has been told: the entities in its area of interest as it last saw
-//! them. Each tick it turns the zone's current states into one compact `Snapshot` (first
-//! time) or `Delta` (only what changed, against what this client already holds).
+//! them. Each tick it writes the zone's current states as one compact `Snapshot` (first
+//! time) or `Delta` (only what changed, against what this client already holds), straight
+//! to the frame's bytes.
 //!
 //! The table is a vector sorted by entity id, merged with the (sorted) visible set each
 //! tick: no hashing on the per-client path, which runs players × visible entities times a
 //! tick.
 
 use protocol::EntityId;
-use protocol::client::ServerPacket;
-use protocol::client::entity::{EntityDelta, EntityMotion, EntityState};
-use protocol::client::packets::{Delta, Snapshot};
+use protocol::client::EncodeError;
+use protocol::client::UpdateWriter;
+use protocol::client::entity::EntityMotion;
 
 /// `visible` (sorted by id) with each id's first entry only, in place.
 fn dedup_sorted(visible: &mut [(EntityId, u32)]) -> &mut [(EntityId, u32)] {
@@ -23,6 +24,34 @@ fn dedup_sorted(visible: &mut [(EntityId, u32)]) -> &mut [(EntityId, u32)] {
     &mut visible[..kept]
 }
 
+/// The tick's entities, by slot of its entity table, as a view writes them.
+pub trait EntitySource {
+    /// The current motion of the entity in `slot`.
+    fn motion(&self, slot: u32) -> EntityMotion;
+
+    /// Writes the entity `id` in `slot` entering the view, in full; the motion the client
+    /// then holds, or `None` when there is nothing to show (it stays out of the view).
+    fn write_added(
+        &mut self,
+        slot: u32,
+        id: EntityId,
+        writer: &mut UpdateWriter,
+    ) -> Option<EntityMotion>;
+
+    /// Writes the change of the entity `id` in `slot` from `old` to `now` (they differ).
+    fn write_update(
+        &self,
+        slot: u32,
+        id: EntityId,
+        old: &EntityMotion,
+        now: &EntityMotion,
+        writer: &mut UpdateWriter,
+    ) {
+        let _ = slot;
+        writer.update(id, old, now);
+    }
+}
+
 /// The client-side table, mirrored on the server.
 #[derive(Debug, Default)]
 pub struct View {
@@ -32,50 +61,41 @@ pub struct View {
 }
 
 impl View {
-    /// The update for this tick given the entities now visible, each with its slot in the
-    /// tick's entity table (`visible` is sorted by id here), or `None` when the client
-    /// already holds exactly that. `motion_of` gives the current motion of a slot's
-    /// entity; `state_of` an entity's full state (only for entities new to the client).
-    /// Every change is sent (a neighbour's ghost stream wants them all).
+    /// Appends to `frame` the update for this tick given the entities now visible, each
+    /// with its slot in the tick's entity table (`visible` is sorted by id here); false
+    /// when the client already holds exactly that. Every change is sent (a neighbour's
+    /// ghost stream wants them all). `writer` is scratch space kept between calls.
+    ///
+    /// A frame that cannot be encoded (over the size limit) is not sent and the view
+    /// starts over: its next update is a `Snapshot`.
     pub fn update(
         &mut self,
         tick: u32,
         visible: &mut [(EntityId, u32)],
-        motion_of: impl Fn(u32) -> EntityMotion,
-        state_of: impl Fn(EntityId) -> Option<EntityState>,
-    ) -> Option<ServerPacket> {
-        self.update_paced(
-            tick,
-            visible,
-            motion_of,
-            state_of,
-            |_, _| true,
-            &mut Vec::new(),
-        )
+        entities: &mut impl EntitySource,
+        writer: &mut UpdateWriter,
+        frame: &mut Vec<u8>,
+    ) -> Result<bool, EncodeError> {
+        self.update_paced(tick, visible, entities, |_, _| true, writer, frame)
     }
 
     /// [`View::update`], sending an entity's movement (position, heading) only when
     /// `movement_due` says so: a movement held back stays unsent, and the next update of
     /// the entity carries the whole difference from what the client holds. Entering,
-    /// leaving, animation and health are sent at once. The `Delta`'s updates are gathered
-    /// in `updates` (empty; a list kept from earlier ticks), which it takes.
+    /// leaving, animation and health are sent at once.
     pub fn update_paced(
         &mut self,
         tick: u32,
         visible: &mut [(EntityId, u32)],
-        motion_of: impl Fn(u32) -> EntityMotion,
-        state_of: impl Fn(EntityId) -> Option<EntityState>,
+        entities: &mut impl EntitySource,
         movement_due: impl Fn(EntityId, &EntityMotion) -> bool,
-        updates: &mut Vec<EntityDelta>,
-    ) -> Option<ServerPacket> {
+        writer: &mut UpdateWriter,
+        frame: &mut Vec<u8>,
+    ) -> Result<bool, EncodeError> {
         visible.sort_unstable_by_key(|(id, _)| *id);
         // One entity shown by two neighbours (a player between their areas) counts once.
         let visible = dedup_sorted(visible);
-        let first = self.last_tick.is_none();
-        let (mut added, mut removed) = (Vec::new(), Vec::new());
-        let updated = updates;
-        updated.clear();
-        updated.reserve(visible.len());
+        writer.clear();
         self.next.clear();
         let mut known = self.known.iter().peekable();
         for &(id, slot) in visible.iter() {
@@ -83,52 +103,50 @@ impl View {
                 if gone >= id {
                     break;
                 }
-                removed.push(gone);
+                writer.remove(gone);
                 known.next();
             }
             match known.peek() {
                 Some(&&(same, old)) if same == id => {
                     known.next();
-                    let now = motion_of(slot);
+                    let now = entities.motion(slot);
+                    if now == old {
+                        self.next.push((id, old));
+                        continue;
+                    }
                     let held_back =
                         old.anim == now.anim && old.health == now.health && !movement_due(id, &now);
                     if held_back {
                         self.next.push((id, old));
                         continue;
                     }
-                    if let Some(delta) = EntityDelta::between_motion(id, &old, &now) {
-                        updated.push(delta);
-                    }
+                    entities.write_update(slot, id, &old, &now, writer);
                     self.next.push((id, now));
                 }
                 _ => {
-                    if let Some(state) = state_of(id) {
-                        self.next.push((id, state.motion()));
-                        added.push(state);
+                    if let Some(motion) = entities.write_added(slot, id, writer) {
+                        self.next.push((id, motion));
                     }
                 }
             }
         }
-        removed.extend(known.map(|(id, _)| *id));
-        std::mem::swap(&mut self.known, &mut self.next);
-        if first {
-            self.last_tick = Some(tick);
-            return Some(ServerPacket::Snapshot(Snapshot {
-                tick,
-                entities: added,
-            }));
+        for &(gone, _) in known {
+            writer.remove(gone);
         }
-        if added.is_empty() && updated.is_empty() && removed.is_empty() {
-            return None;
+        let written = match self.last_tick {
+            None => writer.snapshot_frame(tick, frame).map(|()| true),
+            Some(_) if writer.is_empty() => Ok(false),
+            Some(baseline) => writer.delta_frame(tick, baseline, frame).map(|()| true),
+        };
+        match written {
+            Ok(true) => {
+                std::mem::swap(&mut self.known, &mut self.next);
+                self.last_tick = Some(tick);
+            }
+            Ok(false) => std::mem::swap(&mut self.known, &mut self.next),
+            Err(_) => *self = Self::default(),
         }
-        let baseline = self.last_tick.replace(tick).unwrap_or(tick);
-        Some(ServerPacket::Delta(Delta {
-            tick,
-            baseline,
-            added,
-            updated: std::mem::take(updated),
-            removed,
-        }))
+        written
     }
 
     /// Whether the client currently sees `id`.
@@ -151,9 +169,53 @@ impl View {
 mod tests {
     use std::collections::HashMap;
 
-    use protocol::client::entity::{AnimState, EntityKind};
+    use protocol::client::ServerPacket;
+    use protocol::client::entity::{AnimState, EntityKind, EntityState};
 
     use super::*;
+
+    /// A world of entities, each in the slot of its index.
+    struct World<'a>(&'a [EntityState]);
+
+    impl EntitySource for World<'_> {
+        fn motion(&self, slot: u32) -> EntityMotion {
+            self.0[slot as usize].motion()
+        }
+
+        fn write_added(
+            &mut self,
+            slot: u32,
+            _: EntityId,
+            writer: &mut UpdateWriter,
+        ) -> Option<EntityMotion> {
+            let state = &self.0[slot as usize];
+            writer.add(state).ok()?;
+            Some(state.motion())
+        }
+    }
+
+    /// The view's update of `world` as the client decodes it.
+    fn update(
+        view: &mut View,
+        tick: u32,
+        visible: &mut [(EntityId, u32)],
+        world: &[EntityState],
+        movement_due: impl Fn(EntityId, &EntityMotion) -> bool,
+    ) -> Option<ServerPacket> {
+        let mut frame = Vec::new();
+        let written = view
+            .update_paced(
+                tick,
+                visible,
+                &mut World(world),
+                movement_due,
+                &mut UpdateWriter::default(),
+                &mut frame,
+            )
+            .expect("encodes");
+        assert_eq!(written, !frame.is_empty());
+        written.then(|| ServerPacket::decode(&frame).expect("decodes"))
+    }
 
     fn state(id: u32, x: i32) -> EntityState {
         EntityState {
@@ -210,12 +272,7 @@ mod tests {
                 .enumerate()
                 .map(|(slot, e)| (e.id, slot as u32))
                 .collect();
-            let packet = view.update(
-                tick,
-                &mut ids,
-                |slot| snapshot[slot as usize].motion(),
-                |id| snapshot.iter().find(|e| e.id == id).cloned(),
-            );
+            let packet = update(&mut view, tick, &mut ids, &snapshot, |_, _| true);
             if tick == 0 {
                 assert!(matches!(packet, Some(ServerPacket::Snapshot(_))));
             }
@@ -231,11 +288,10 @@ mod tests {
     #[test]
     fn nothing_changed_sends_nothing() {
         let mut view = View::default();
-        let e = state(1, 0);
-        let motion = |_| e.motion();
-        let full = |_| Some(e.clone());
-        assert!(view.update(0, &mut [(e.id, 0)], motion, full).is_some());
-        assert!(view.update(1, &mut [(e.id, 0)], motion, full).is_none());
+        let world = [state(1, 0)];
+        let id = world[0].id;
+        assert!(update(&mut view, 0, &mut [(id, 0)], &world, |_, _| true).is_some());
+        assert!(update(&mut view, 1, &mut [(id, 0)], &world, |_, _| true).is_none());
     }
 
     #[test]
@@ -252,14 +308,9 @@ mod tests {
             let snapshot = world.clone();
             let mut ids = vec![(EntityId(1), 0), (EntityId(2), 1)];
             // Entity 2 is "far": its movement is due every fourth tick only.
-            let packet = view.update_paced(
-                tick,
-                &mut ids,
-                |slot| snapshot[slot as usize].motion(),
-                |id| snapshot.iter().find(|e| e.id == id).cloned(),
-                |id, _| id == EntityId(1) || tick.is_multiple_of(4),
-                &mut Vec::new(),
-            );
+            let packet = update(&mut view, tick, &mut ids, &snapshot, |id, _| {
+                id == EntityId(1) || tick.is_multiple_of(4)
+            });
             if let Some(packet) = packet {
                 apply(&mut client, packet);
             }
@@ -272,5 +323,29 @@ mod tests {
                 assert!(far.pos[0] < world[1].pos[0], "tick {tick}: held back");
             }
         }
+    }
+
+    #[test]
+    fn a_frame_too_large_to_send_starts_the_view_over() {
+        let mut view = View::default();
+        let mut big = state(1, 0);
+        big.name = Some("x".repeat(300 * 1024));
+        let world = [big, state(2, 0)];
+        let mut frame = Vec::new();
+        let mut ids = [(EntityId(1), 0), (EntityId(2), 1)];
+        let written = view.update(
+            0,
+            &mut ids,
+            &mut World(&world),
+            &mut UpdateWriter::default(),
+            &mut frame,
+        );
+        assert!(written.is_err());
+        assert!(frame.is_empty() && view.is_empty());
+        let packet = update(&mut view, 1, &mut [(EntityId(2), 1)], &world, |_, _| true);
+        assert!(
+            matches!(packet, Some(ServerPacket::Snapshot(s)) if s.entities.len() == 1),
+            "a fresh snapshot follows"
+        );
     }
 }

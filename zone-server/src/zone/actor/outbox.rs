@@ -10,6 +10,7 @@ use protocol::{EntityId, Ticket};
 use rustc_hash::FxHashMap;
 use tokio::sync::mpsc::error::TrySendError;
 
+use crate::sim::Frame;
 use crate::zone::{Link, Outbound};
 
 /// The links of one zone's clients, with the buffers frames are encoded in.
@@ -70,21 +71,28 @@ impl Outbox {
     }
 
     /// Sends one tick's frames, counting bytes per client; returns the clients whose queue
-    /// was full (too slow to keep), each once.
-    pub(super) fn fan_out(&mut self, frames: &[(EntityId, ServerPacket)]) -> Vec<EntityId> {
+    /// was full (too slow to keep), each once. The bytes of frames already encoded are
+    /// taken, not copied.
+    pub(super) fn fan_out(&mut self, frames: &mut [(EntityId, Frame)]) -> Vec<EntityId> {
         self.bytes_per_client.clear();
         let mut too_slow = Vec::new();
-        for (player, packet) in frames {
+        for (player, frame) in frames {
             let Some(link) = self.links.get(player) else {
                 continue;
             };
-            self.buf.clear();
-            if let Err(e) = packet.encode_into(&mut self.buf) {
-                tracing::error!(error = %e, "cannot encode a frame");
-                continue;
-            }
-            *self.bytes_per_client.entry(*player).or_default() += self.buf.len();
-            match link.try_send(Outbound::Frame(Bytes::copy_from_slice(&self.buf))) {
+            let bytes = match frame {
+                Frame::Encoded(bytes) => Bytes::from(std::mem::take(bytes)),
+                Frame::Packet(packet) => {
+                    self.buf.clear();
+                    if let Err(e) = packet.encode_into(&mut self.buf) {
+                        tracing::error!(error = %e, "cannot encode a frame");
+                        continue;
+                    }
+                    Bytes::copy_from_slice(&self.buf)
+                }
+            };
+            *self.bytes_per_client.entry(*player).or_default() += bytes.len();
+            match link.try_send(Outbound::Frame(bytes)) {
                 Ok(()) => {}
                 Err(TrySendError::Full(_)) => too_slow.push(*player),
                 Err(TrySendError::Closed(_)) => {}

@@ -30,7 +30,7 @@ impl ZoneActorState {
         held.sim.set_time_rate(self.heartbeats.dilation.permille());
         held.sim.tick(&mut out);
         self.send_ghosts(); // the tick's last phase: neighbours see what lies near them
-        for player in self.outbox.fan_out(&out.frames) {
+        for player in self.outbox.fan_out(&mut out.frames) {
             metrics::counter!("zone_clients_dropped_total", "reason" => "too_slow").increment(1);
             self.drop_player(
                 myself,
