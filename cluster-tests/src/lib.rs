@@ -19,11 +19,13 @@
 //! | [`measure`] | what the benchmarks share: percentiles, NATS round trips, release builds, settings, zone metrics |
 //! | [`drills`] | faults on that cluster (NATS node kills, partitions, pauses) with bots playing, each checked by the stays and the audit; random schedules of them |
 //! | [`spots`] | places at a border clear of obstacles, the NPC living nearest a border, small moves there |
+//! | [`cpu_quota`] | a process held to a share of one CPU (a cgroup quota): a zone overloaded for real |
 //! | [`viewer`] | a player placed where a test wants it, whose view is recorded frame by frame |
 
 pub mod audit;
 pub mod bot;
 pub mod cluster;
+pub mod cpu_quota;
 pub mod drills;
 pub mod hosts;
 pub mod measure;

@@ -68,6 +68,8 @@ pub struct Viewer {
     pub inventory: Option<pk::Inventory>,
     /// One report per transfer followed.
     pub transfers: Vec<TransferReport>,
+    /// Every clock rate the zones announced (`TimeRate`, per mille), with when it came.
+    pub time_rates: Vec<(u16, Instant)>,
     ws: Ws,
     tick: Option<u32>,
     seq: u32,
@@ -157,6 +159,7 @@ impl Viewer {
             stats: None,
             inventory: None,
             transfers: Vec::new(),
+            time_rates: Vec::new(),
             ws,
             tick: None,
             seq: 0,
@@ -281,6 +284,7 @@ impl Viewer {
             ServerPacket::Error(e) => self.errors.push(e),
             ServerPacket::Stats(s) => self.stats = Some(s),
             ServerPacket::Inventory(i) => self.inventory = Some(i),
+            ServerPacket::TimeRate(r) => self.time_rates.push((r.permille, now)),
             _ => {}
         }
         Ok(())
