@@ -18,7 +18,7 @@
 //! | chat | `chat.rs` |
 //! | quest events counted, quest-api answers taken in | `quests.rs` |
 //! | ghosts of neighbouring areas expired | `ghosts.rs` |
-//! | each client sent what it can see (real entities and ghosts; far ones' movement less often, `interest.rs`), saves started | `outbox.rs` |
+//! | each client sent what it can see (real entities and ghosts; far ones' movement less often, `interest.rs`; written straight to bytes by its `view.rs`, each entity encoded once for all views, `encodings.rs`), saves started | `outbox.rs` |
 //! | each neighbouring area's owner sent what lies near its border | `ghost_stream.rs` |
 //!
 //! The zone actor paces the ticks (`dilation.rs`: a tick that overruns its budget slows
