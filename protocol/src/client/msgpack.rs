@@ -36,8 +36,15 @@ impl Inline {
     };
 
     /// The bytes written.
+    #[inline(always)]
     pub(crate) fn as_slice(&self) -> &[u8] {
         &self.bytes[..usize::from(self.len)]
+    }
+
+    /// Whether nothing was written.
+    #[inline(always)]
+    pub(crate) fn is_empty(&self) -> bool {
+        self.len == 0
     }
 
     /// Appends the bytes written to `buf` by copying the whole block, then cutting it to

@@ -40,6 +40,7 @@ impl EncodedUpdate {
     }
 
     /// The update's bytes (none for no change).
+    #[inline]
     pub fn as_bytes(&self) -> &[u8] {
         self.0.as_slice()
     }
@@ -93,7 +94,7 @@ impl UpdateWriter {
     /// for [`EncodedUpdate::NONE`]).
     #[inline]
     pub fn update_encoded(&mut self, update: &EncodedUpdate) {
-        if !update.as_bytes().is_empty() {
+        if !update.0.is_empty() {
             update.0.append_to(&mut self.updated);
             self.updated_count += 1;
         }

@@ -79,10 +79,8 @@ impl EntityEncodings {
         writer: &mut UpdateWriter,
     ) {
         match self.slots.get(slot as usize) {
-            Some(s) if s.before.as_ref() == Some(old) => {
-                writer.update_encoded(&s.change);
-            }
-            _ => writer.update(id, old, now),
+            Some(s) if s.before.as_ref() == Some(old) => writer.update_encoded(&s.change),
+            _ => write_own_update(id, old, now, writer),
         }
     }
 
@@ -117,4 +115,16 @@ impl EntityEncodings {
         writer.add_encoded(&self.bytes[span.start as usize..span.end as usize]);
         Some(motion)
     }
+}
+
+/// The change of one entity for one view alone (kept out of line: the shared path above is
+/// the one every view takes for nearly every entity).
+#[inline(never)]
+fn write_own_update(
+    id: EntityId,
+    old: &EntityMotion,
+    now: &EntityMotion,
+    writer: &mut UpdateWriter,
+) {
+    writer.update(id, old, now);
 }
