@@ -102,6 +102,21 @@ impl Manager {
                     self.feed().mark_dirty();
                     last_error = Some(e);
                 }
+                Err(ZoneCallError::NoResponders) => {
+                    // Nobody listens for the owner: it died (its connections closed at
+                    // once). Its area is given to another zone when its heartbeats are
+                    // missed (3 s): the join waits for that, as it would for a stalled
+                    // owner, and follows the area; the player is in as soon as it can be.
+                    let waited = tokio::time::timeout(
+                        self.config().expect_timeout,
+                        self.owner_changes(area, &owner),
+                    )
+                    .await;
+                    if waited.is_err() {
+                        return Err(self.zone_error(ZoneCallError::NoResponders));
+                    }
+                    last_error = Some(ZoneCallError::NoResponders);
+                }
                 Err(e) => return Err(self.zone_error(e)),
             }
         }
