@@ -289,11 +289,8 @@ impl Bot {
         self.stats.connecting(url);
         // A stalled zone's kernel still accepts the TCP connection: the upgrade is held to
         // the silence limit too.
-        let Ok(Ok((mut ws, _))) = tokio::time::timeout(
-            SILENCE_LIMIT,
-            tokio_tungstenite::connect_async(url),
-        )
-        .await
+        let Ok(Ok((mut ws, _))) =
+            tokio::time::timeout(SILENCE_LIMIT, tokio_tungstenite::connect_async(url)).await
         else {
             return Ended::Lost;
         };

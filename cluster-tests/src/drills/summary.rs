@@ -89,7 +89,9 @@ pub fn plays_again_lines(by_kind: &BTreeMap<&'static str, Vec<Duration>>) -> Vec
             let mut sorted = took.clone();
             sorted.sort();
             // Nearest rank.
-            let rank = |q: f64| sorted[((q * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len()) - 1];
+            let rank = |q: f64| {
+                sorted[((q * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len()) - 1]
+            };
             format!(
                 "plays again after a {kind}: n={} p50 {:.2} s, p99 {:.2} s, max {:.2} s",
                 sorted.len(),

@@ -203,8 +203,11 @@ impl ZoneActorState {
         metrics::counter!("zone_stalls_total").increment(1);
         for player in players {
             metrics::counter!("zone_clients_dropped_total", "reason" => "stalled").increment(1);
-            self.outbox
-                .close(player, ErrorCode::ZONE_UNAVAILABLE, "the zone stalled; rejoin");
+            self.outbox.close(
+                player,
+                ErrorCode::ZONE_UNAVAILABLE,
+                "the zone stalled; rejoin",
+            );
             let _ = self.remove_from_sim_as_of(player, None, Some(last_us));
         }
     }
