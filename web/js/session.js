@@ -83,7 +83,10 @@ export class Session {
 
   async join() {
     if (!this.credentials) return;
-    this.setPhase("joining", "asking the manager for a zone");
+    // A rejoin stays "reconnecting" while the manager is asked: it may hold the request
+    // until the area has a zone again (PROTOCOL.md §12).
+    const phase = this.attempt > 0 ? "reconnecting" : "joining";
+    this.setPhase(phase, "asking the manager for a zone");
     let answer;
     try {
       answer = await joinOnce(this.credentials);
