@@ -9,6 +9,7 @@
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::time::Duration;
 
+use cluster_tests::drills::summary::plays_again_lines;
 use cluster_tests::drills::{Drills, Fault, Players, ScheduleReport, Schedules, Step, Summary};
 use cluster_tests::hosts::{HostCluster, HostsError};
 use test_support::netns::{NetnsError, Network};
@@ -50,6 +51,9 @@ async fn players(cluster: &HostCluster, prefix: &str) -> Players {
 fn print(drill: &str, report: &ScheduleReport) {
     for figure in &report.figures {
         eprintln!("{drill}: {} {:?}", figure.what, figure.took);
+    }
+    for line in plays_again_lines(&report.plays_again) {
+        eprintln!("{drill}: {line}");
     }
     eprintln!(
         "{drill}: audit: {} items and {} coins accounted for, {} arrivals checked, {} items \
@@ -157,6 +161,9 @@ async fn a_few_random_fault_schedules_break_no_invariant() {
     }
     players.stop().await;
     for line in summary.figure_lines() {
+        eprintln!("random schedules: {line}");
+    }
+    for line in summary.plays_again_lines() {
         eprintln!("random schedules: {line}");
     }
     assert!(

@@ -5,7 +5,7 @@
 //! expires_at}`. An area at its player capacity is refused by its zone, and the client is
 //! answered 503 with `Retry-After`.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use protocol::cluster::{ErrorKind, Expect, ExpectReady, ZoneVerb};
 use protocol::http::manager::{JoinRequest, JoinResponse};
@@ -15,11 +15,13 @@ use crate::characters::{CharacterError, CharacterView};
 use crate::error::ApiError;
 use crate::manager::Manager;
 use crate::nats::ZoneCallError;
-use crate::registry::AllocError;
+use crate::registry::{AllocError, Owner};
 
 /// How many times a join follows a stale map entry (the zone said it no longer holds the
 /// epoch) before giving up.
 const ATTEMPTS: usize = 3;
+/// How often a join waiting on a zone's answer checks that the zone still owns the area.
+const OWNER_CHECK: Duration = Duration::from_millis(100);
 
 impl Manager {
     /// Routes `account`'s character to the zone of its area.
@@ -61,15 +63,23 @@ impl Manager {
                 ticket,
                 expires_at,
             };
-            let result = self
-                .link()
-                .call::<_, ExpectReady>(
-                    owner.zone,
-                    ZoneVerb::Expect,
-                    &expect,
-                    self.config().expect_timeout,
-                )
-                .await;
+            let call = self.link().call::<_, ExpectReady>(
+                owner.zone,
+                ZoneVerb::Expect,
+                &expect,
+                self.config().expect_timeout,
+            );
+            // A zone that stalled or was cut off does not answer; once the manager judges
+            // it gone and the area has another owner (or none, being reallocated), the
+            // join follows the area instead of waiting out the call: a player whose zone
+            // stalled plays again as soon as the area is reallocated.
+            let result = tokio::select! {
+                result = call => result,
+                () = self.owner_changes(area, &owner) => {
+                    last_error = Some(ZoneCallError::NoResponders);
+                    continue;
+                }
+            };
             match result {
                 Ok(ready) => {
                     let zone_url = if ready.ws_url.is_empty() {
@@ -92,10 +102,36 @@ impl Manager {
                     self.feed().mark_dirty();
                     last_error = Some(e);
                 }
+                Err(ZoneCallError::NoResponders) => {
+                    // Nobody listens for the owner: it died (its connections closed at
+                    // once). Its area is given to another zone when its heartbeats are
+                    // missed (3 s): the join waits for that, as it would for a stalled
+                    // owner, and follows the area; the player is in as soon as it can be.
+                    let waited = tokio::time::timeout(
+                        self.config().expect_timeout,
+                        self.owner_changes(area, &owner),
+                    )
+                    .await;
+                    if waited.is_err() {
+                        return Err(self.zone_error(ZoneCallError::NoResponders));
+                    }
+                    last_error = Some(ZoneCallError::NoResponders);
+                }
                 Err(e) => return Err(self.zone_error(e)),
             }
         }
         Err(self.zone_error(last_error.unwrap_or(ZoneCallError::NoResponders)))
+    }
+
+    /// Returns once `area` is no longer `owner`'s under its epoch (checked every 100 ms).
+    async fn owner_changes(&self, area: AreaId, owner: &Owner) {
+        loop {
+            tokio::time::sleep(OWNER_CHECK).await;
+            let now = self.registry().owner(area);
+            if now.is_none_or(|o| o.zone != owner.zone || o.epoch != owner.epoch) {
+                return;
+            }
+        }
     }
 
     /// The area a character joins: its saved area, else the area under its position, else

@@ -9,7 +9,7 @@
 import { Controls } from "./controls.js";
 import { Entities, OutOfStep } from "./entities.js";
 import { Panels } from "./panels.js";
-import { Prediction } from "./prediction.js";
+import { Prediction, UNACKED_MOST } from "./prediction.js";
 import { AnimState, ERRORS, EntityKind, RULES, metres } from "./protocol.js";
 import { Renderer } from "./render.js";
 import { Session } from "./session.js";
@@ -198,6 +198,9 @@ async function start() {
   function clientTick() {
     const connection = session.connection;
     if (!connection || !connection.ready) return;
+    // At most a second of inputs unacknowledged (PROTOCOL.md §10): a zone that stalled
+    // is not sent a backlog it would refuse as a flood when it resumes.
+    if (prediction.unacked.length >= UNACKED_MOST) return;
     const now = performance.now();
     let stick = controls.stick();
     const id = controls.target && controls.target.id;

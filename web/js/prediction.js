@@ -19,6 +19,10 @@ const SNAP_DISTANCE = 4;
 const BLEND_MS = 120;
 /** Inputs kept unacknowledged at most (a zone that stopped answering is not followed). */
 const UNACKED_KEPT = 256;
+/** Inputs sent and not yet acknowledged at most: a second's worth at 20 Hz. The client
+ *  sends nothing new past it (PROTOCOL.md §10), so a zone resumed from a stall gets no
+ *  backlog over its rate limit. */
+export const UNACKED_MOST = 20;
 
 export class Prediction {
   constructor(world) {

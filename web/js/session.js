@@ -1,14 +1,21 @@
 // Getting in and staying in: a join token (from the game's identity provider, or the
 // cluster's development login), `POST /v1/join` on the manager for a zone URL and a
 // ticket, the WebSocket to that zone (Hello first), `Transfer`s followed to the next zone,
-// and, when a connection is lost, a rejoin through the manager with backoff (1 s doubling
-// to 30 s). The phase and what it waits for are always on screen (`onPhase`).
+// and, when a connection is lost, a rejoin through the manager with backoff (250 ms
+// doubling to 2 s, each wait jittered; PROTOCOL.md §12). A zone that sends nothing for 2 s
+// while it owes an answer (a Ping, an input, the handshake) is taken as gone: a stalled or
+// cut-off zone may keep its TCP connection open. The phase and what it waits for are always
+// on screen (`onPhase`).
 
 import { PROTOCOL_VERSION, decodeServer, encodeClient } from "./protocol.js";
 
-const FIRST_RETRY_MS = 1000;
-const LAST_RETRY_MS = 30000;
-const PING_EVERY_MS = 2000;
+const FIRST_RETRY_MS = 250;
+const LAST_RETRY_MS = 2000;
+/** A Ping a second keeps a standing player's connection answering (PROTOCOL.md §12). */
+const PING_EVERY_MS = 1000;
+/** No frame this long after sending something the zone answers: the zone is gone. */
+export const SILENCE_MS = 2000;
+const SILENCE_CHECK_MS = 100;
 
 /** What a join answer's failure means for the player. */
 class JoinRefused extends Error {
@@ -35,8 +42,21 @@ export class Session {
     this.nonce = 0;
     this.pings = new Map();
     this.rtt = null;
-    this.stats = { joins: 0, welcomes: 0, transfers: 0, lost: 0, closes: [] };
+    this.stats = { joins: 0, welcomes: 0, transfers: 0, lost: 0, silent: 0, closes: [] };
+    /** When the client began waiting for a frame (sent something, or connected), or null
+     *  when every frame it waits for came. */
+    this.awaitingSince = null;
     setInterval(() => this.ping(), PING_EVERY_MS);
+    setInterval(() => this.checkSilence(), SILENCE_CHECK_MS);
+  }
+
+  /** Gives the connection up when the zone owes a frame and has been silent too long. */
+  checkSilence() {
+    if (!this.ws || this.awaitingSince === null) return;
+    if (performance.now() - this.awaitingSince > SILENCE_MS) {
+      this.stats.silent++;
+      this.drop("no answer from the zone for " + SILENCE_MS / 1000 + " s");
+    }
   }
 
   setPhase(name, detail = "", extra = {}) {
@@ -63,7 +83,10 @@ export class Session {
 
   async join() {
     if (!this.credentials) return;
-    this.setPhase("joining", "asking the manager for a zone");
+    // A rejoin stays "reconnecting" while the manager is asked: it may hold the request
+    // until the area has a zone again (PROTOCOL.md §12).
+    const phase = this.attempt > 0 ? "reconnecting" : "joining";
+    this.setPhase(phase, "asking the manager for a zone");
     let answer;
     try {
       answer = await joinOnce(this.credentials);
@@ -91,6 +114,8 @@ export class Session {
     }
     ws.binaryType = "arraybuffer";
     this.ws = ws;
+    // The upgrade and the Welcome are owed: a stalled zone's kernel still accepts TCP.
+    this.awaitingSince = performance.now();
     this.connection = { url, how, admitted: false, ready: false };
     const connection = this.connection;
     ws.onopen = () => {
@@ -100,6 +125,7 @@ export class Session {
     };
     ws.onmessage = (event) => {
       if (ws !== this.ws) return;
+      this.awaitingSince = null;
       let packet;
       try {
         packet = decodeServer(event.data);
@@ -141,7 +167,12 @@ export class Session {
   }
 
   sendNow(packet) {
-    if (this.ws && this.ws.readyState === WebSocket.OPEN) this.ws.send(encodeClient(packet));
+    if (this.ws && this.ws.readyState === WebSocket.OPEN) {
+      this.ws.send(encodeClient(packet));
+      // Every packet but a Hello (answered already above) is answered within a tick or
+      // two: an InputAck, a Pong, an update, an Error.
+      if (this.awaitingSince === null) this.awaitingSince = performance.now();
+    }
   }
 
   ping() {
@@ -157,6 +188,7 @@ export class Session {
     const ws = this.ws;
     this.ws = null;
     this.connection = null;
+    this.awaitingSince = null;
     if (ws && ws.readyState <= WebSocket.OPEN) ws.close(1000, "leaving");
   }
 
@@ -169,13 +201,18 @@ export class Session {
   lost(why) {
     this.ws = null;
     this.connection = null;
+    this.awaitingSince = null;
     this.stats.lost++;
     this.retryLater(why);
   }
 
   retryLater(why, retryAfterMs) {
     if (!this.credentials) return;
-    const wait = Math.max(this.retryMs, retryAfterMs || 0);
+    // Jittered down to half, so players cut off together do not come back together. The
+    // manager's Retry-After (2 s) is never shorter than this schedule; a longer one is
+    // obeyed.
+    let wait = this.retryMs * (0.5 + Math.random() / 2);
+    if (retryAfterMs > LAST_RETRY_MS) wait = retryAfterMs;
     this.attempt++;
     this.retryMs = Math.min(this.retryMs * 2, LAST_RETRY_MS);
     const at = performance.now() + wait;

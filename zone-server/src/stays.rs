@@ -46,7 +46,8 @@ impl StayBook {
         }
     }
 
-    /// The player left the simulation.
+    /// The player left the simulation (now, or at `left_us`: the last instant the zone
+    /// simulated them, when it learns only later that it stopped then).
     pub fn close(
         &self,
         zone: ZoneId,
@@ -54,10 +55,11 @@ impl StayBook {
         exit_seq: u32,
         inputs_applied: u64,
         handoff_started_us: Option<u64>,
+        left_us: Option<u64>,
     ) {
         let mut book = self.book();
         if let Some(mut stay) = book.open.remove(&(zone, entity)) {
-            stay.left_us = Some(now_us());
+            stay.left_us = Some(left_us.unwrap_or_else(now_us));
             stay.exit_seq = exit_seq;
             stay.inputs_applied = inputs_applied;
             stay.handoff_started_us = handoff_started_us;

@@ -17,8 +17,12 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use clap::Parser;
+use cluster_tests::drills::summary::plays_again_lines;
 use cluster_tests::drills::{Drills, Players, Schedules, Summary};
 use cluster_tests::hosts::{HostCluster, HostsError};
+
+/// Zone-server processes in the cluster over simulated hosts (`cluster_tests::hosts`).
+const ZONE_SERVERS: usize = 3;
 
 /// Random fault schedules on a cluster over simulated hosts, checked by the stays and the
 /// item audit.
@@ -40,6 +44,13 @@ struct Options {
     /// Where the cluster's data and logs go (default: a temp dir, deleted at the end).
     #[arg(long)]
     dir: Option<PathBuf>,
+    /// Start at schedule N of the seed's sequence (the ones before are made and skipped),
+    /// to run again a schedule that found something without those before it.
+    #[arg(long, default_value_t = 1)]
+    from: usize,
+    /// Only print the schedules (no cluster, no root needed).
+    #[arg(long)]
+    list: bool,
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
@@ -50,6 +61,18 @@ async fn main() -> anyhow::Result<ExitCode> {
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_secs())
     });
+    if options.list {
+        // The same sequence as a run (its zone-server count is the cluster's: 3).
+        let mut schedules = Schedules::new(seed, ZONE_SERVERS);
+        for n in 1..options.from + options.schedules {
+            let steps = schedules.next_schedule();
+            if n >= options.from {
+                let plan: Vec<String> = steps.iter().map(ToString::to_string).collect();
+                println!("schedule {n}: {}", plan.join("; "));
+            }
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
     let mut cluster = match HostCluster::start(options.dir.as_deref()).await {
         Ok(cluster) => cluster,
         Err(HostsError::Unavailable(why)) => {
@@ -78,17 +101,28 @@ async fn main() -> anyhow::Result<ExitCode> {
         players.players.len(),
         cluster.dir().display()
     );
+    anyhow::ensure!(
+        cluster.zones.len() == ZONE_SERVERS,
+        "the cluster has {} zone-servers, the schedules are made for {ZONE_SERVERS}",
+        cluster.zones.len()
+    );
     let mut schedules = Schedules::new(seed, cluster.zones.len());
+    for _ in 1..options.from {
+        schedules.next_schedule();
+    }
     let mut drills = Drills::default();
     let mut summary = Summary::default();
     let started = Instant::now();
-    for n in 1..=options.schedules {
+    for n in options.from..options.from + options.schedules {
         let steps = schedules.next_schedule();
         let plan: Vec<String> = steps.iter().map(ToString::to_string).collect();
         println!("schedule {n}: {}", plan.join("; "));
         let report = drills.run(&mut cluster, &players, &steps).await;
         for figure in &report.figures {
             println!("  {} {:.2} s", figure.what, figure.took.as_secs_f64());
+        }
+        for line in plays_again_lines(&report.plays_again) {
+            println!("  {line}");
         }
         println!(
             "  audit: {} items, {} coins, {} arrivals, {} rolled back; violations: {}",
@@ -116,6 +150,9 @@ async fn main() -> anyhow::Result<ExitCode> {
         summary.refused_backlog.len()
     );
     for line in summary.figure_lines() {
+        println!("  {line}");
+    }
+    for line in summary.plays_again_lines() {
         println!("  {line}");
     }
     for violation in &summary.violations {

@@ -2,8 +2,11 @@
 //! (`POST /v1/join` with a JWT), speaks the binary protocol over WebSocket, walks between
 //! waypoints (inside its area, or back and forth across a border: [`Route`]), fights NPCs
 //! and picks items up, follows `Transfer` (resending every input the old zone did not
-//! acknowledge, by sequence number), and rejoins with backoff (1 s doubling to 30 s) when its
-//! connection is lost. What it saw is counted in [`BotStats`]; what it does can be changed
+//! acknowledge, by sequence number), and rejoins through the manager when its connection is
+//! lost, as `docs/PROTOCOL.md` §12 asks of every client: a connection that brought no frame
+//! for 2 s is lost (a stalled zone keeps its TCP connections open), no more than 1 s of
+//! inputs is ever unacknowledged (a zone resumed from a stall is not flooded), and joins
+//! are retried after 250 ms doubling to 2 s, each wait jittered. What it saw is counted in [`BotStats`]; what it does can be changed
 //! while it plays through its [`Controls`] (the fault tests make bots gather, juggle items
 //! or stand still).
 //!
@@ -31,6 +34,25 @@ use tokio_tungstenite::tungstenite::Message;
 
 use self::play::PlayState;
 pub use self::stats::{BotStats, Controls, items_in};
+
+/// A connection that brought no frame for this long is lost (the zone stalled or is cut
+/// off; its TCP connection may stay open): 40 ticks at 20 Hz.
+pub const SILENCE_LIMIT: Duration = Duration::from_secs(2);
+/// The first wait before joining again after a failed join or a lost connection...
+pub const REJOIN_FIRST: Duration = Duration::from_millis(250);
+/// ...doubling up to this (each wait is jittered down to half of it).
+pub const REJOIN_LAST: Duration = Duration::from_secs(2);
+/// Inputs a bot lets go unacknowledged at most (1 s at 20 steps a second): past it, it
+/// sends nothing until the zone acknowledges some.
+pub const UNACKED_MOST: usize = 20;
+
+/// The wait before the next try and the one after it: `delay` jittered down to half of it
+/// (so clients cut off together do not come back together), and the next delay (doubled,
+/// at most [`REJOIN_LAST`]).
+fn backoff(delay: Duration) -> (Duration, Duration) {
+    let jittered = delay.mul_f64(rand::random_range(0.5..=1.0));
+    (jittered, (delay * 2).min(REJOIN_LAST))
+}
 
 /// Where a bot plays and with which credentials.
 #[derive(Debug, Clone)]
@@ -191,10 +213,10 @@ impl Bot {
         self
     }
 
-    /// Joins through the manager, retrying with backoff (1 s doubling to 30 s) until it
-    /// works or `stop` is set.
+    /// Joins through the manager, retrying with backoff (250 ms doubling to 2 s, jittered)
+    /// until it works or `stop` is set.
     pub async fn join(&self, stop: &mut watch::Receiver<bool>) -> Option<JoinResponse> {
-        let mut delay = Duration::from_secs(1);
+        let mut delay = REJOIN_FIRST;
         loop {
             if *stop.borrow() {
                 return None;
@@ -211,10 +233,11 @@ impl Bot {
                 return Some(join);
             }
             self.stats.join_failures.fetch_add(1, Ordering::Relaxed);
-            if !pause(delay, stop).await {
+            let (wait, next) = backoff(delay);
+            if !pause(wait, stop).await {
                 return None;
             }
-            delay = (delay * 2).min(Duration::from_secs(30));
+            delay = next;
         }
     }
 
@@ -222,7 +245,7 @@ impl Bot {
     pub async fn play(self, mut stop: watch::Receiver<bool>) {
         let mut state = PlayState::new(self.character.position, self.route);
         let mut next: Option<(String, Ticket)> = None;
-        let mut delay = Duration::from_secs(1);
+        let mut delay = REJOIN_FIRST;
         while !*stop.borrow() {
             let (url, ticket) = match next.take() {
                 Some(target) => target,
@@ -238,17 +261,18 @@ impl Bot {
                     self.stats.transfers.fetch_add(1, Ordering::Relaxed);
                     next = Some((url, ticket));
                     state.resend = true;
-                    delay = Duration::from_secs(1);
+                    delay = REJOIN_FIRST;
                 }
                 Ended::Lost => {
                     self.stats.lost.fetch_add(1, Ordering::Relaxed);
                     // A fresh join starts from the saved state: old inputs mean nothing there.
                     state.resend = false;
                     state.unacked.clear();
-                    if !pause(delay, &mut stop).await {
+                    let (wait, next) = backoff(delay);
+                    if !pause(wait, &mut stop).await {
                         return;
                     }
-                    delay = (delay * 2).min(Duration::from_secs(30));
+                    delay = next;
                 }
                 Ended::Stopped => return,
             }
@@ -262,11 +286,11 @@ impl Bot {
         state: &mut PlayState,
         stop: &mut watch::Receiver<bool>,
     ) -> Ended {
-        let Ok(Ok((mut ws, _))) = tokio::time::timeout(
-            Duration::from_secs(5),
-            tokio_tungstenite::connect_async(url),
-        )
-        .await
+        self.stats.connecting(url);
+        // A stalled zone's kernel still accepts the TCP connection: the upgrade is held to
+        // the silence limit too.
+        let Ok(Ok((mut ws, _))) =
+            tokio::time::timeout(SILENCE_LIMIT, tokio_tungstenite::connect_async(url)).await
         else {
             return Ended::Lost;
         };
@@ -281,15 +305,24 @@ impl Bot {
         let mut step = tokio::time::interval(Duration::from_millis(50));
         // A late step is skipped, not made up in a burst: a client sends at its frame rate.
         step.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        // The bot sends an input every step and the zone acknowledges inputs every tick:
+        // silence means the zone is gone, whether or not the TCP connection is.
+        let mut heard = tokio::time::Instant::now();
         loop {
             tokio::select! {
                 _ = stop.changed() => {
                     self.finish(&mut ws, state).await;
                     return Ended::Stopped;
                 }
+                _ = tokio::time::sleep_until(heard + SILENCE_LIMIT) => {
+                    self.stats.silent.fetch_add(1, Ordering::Relaxed);
+                    return Ended::Lost;
+                }
                 _ = step.tick() => {
-                    // Nothing new before the zone's first ack: resent inputs go first.
-                    if state.me.is_some() && !state.fresh {
+                    // Nothing new before the zone's first ack: resent inputs go first. No
+                    // more than a second's inputs unacknowledged: a zone that stalls gets no
+                    // backlog to choke on (and refuse) when it resumes.
+                    if state.me.is_some() && !state.fresh && state.unacked.len() < UNACKED_MOST {
                         let packets = state.next_packets(self.controls.activity());
                         if self.send_all(&mut ws, packets).await.is_err() {
                             return Ended::Lost;
@@ -297,6 +330,7 @@ impl Bot {
                     }
                 }
                 message = ws.next() => {
+                    heard = tokio::time::Instant::now();
                     let frame = match message {
                         Some(Ok(Message::Binary(frame))) => frame,
                         Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Text(_) | Message::Frame(_))) => continue,
@@ -366,6 +400,7 @@ impl Bot {
     fn absorb(&self, packet: ServerPacket, state: &mut PlayState) -> Option<Ended> {
         match packet {
             ServerPacket::Welcome(w) => {
+                self.stats.welcomed();
                 self.stats.welcomes.fetch_add(1, Ordering::SeqCst);
                 self.stats.connected.store(true, Ordering::SeqCst);
                 state.me = Some(w.player);

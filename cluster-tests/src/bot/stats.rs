@@ -4,6 +4,7 @@
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::time::Instant;
 
 use protocol::Position;
 use protocol::client::packets::{Error, ErrorCode, Inventory};
@@ -24,6 +25,9 @@ pub struct BotStats {
     pub transfers: AtomicU64,
     /// Connections lost (each followed by a rejoin through the manager).
     pub lost: AtomicU64,
+    /// Of those, connections given up because no frame came for the silence limit (a
+    /// stalled or cut-off zone).
+    pub silent: AtomicU64,
     /// Whether a welcomed connection is open now.
     pub connected: AtomicBool,
     /// Inputs sent.
@@ -48,6 +52,8 @@ pub struct BotStats {
     inventory: Mutex<Option<Inventory>>,
     welcome_inventory: Mutex<Option<Inventory>>,
     position: Mutex<Option<Position>>,
+    /// The zone URL of the current (or last) connection, and when its `Welcome` came.
+    zone: Mutex<Option<(String, Option<Instant>)>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -91,6 +97,29 @@ impl BotStats {
     /// Where the zone last showed the bot.
     pub fn position(&self) -> Option<Position> {
         *lock(&self.position)
+    }
+
+    /// The zone URL of the current connection while one is welcomed.
+    pub fn zone(&self) -> Option<String> {
+        if !self.connected.load(Ordering::SeqCst) {
+            return None;
+        }
+        lock(&self.zone).as_ref().map(|(url, _)| url.clone())
+    }
+
+    /// When the latest `Welcome` came (the first frame from a zone).
+    pub fn welcomed_at(&self) -> Option<Instant> {
+        lock(&self.zone).as_ref().and_then(|(_, at)| *at)
+    }
+
+    pub(super) fn connecting(&self, url: &str) {
+        *lock(&self.zone) = Some((url.to_owned(), None));
+    }
+
+    pub(super) fn welcomed(&self) {
+        if let Some((_, at)) = lock(&self.zone).as_mut() {
+            *at = Some(Instant::now());
+        }
     }
 
     pub(super) fn saw_error(&self, error: Error) {

@@ -16,7 +16,7 @@ pub mod schedule;
 pub mod summary;
 mod watch;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::time::{Duration, Instant};
 
@@ -31,7 +31,7 @@ use crate::stays::{check_stays, fetch_stays};
 pub use self::players::{Player, Players};
 pub use self::schedule::Schedules;
 pub use self::summary::Summary;
-use self::watch::{Stalls, failovers};
+use self::watch::{PlaysAgain, Stalls, failovers};
 
 /// How long players may take to play again after a fault ends.
 const RECOVERY_TIMEOUT: Duration = Duration::from_secs(90);
@@ -58,6 +58,20 @@ pub enum Fault {
     PauseZone(usize),
     /// `kill -9` of this zone-server process; started again when the step ends.
     KillZone(usize),
+}
+
+impl Fault {
+    /// What kind of fault, without its target (the figures of one kind go together).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::KillNats(_) => "kill -9 of a NATS node",
+            Self::Partition("control") => "partition of the manager's host",
+            Self::Partition("data") => "partition of the APIs' host",
+            Self::Partition(_) => "partition of a zone host",
+            Self::PauseZone(_) => "SIGSTOP of a zone-server",
+            Self::KillZone(_) => "kill -9 of a zone-server",
+        }
+    }
 }
 
 impl fmt::Display for Fault {
@@ -116,6 +130,11 @@ pub struct ScheduleReport {
     pub arrivals: u64,
     /// Items rolled back to the last save by rejoins (not violations).
     pub rolled_back: u64,
+    /// By kind of fault ([`Fault::kind`]): for each player on a zone-server the fault cut
+    /// off, the time from the fault (or from the heal, for a partition: its players cannot
+    /// play elsewhere before it) to its first frame from the zone it plays on next (or, if
+    /// its zone came back still owning the area, to its first input acknowledged there).
+    pub plays_again: BTreeMap<&'static str, Vec<Duration>>,
 }
 
 impl ScheduleReport {
@@ -303,6 +322,19 @@ async fn run_step(
     let stale = owned_by(cluster, &cut_off).await;
     let failovers_before = failovers(cluster).await;
     let mut reallocated = Vec::new();
+    // The players on a zone-server the fault cuts off.
+    let affected: Vec<_> = players
+        .players
+        .iter()
+        .filter(|p| {
+            p.stats
+                .zone()
+                .and_then(|url| cluster.zone_of(&url))
+                .is_some_and(|i| cut_off.contains(&i))
+        })
+        .map(|p| p.stats.clone())
+        .collect();
+    let plays_again = PlaysAgain::start(affected);
     let began = Instant::now();
     if let Err(e) = begin(cluster, step.fault) {
         report
@@ -389,6 +421,8 @@ async fn run_step(
             .violations
             .push(format!("{}: could not end: {e}", step.fault));
     }
+    plays_again.ended();
+    let healed = Instant::now();
     match step.fault {
         Fault::KillNats(_) => {
             for (process, took) in failovers_before.compare(&failovers(cluster).await) {
@@ -468,6 +502,32 @@ async fn run_step(
             "{}: not playing again within {RECOVERY_TIMEOUT:?}: {behind:?}",
             step.fault
         )),
+    }
+    // From the fault, or from the heal where the players could not play elsewhere before
+    // it (a partitioned host's players stay connected to its zones until then). A player
+    // whose zone lost its area must have joined another; otherwise its zone's coming back
+    // counts.
+    let from = match step.fault {
+        Fault::Partition(_) => healed,
+        _ => began,
+    };
+    let new_zone = matches!(step.fault, Fault::KillZone(_)) || !reallocated.is_empty();
+    for r in plays_again.stop().await {
+        let again = if new_zone {
+            r.welcomed
+        } else {
+            match (r.welcomed, r.acked) {
+                (Some(w), Some(a)) => Some(w.min(a)),
+                (w, a) => w.or(a),
+            }
+        };
+        if let Some(at) = again {
+            report
+                .plays_again
+                .entry(step.fault.kind())
+                .or_default()
+                .push(at.saturating_duration_since(from));
+        }
     }
     let longest = stalls.stop().await;
     report.figure(

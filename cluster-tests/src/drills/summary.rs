@@ -16,6 +16,7 @@ pub struct Summary {
     /// Every loss of inputs the zones explained by refusing a stalled zone's backlog.
     pub refused_backlog: Vec<String>,
     figures: BTreeMap<String, Vec<Duration>>,
+    plays_again: BTreeMap<&'static str, Vec<Duration>>,
 }
 
 impl Summary {
@@ -45,6 +46,18 @@ impl Summary {
                 .or_default()
                 .push(figure.took);
         }
+        for (kind, took) in &report.plays_again {
+            self.plays_again
+                .entry(kind)
+                .or_default()
+                .extend(took.iter().copied());
+        }
+    }
+
+    /// One line per kind of fault: how long its players took to play again (see
+    /// [`ScheduleReport::plays_again`]), p50, p99 and maximum.
+    pub fn plays_again_lines(&self) -> Vec<String> {
+        plays_again_lines(&self.plays_again)
     }
 
     /// One line per figure: how often it was measured, its median and its maximum.
@@ -65,4 +78,27 @@ impl Summary {
             })
             .collect()
     }
+}
+
+/// `plays again after <kind>: n, p50, p99, max` for each kind of fault with players on it.
+pub fn plays_again_lines(by_kind: &BTreeMap<&'static str, Vec<Duration>>) -> Vec<String> {
+    by_kind
+        .iter()
+        .filter(|(_, took)| !took.is_empty())
+        .map(|(kind, took)| {
+            let mut sorted = took.clone();
+            sorted.sort();
+            // Nearest rank.
+            let rank = |q: f64| {
+                sorted[((q * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len()) - 1]
+            };
+            format!(
+                "plays again after a {kind}: n={} p50 {:.2} s, p99 {:.2} s, max {:.2} s",
+                sorted.len(),
+                rank(0.5).as_secs_f64(),
+                rank(0.99).as_secs_f64(),
+                sorted[sorted.len() - 1].as_secs_f64()
+            )
+        })
+        .collect()
 }

@@ -102,3 +102,86 @@ impl Failovers {
             .collect()
     }
 }
+
+/// When each player on a faulted zone played again: the first `Welcome` after the fault
+/// began (a new connection: its first frame from the zone it rejoined or was handed to),
+/// and the first input acknowledged after the fault ended (a zone that came back and kept
+/// its area).
+pub(super) struct PlaysAgain {
+    ended: Arc<std::sync::Mutex<Option<Instant>>>,
+    stop: watch::Sender<bool>,
+    task: tokio::task::JoinHandle<Vec<Recovery>>,
+}
+
+/// One watched player's recovery.
+#[derive(Debug, Clone, Copy, Default)]
+pub(super) struct Recovery {
+    /// Its first `Welcome` after the fault began.
+    pub(super) welcomed: Option<Instant>,
+    /// Its first input acknowledged after the fault ended.
+    pub(super) acked: Option<Instant>,
+}
+
+impl PlaysAgain {
+    /// Watches `stats` from now (the fault begins).
+    pub(super) fn start(stats: Vec<Arc<BotStats>>) -> Self {
+        let ended = Arc::new(std::sync::Mutex::new(None::<Instant>));
+        let (stop, mut stopped) = watch::channel(false);
+        let watched_end = ended.clone();
+        let task = tokio::spawn(async move {
+            let began = Instant::now();
+            let mut seen: Vec<(u64, u64)> = stats
+                .iter()
+                .map(|s| {
+                    (
+                        s.welcomes.load(Ordering::SeqCst),
+                        s.inputs_acked.load(Ordering::SeqCst),
+                    )
+                })
+                .collect();
+            let mut out = vec![Recovery::default(); stats.len()];
+            let mut every = tokio::time::interval(LOOK_EVERY);
+            loop {
+                tokio::select! {
+                    _ = stopped.changed() => return out,
+                    _ = every.tick() => {}
+                }
+                let end = *watched_end
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                for ((s, (welcomes, acked)), r) in stats.iter().zip(&mut seen).zip(&mut out) {
+                    let (w, a) = (
+                        s.welcomes.load(Ordering::SeqCst),
+                        s.inputs_acked.load(Ordering::SeqCst),
+                    );
+                    if w != *welcomes && r.welcomed.is_none() {
+                        r.welcomed = s.welcomed_at().filter(|at| *at >= began);
+                    }
+                    if a != *acked
+                        && r.acked.is_none()
+                        && let Some(end) = end
+                    {
+                        r.acked = Some(Instant::now().max(end));
+                    }
+                    *welcomes = w;
+                    *acked = a;
+                }
+            }
+        });
+        Self { ended, stop, task }
+    }
+
+    /// The fault ended now.
+    pub(super) fn ended(&self) {
+        *self
+            .ended
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(Instant::now());
+    }
+
+    /// Stops watching; each player's recovery.
+    pub(super) async fn stop(self) -> Vec<Recovery> {
+        let _ = self.stop.send(true);
+        self.task.await.unwrap_or_default()
+    }
+}

@@ -71,6 +71,8 @@ struct Held {
     subscription: JoinHandle<()>,
     /// For a drain: the zone the manager named to send the area's world.
     handover_from: Option<Handover>,
+    /// When the ticker last got through (and the wall clock then, in microseconds).
+    last_beat: Option<(std::time::Instant, u64)>,
 }
 
 impl Held {
@@ -147,6 +149,7 @@ impl Actor for ZoneActor {
         message: ZoneMsg,
         state: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
+        state.fence_after_stall(matches!(message, ZoneMsg::Tick));
         match message {
             ZoneMsg::Tick => state.tick(&myself),
             ZoneMsg::Heartbeat => state.heartbeat(&myself),

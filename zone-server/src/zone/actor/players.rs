@@ -10,10 +10,16 @@ use protocol::http::zone::PlayerStay;
 use protocol::{EntityId, Ticket};
 use ractor::{ActorRef, RpcReplyPort};
 
+use std::time::{Duration, Instant};
+
 use super::ZoneActorState;
 use crate::stays::now_us;
 use crate::zone::{ConnectRefused, Link, ZoneMsg};
 use service_kit::time::now_millis;
+
+/// A zone that did not run for longer than this has lost its clients: 2 s, the silence
+/// after which a client rejoins elsewhere (PROTOCOL.md §12).
+pub(super) const STALL_FENCE: Duration = Duration::from_secs(2);
 
 /// Why an arrival was refused: the area holds as many players as it takes.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -143,6 +149,16 @@ impl ZoneActorState {
         player: EntityId,
         handoff_started_us: Option<u64>,
     ) -> Option<PlayerTransfer> {
+        self.remove_from_sim_as_of(player, handoff_started_us, None)
+    }
+
+    /// [`ZoneActorState::remove_from_sim`], the stay ending at `left_us` (now if `None`).
+    fn remove_from_sim_as_of(
+        &mut self,
+        player: EntityId,
+        handoff_started_us: Option<u64>,
+        left_us: Option<u64>,
+    ) -> Option<PlayerTransfer> {
         let held = self.held.as_mut()?;
         let inputs_applied = held.sim.player(player).map_or(0, |p| p.inputs_applied);
         let gone = held.sim.remove_player(player)?;
@@ -153,8 +169,47 @@ impl ZoneActorState {
             gone.last_input_seq,
             inputs_applied,
             handoff_started_us,
+            left_us,
         );
         Some(gone)
+    }
+
+    /// Called before every message: a zone whose ticker did not get through for longer
+    /// than [`STALL_FENCE`] was not running (the process was stopped, or starved), and its
+    /// clients have given up on it (a client takes 2 s without a frame as a lost
+    /// connection and rejoins through the manager, PROTOCOL.md §12), maybe into another
+    /// zone the area was given to meanwhile. So every player is dropped at once, before
+    /// anything they sent during the stall is applied, their stays ending when the zone
+    /// last ran, and nothing saved: the player's state is what was saved, or what the zone
+    /// they rejoined holds now (a save from here could only race it).
+    pub(super) fn fence_after_stall(&mut self, beat: bool) {
+        let now = Instant::now();
+        let Some(held) = &mut self.held else { return };
+        let stalled = held
+            .last_beat
+            .filter(|(at, _)| now.duration_since(*at) > STALL_FENCE);
+        if beat || stalled.is_some() {
+            held.last_beat = Some((now, now_us()));
+        }
+        let Some((at, last_us)) = stalled else { return };
+        let players = self.outbox.players();
+        tracing::warn!(
+            zone = %self.id,
+            stalled_ms = u64::try_from(now.duration_since(at).as_millis()).unwrap_or(u64::MAX),
+            players = players.len(),
+            "the zone did not run for longer than its clients wait: its players are dropped, \
+             what they sent meanwhile unapplied"
+        );
+        metrics::counter!("zone_stalls_total").increment(1);
+        for player in players {
+            metrics::counter!("zone_clients_dropped_total", "reason" => "stalled").increment(1);
+            self.outbox.close(
+                player,
+                ErrorCode::ZONE_UNAVAILABLE,
+                "the zone stalled; rejoin",
+            );
+            let _ = self.remove_from_sim_as_of(player, None, Some(last_us));
+        }
     }
 
     /// Saves a player who left, or holds the save until their quest calls are answered.

@@ -179,6 +179,7 @@ impl ZoneActorState {
             ticker,
             subscription,
             handover_from: m.handover_from,
+            last_beat: None,
         });
         metrics::histogram!("zone_allocate_seconds").record(started.elapsed().as_secs_f64());
         tracing::info!(zone = %self.id, area = %m.area, epoch = %m.epoch, "allocated");
