@@ -67,6 +67,34 @@ impl Drop for CpuQuota {
     }
 }
 
+/// The share of one CPU process `pid` used over the next `span` (user and system time,
+/// from `/proc/<pid>/stat`).
+pub async fn usage(pid: u32, span: std::time::Duration) -> io::Result<f64> {
+    let before = cpu_seconds(pid)?;
+    tokio::time::sleep(span).await;
+    Ok((cpu_seconds(pid)? - before) / span.as_secs_f64())
+}
+
+/// The CPU time process `pid` has used, in seconds.
+fn cpu_seconds(pid: u32) -> io::Result<f64> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    // The fields after the command name (which may hold spaces, so after its last ')'):
+    // state is the 3rd field of the line, utime the 14th and stime the 15th.
+    let after_name = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| rest)
+        .ok_or_else(|| io::Error::other("an unreadable /proc stat line"))?;
+    let fields: Vec<&str> = after_name.split_whitespace().collect();
+    let ticks = |i: usize| -> io::Result<f64> {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<f64>().ok())
+            .ok_or_else(|| io::Error::other("an unreadable /proc stat line"))
+    };
+    // The kernel's clock ticks are 100 a second on every Linux this runs on.
+    Ok((ticks(11)? + ticks(12)?) / 100.0)
+}
+
 /// The unified (v2) hierarchy's root, if CPU bandwidth control can be had under it.
 fn v2_root() -> Option<PathBuf> {
     let root = Path::new("/sys/fs/cgroup");

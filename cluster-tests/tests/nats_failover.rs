@@ -1,7 +1,8 @@
 //! Every binary's NATS connection (`service_kit::nats::connect`) against a real 3-node NATS
 //! cluster (auth on, routes authenticated): given every node in `NATS_URL` it connects,
 //! and when its node is killed (SIGKILL) it fails over to another and resubscribes, so
-//! messages published on a surviving node reach it again; requests in flight while the
+//! messages published on a surviving node reach it again, and once its node is back it
+//! returns to it (the node listed first); requests in flight while the
 //! responder's node dies are each answered or reported as errors, never lost silently.
 //! Failover times are printed (speed is reported, not tested).
 
@@ -105,10 +106,35 @@ async fn a_subscriber_whose_node_dies_fails_over_and_hears_the_cluster_again() {
         "it moved to another node"
     );
 
-    // The node comes back and rejoins the routes; clients can use it again.
+    // The node comes back and rejoins the routes; the subscriber goes back to it (its
+    // own host's node, listed first) and hears the cluster there too.
     tokio::task::block_in_place(|| cluster.node(0).process().restart()).expect("restarts");
     tokio::task::block_in_place(|| cluster.wait_routed(Duration::from_secs(20)))
         .expect("routes again");
+    let node = cluster.nodes()[0].addr().port();
+    let took = wait_for(
+        "the subscriber back on the node listed first",
+        Duration::from_secs(30),
+        async || {
+            manager.client.server_info().port == node
+                && manager.client.connection_state() == async_nats::connection::State::Connected
+        },
+    )
+    .await;
+    eprintln!("NATS failback: on the node listed first again {took:?} after its routes were up");
+    let back = Instant::now();
+    wait_for_value(
+        "a heartbeat heard on the node listed first",
+        Duration::from_secs(10),
+        async || {
+            let message = tokio::time::timeout(Duration::from_millis(200), heard.next())
+                .await
+                .ok()
+                .flatten()?;
+            (back.elapsed() > Duration::from_millis(50)).then_some(message)
+        },
+    )
+    .await;
     publisher.abort();
 }
 

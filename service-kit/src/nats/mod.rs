@@ -15,12 +15,14 @@
 //!   is sent again on the new connection by the client's buffer, and its caller gets the
 //!   answer or, after the request timeout, an error: never silence. Each failover is
 //!   logged with how long the process was without NATS, and counted in
-//!   `nats_reconnects_total` and `nats_failover_seconds`.
+//!   `nats_reconnects_total` and `nats_failover_seconds`. Once the first server listed is up
+//!   again, the client goes back to it (`failback.rs`; `nats_failbacks_total`).
 //!
 //! The connection's [`Identity`] (the nkey's public key, or `--nats-identity`, or the URL's
 //! user name) is the last token of every subject the process sends on, and names the
 //! inbox its replies come to (see `protocol::cluster::subjects`).
 
+mod failback;
 pub mod security;
 
 use std::path::{Path, PathBuf};
@@ -245,14 +247,21 @@ pub async fn connect(args: &NatsArgs, name: &str) -> Result<Nats, NatsError> {
         .ping_interval(PING_INTERVAL)
         .retain_servers_order()
         .require_tls(tls)
-        .event_callback(move |event| {
+        .event_callback({
             let outage = outage.clone();
-            async move { log_event(&event, &outage) }
+            move |event| {
+                let outage = outage.clone();
+                async move { log_event(&event, &outage) }
+            }
         });
     if let Some(ca) = &args.ca {
         options = options.add_root_certificates(ca.clone());
     }
+    let nearest = (servers.len() > 1).then(|| servers[0].clone());
     let client = options.connect(servers).await?;
+    if let Some(nearest) = nearest {
+        failback::spawn(client.clone(), nearest, outage);
+    }
     Ok(Nats { client, identity })
 }
 
@@ -291,32 +300,50 @@ fn claim(pool: &Path, prefix: &str) -> Result<PathBuf, NatsError> {
     )))
 }
 
-/// When the connection was lost, while it is (shared by the client's event callbacks).
+/// When the connection was lost, while it is, and whether the client dropped it on purpose
+/// (going back to the nearest node, `failback.rs`): shared by the client's event callbacks.
 #[derive(Debug, Clone, Default)]
-struct Outage(Arc<Mutex<Option<Instant>>>);
+pub(crate) struct Outage(Arc<Mutex<OutageState>>);
+
+#[derive(Debug, Default)]
+struct OutageState {
+    since: Option<Instant>,
+    planned: bool,
+}
 
 impl Outage {
-    fn began(&self) {
-        self.0
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .get_or_insert_with(Instant::now);
+    fn state(&self) -> std::sync::MutexGuard<'_, OutageState> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// How long the connection was lost, if it was.
-    fn ended(&self) -> Option<Duration> {
-        self.0
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take()
-            .map(|since| since.elapsed())
+    fn began(&self) {
+        self.state().since.get_or_insert_with(Instant::now);
+    }
+
+    /// The next loss of the connection is the client's own doing.
+    pub(crate) fn plan(&self) {
+        self.state().planned = true;
+    }
+
+    /// How long the connection was lost, if it was, and whether that was planned.
+    fn ended(&self) -> Option<(Duration, bool)> {
+        let mut state = self.state();
+        let planned = std::mem::take(&mut state.planned);
+        state.since.take().map(|since| (since.elapsed(), planned))
     }
 }
 
 fn log_event(event: &Event, outage: &Outage) {
     match event {
         Event::Connected => match outage.ended() {
-            Some(without) => {
+            Some((without, true)) => {
+                metrics::histogram!("nats_failback_seconds").record(without.as_secs_f64());
+                tracing::info!(
+                    without_ms = u64::try_from(without.as_millis()).unwrap_or(u64::MAX),
+                    "reconnected to NATS, to the nearest node"
+                );
+            }
+            Some((without, false)) => {
                 metrics::counter!("nats_reconnects_total").increment(1);
                 metrics::histogram!("nats_failover_seconds").record(without.as_secs_f64());
                 tracing::info!(
