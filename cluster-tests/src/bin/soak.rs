@@ -95,6 +95,16 @@ async fn main() -> anyhow::Result<ExitCode> {
     {
         anyhow::bail!("bots did not start playing: {behind:?}");
     }
+    // The border runners walk to the border first: a fault before they cross would time
+    // "handoffs going on again" from the start of play, not from the fault.
+    let runners = u64::try_from(options.border_runners).unwrap_or(u64::MAX);
+    if players
+        .crossing(0, runners, Duration::from_secs(120))
+        .await
+        .is_none()
+    {
+        anyhow::bail!("the border runners did not start crossing");
+    }
     println!(
         "soak: seed {seed}, {} schedules, {} bots; cluster in {}",
         options.schedules,
