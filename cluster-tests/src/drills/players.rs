@@ -122,9 +122,40 @@ impl Players {
         self.players.iter().map(|p| get(&p.stats.transfers)).sum()
     }
 
-    /// All connections lost so far.
-    pub fn lost(&self) -> u64 {
-        self.players.iter().map(|p| get(&p.stats.lost)).sum()
+    /// Each player's connections lost so far, and the `Error` packets it had received.
+    pub fn losses(&self) -> Vec<(u64, usize)> {
+        self.players
+            .iter()
+            .map(|p| (get(&p.stats.lost), p.stats.error_packets().len()))
+            .collect()
+    }
+
+    /// Who lost a connection since `before` (from [`Players::losses`]), how (silence, or the
+    /// errors the zone sent meanwhile), and on which zone it is now: what a violation needs
+    /// to say to be looked into.
+    pub fn losses_since(&self, before: &[(u64, usize)]) -> Vec<String> {
+        self.players
+            .iter()
+            .zip(before)
+            .filter(|(p, (lost, _))| get(&p.stats.lost) > *lost)
+            .map(|(p, (lost, errors))| {
+                let said: Vec<String> = p
+                    .stats
+                    .error_packets()
+                    .into_iter()
+                    .skip(*errors)
+                    .map(|e| format!("{} {:?}", e.code.0, e.message))
+                    .collect();
+                format!(
+                    "{}: {} lost ({} silent so far), errors since: [{}], zone now {:?}",
+                    p.name,
+                    get(&p.stats.lost) - lost,
+                    get(&p.stats.silent),
+                    said.join(", "),
+                    p.stats.zone()
+                )
+            })
+            .collect()
     }
 
     /// Waits up to `timeout` until every player is connected and has had `more` inputs
