@@ -388,6 +388,74 @@ async fn a_zone_that_lost_its_area_hands_its_players_to_the_new_owner() {
     t.stop().await;
 }
 
+/// A client that gave up on its stalled zone rejoins through the manager while that zone's
+/// migration brings its state to the new owner too: the join's session continues the
+/// carried state (newer than the stored one), and the migration's ticket goes with it, so
+/// no second state of the character is left to be saved over the session's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_player_who_rejoins_instead_of_following_a_migration_keeps_the_carried_state() {
+    let t = TestZone::start().await;
+    let area = AreaId::new(0, 0);
+    t.allocate(t.zone(0), area, 1).await.expect("old");
+    let c = t.create_character("Rejoiner").await;
+    let mut walker = Walker::joined(&t, &c).await;
+    for _ in 0..5 {
+        walker.step_east().await;
+    }
+    walker.settle().await;
+    let walked = t.inspect(t.zone(0)).await.players[0].character.clone();
+    let stored = t.character(&c).await;
+    assert_ne!(
+        walked.position, stored.position,
+        "the walk is not saved yet (saves are periodic)"
+    );
+
+    t.allocate_from(t.zone(1), area, 2, t.zone(0))
+        .await
+        .expect("new");
+    let migrated: Reply<Migrated> = t
+        .request(
+            t.zone(0),
+            ZoneVerb::Migrate,
+            &Migrate {
+                zone: t.zone(0),
+                area,
+                epoch: Epoch(1),
+                target_zone: t.zone(1),
+                target_epoch: Epoch(2),
+                target_identity: t.identity.to_string(),
+            },
+        )
+        .await;
+    assert_eq!(migrated.expect("migrated").players, 1);
+    assert_eq!(t.inspect(t.zone(1)).await.pending_arrivals, 1);
+
+    // The client does not follow the Transfer: it joins through the manager instead.
+    let ticket = Ticket::new_random();
+    t.expect(t.zone(1), area, 2, &c, ticket, 30_000)
+        .await
+        .expect("expect answered ready");
+    let mut rejoined = support::Client::hello(&t.ws_url, ticket).await;
+    rejoined
+        .until(|p| matches!(p, ServerPacket::Welcome(_)).then_some(()))
+        .await;
+
+    let new = t.inspect(t.zone(1)).await;
+    assert_eq!(
+        new.pending_arrivals, 0,
+        "the migration's ticket went with the join"
+    );
+    assert_eq!(new.players.len(), 1);
+    let resumed = &new.players[0].character;
+    assert_eq!(
+        resumed.position, walked.position,
+        "the carried state, not the stored one"
+    );
+    assert_eq!(resumed.version, stored.version);
+    assert_eq!(resumed.inventory, walked.inventory);
+    t.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_handoff_messages_get_error_replies_and_change_nothing() {
     let t = TestZone::start().await;

@@ -165,14 +165,18 @@ impl Simulation {
         }
     }
 
-    /// A save of `character` succeeded with `version`: later saves must name it.
-    pub fn saved(&mut self, character: CharacterId, version: u64) {
+    /// A write of `character` naming version `wrote` succeeded with `version`: the player
+    /// whose state it was (the one still holding `wrote`) names `version` from now on. A
+    /// player who started from another state keeps theirs: moving them onto a version
+    /// written from state they do not hold would let their next save erase that write.
+    pub fn saved(&mut self, character: CharacterId, wrote: u64, version: u64) {
         if let Some(p) = self
             .by_character
             .get(&character)
             .and_then(|id| self.players.get_mut(id))
+            .filter(|p| p.character.version == wrote)
         {
-            p.character.version = p.character.version.max(version);
+            p.character.version = version;
         }
     }
 }

@@ -2,8 +2,9 @@
 //! join, carried by a handoff or a migration) and where it came from. Invariants kept here:
 //! a ticket admits someone (is in the process's ticket map) exactly while its arrival is
 //! pending; a handoff names at most one pending arrival; a pending arrival leaves only
-//! through [`Arrivals::claim`], [`Arrivals::expired`], [`Arrivals::abort`] or
-//! [`Arrivals::drain`], which hand back what must still be saved. A handoff's commit and
+//! through [`Arrivals::claim`], [`Arrivals::expired`], [`Arrivals::abort`],
+//! [`Arrivals::drain`] or [`Arrivals::take_character`], which hand back what must still be
+//! saved (or continued). A handoff's commit and
 //! abort are taken only from the identity that sent its prepare; one this zone never
 //! prepared is answered as unknown.
 
@@ -232,6 +233,18 @@ impl Arrivals {
             .map(|(t, _)| *t)
             .collect();
         expired.iter().filter_map(|t| self.claim(t)).collect()
+    }
+
+    /// Takes out every arrival of `character` (one of their tickets was spent: that session
+    /// is the character's one here, and continues the freshest of these states).
+    pub(super) fn take_character(&mut self, character: CharacterId) -> Vec<PendingArrival> {
+        let tickets: Vec<Ticket> = self
+            .pending
+            .iter()
+            .filter(|(_, p)| p.arrival.character.id == character)
+            .map(|(t, _)| *t)
+            .collect();
+        tickets.iter().filter_map(|t| self.claim(t)).collect()
     }
 
     /// Takes out every arrival (the area is left).

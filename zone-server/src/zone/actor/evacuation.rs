@@ -180,7 +180,13 @@ impl ZoneActorState {
                         ErrorCode::ZONE_UNAVAILABLE,
                         "the area moved; rejoin",
                     );
-                    self.saves.queue(myself, Box::new(departure.character));
+                    // Once the new owner took the area, their state is its: a pending
+                    // arrival it saves if nobody comes, or (no ticket) a session of theirs
+                    // there already, which wins. Saving it here too would race that
+                    // session's saves and refuse them as stale.
+                    if result.is_err() {
+                        self.saves.queue(myself, Box::new(departure.character));
+                    }
                 }
             }
         }

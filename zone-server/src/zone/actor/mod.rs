@@ -9,6 +9,7 @@
 //! | [`saves`] | the save pipeline (one in flight per character) and shutdown waiters |
 //! | [`quest_calls`] | quest-api calls in flight and players who left meanwhile |
 //! | [`crossings`] | players at the border, as the sending end of a handoff |
+//! | [`resume`] | one session per character: the freshest of the states held of them |
 //! | [`heartbeat`] | heartbeats, registration, tick times, ticket expiry |
 //! | [`borders`] | ghost streams both ways, border acts and chat with neighbours' owners |
 //!
@@ -30,6 +31,7 @@ mod outbox;
 mod players;
 mod quest_calls;
 mod requests;
+mod resume;
 mod saves;
 mod tick;
 

@@ -85,17 +85,19 @@ impl ZoneActorState {
             }
             return Err(ConnectRefused::TicketExpired);
         }
-        let (origin, arrival) = (pending.origin, pending.arrival);
-        // The same character twice: the newer connection wins, the older one is closed.
+        let (origin, mut arrival) = (pending.origin, pending.arrival);
+        // The same character twice: the newer connection wins, the older one is closed,
+        // and the newer continues the freshest state of the character held here.
         let old = self
             .held
             .as_ref()
             .and_then(|h| h.sim.player_of(arrival.character.id));
-        if let Some(old) = old {
+        let replaced = old.and_then(|old| {
             self.outbox
                 .close(old, ErrorCode::KICKED, "connected again elsewhere");
-            self.remove_from_sim(old, None);
-        }
+            self.remove_from_sim(old, None)
+        });
+        self.resume_freshest(&mut arrival, origin, replaced);
         let Some(held) = &mut self.held else {
             return Err(ConnectRefused::AreaGone);
         };

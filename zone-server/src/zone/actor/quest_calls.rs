@@ -127,6 +127,30 @@ impl QuestCalls {
         self.leaving.remove(&character).map(|l| l.character)
     }
 
+    /// A write of `character` naming `wrote` succeeded with `version`: a state held for
+    /// them that the write was of names `version` from now on (its own save, once their
+    /// last call is answered, would otherwise be refused as stale).
+    pub(super) fn saved(&mut self, character: CharacterId, wrote: u64, version: u64) {
+        if let Some(left) = self
+            .leaving
+            .get_mut(&character)
+            .filter(|l| l.character.version == wrote)
+        {
+            left.character.version = version;
+        }
+    }
+
+    /// The state held for `character`, taken back by a session of theirs that starts here
+    /// (answers still in flight then land in that session instead).
+    pub(super) fn take_leaving(
+        &mut self,
+        character: CharacterId,
+    ) -> Option<(Box<Character>, Vec<QuestProgress>)> {
+        self.leaving
+            .remove(&character)
+            .map(|l| (l.character, l.quests))
+    }
+
     /// Every held state, to save now (the area is left; late answers then find no one).
     pub(super) fn drain_leaving(&mut self) -> impl Iterator<Item = Box<Character>> + '_ {
         self.leaving.drain().map(|(_, l)| l.character)

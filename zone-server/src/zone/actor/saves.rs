@@ -1,6 +1,8 @@
 //! The save pipeline: at most one save in flight per character, the newest state waiting
 //! behind it (intermediate ones are skipped), each save naming the version the previous
-//! one produced; and the shutdown waiters, answered once nothing is in flight.
+//! one produced; and the shutdown waiters, answered once nothing is in flight. The state
+//! being saved is kept until its save ends: a player who reconnects meanwhile continues it
+//! (`latest`), not the older state character-api still holds.
 
 use std::collections::HashMap;
 
@@ -11,12 +13,20 @@ use ractor::{ActorRef, RpcReplyPort};
 use crate::apis::{ApiError, Apis};
 use crate::zone::ZoneMsg;
 
+/// One character's save in flight.
+#[derive(Debug)]
+struct Saving {
+    /// The state being written (its `version` is the one the write names).
+    writing: Box<Character>,
+    /// The newest state waiting behind it.
+    next: Option<Box<Character>>,
+}
+
 /// Saves in flight, per character.
 #[derive(Debug)]
 pub(super) struct SaveQueue {
     apis: Apis,
-    /// A character's save in flight, and the newest state waiting behind it.
-    in_flight: HashMap<CharacterId, Option<Box<Character>>>,
+    in_flight: HashMap<CharacterId, Saving>,
     /// Answered once no save is in flight.
     drained: Vec<RpcReplyPort<()>>,
 }
@@ -49,39 +59,52 @@ impl SaveQueue {
     /// Saves `character` now, or after the save in flight (replacing any state waiting).
     pub(super) fn queue(&mut self, myself: &ActorRef<ZoneMsg>, character: Box<Character>) {
         match self.in_flight.get_mut(&character.id) {
-            Some(next) => *next = Some(character),
-            None => {
-                self.in_flight.insert(character.id, None);
-                self.start(myself, character);
-            }
+            Some(saving) => saving.next = Some(character),
+            None => self.start(myself, character),
         }
+    }
+
+    /// The newest state of `character` being saved or waiting to be, named by the version
+    /// the write in flight names (a session continuing it learns the next version when
+    /// that write ends, as any session here does).
+    pub(super) fn latest(&self, character: CharacterId) -> Option<Character> {
+        let saving = self.in_flight.get(&character)?;
+        let mut latest = saving
+            .next
+            .as_ref()
+            .unwrap_or(&saving.writing)
+            .as_ref()
+            .clone();
+        latest.version = saving.writing.version;
+        Some(latest)
     }
 
     /// A save ended: on success the waiting state (if any) goes next under the new
     /// version; on a refusal it is dropped with the slot (a stale writer must not write).
+    /// Returns the version the ended write named (`None` if none was in flight).
     pub(super) fn finished(
         &mut self,
         myself: &ActorRef<ZoneMsg>,
         character: CharacterId,
         result: &Result<u64, ApiError>,
-    ) {
-        let next = self.in_flight.get_mut(&character).and_then(Option::take);
+    ) -> Option<u64> {
+        let Saving { writing, next } = self.in_flight.remove(&character)?;
         match result {
             Ok(version) => {
                 metrics::counter!("zone_saves_total", "result" => "ok").increment(1);
                 if let Some(mut next) = next {
                     next.version = *version;
-                    return self.start(myself, next);
+                    self.start(myself, next);
                 }
             }
             Err(e) => {
                 let stale = e.status() == Some(412);
                 metrics::counter!("zone_saves_total", "result" => if stale { "stale" } else { "refused" }).increment(1);
-                tracing::warn!(%character, error = %e, "save failed");
+                tracing::warn!(%character, version = writing.version, error = %e, "save failed");
             }
         }
-        self.in_flight.remove(&character);
         self.reply_if_drained();
+        Some(writing.version)
     }
 
     /// Answers `reply` once no save is in flight (at once if none is).
@@ -98,15 +121,23 @@ impl SaveQueue {
         }
     }
 
-    fn start(&self, myself: &ActorRef<ZoneMsg>, character: Box<Character>) {
+    fn start(&mut self, myself: &ActorRef<ZoneMsg>, character: Box<Character>) {
         let apis = self.apis.clone();
         let myself = myself.clone();
+        let writing = character.clone();
         tokio::spawn(async move {
-            let result = apis.save_with_retry(&character).await;
+            let result = apis.save_with_retry(&writing).await;
             let _ = myself.cast(ZoneMsg::SaveDone {
-                character: character.id,
+                character: writing.id,
                 result,
             });
         });
+        self.in_flight.insert(
+            character.id,
+            Saving {
+                writing: character,
+                next: None,
+            },
+        );
     }
 }

@@ -98,24 +98,33 @@ impl ZoneActorState {
         }
     }
 
-    /// A save ended. One refused as stale (412) means someone newer owns this character's
-    /// state: this zone must not write it again, nor keep simulating the player from old
-    /// data.
+    /// A save ended. Only the session whose state it wrote (the one holding the version
+    /// the write named) hears of it: on success it names the new version from now on; on a
+    /// refusal as stale (412) someone newer owns the character's state, so that session must
+    /// not write it again nor keep simulating the player from old data. A session that
+    /// started from a newer state (a rejoin that loaded what another zone saved since) is
+    /// not the writer's and plays on.
     pub(super) fn save_done(
         &mut self,
         myself: &ActorRef<ZoneMsg>,
         character: CharacterId,
         result: Result<u64, ApiError>,
     ) {
-        self.saves.finished(myself, character, &result);
+        let Some(wrote) = self.saves.finished(myself, character, &result) else {
+            return;
+        };
         match result {
             Ok(version) => {
                 if let Some(held) = &mut self.held {
-                    held.sim.saved(character, version);
+                    held.sim.saved(character, wrote, version);
                 }
+                self.quests.saved(character, wrote, version);
             }
             Err(e) if e.status() == Some(412) => {
-                let player = self.held.as_ref().and_then(|h| h.sim.player_of(character));
+                let player = self.held.as_ref().and_then(|h| {
+                    let player = h.sim.player_of(character)?;
+                    (h.sim.player(player)?.character.version == wrote).then_some(player)
+                });
                 if let Some(player) = player {
                     self.drop_player(
                         myself,
