@@ -58,7 +58,7 @@ impl Origin {
     }
 
     /// Whether the carried state must be saved if the client never comes.
-    fn owned(self) -> bool {
+    pub(super) fn owned(self) -> bool {
         matches!(
             self,
             Self::Migration

@@ -19,9 +19,11 @@ use super::arrivals::{Origin, PendingArrival};
 /// holds more of what happened to the character.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub(super) enum Found {
-    /// Loaded from character-api for a join: exactly as saved.
+    /// Loaded from character-api for a join (or carried by a handoff its sender has not
+    /// committed): the saved state, as far as this zone may count on.
     Loaded,
-    /// Carried by a handoff or a migration: as saved, and what happened since.
+    /// Carried by a migration or a committed handoff: as saved, and what happened since,
+    /// and this zone's to save.
     Carried,
     /// This zone's own: a session still connected, a state held for quest calls in flight,
     /// or one being saved.
@@ -41,10 +43,12 @@ pub(super) struct Candidate {
 }
 
 impl Found {
+    /// A handoff not committed yet is still its sender's state: it ranks as the saved one.
     fn by(origin: Origin) -> Self {
-        match origin {
-            Origin::Join => Self::Loaded,
-            Origin::Handoff { .. } | Origin::Migration => Self::Carried,
+        if origin.owned() {
+            Self::Carried
+        } else {
+            Self::Loaded
         }
     }
 }
