@@ -239,13 +239,19 @@ impl ZoneActorState {
         }
     }
 
-    /// Gives the area up: every player saved and told to rejoin, timers stopped.
+    /// Gives the area up: every player saved and told to rejoin, timers stopped. Carried
+    /// state still pending is saved too, unless its character was playing here: that
+    /// session's state, saved first, is the newer one.
     pub(super) fn leave_area(&mut self, myself: &ActorRef<ZoneMsg>, code: ErrorCode, why: &str) {
+        let mut playing = std::collections::HashSet::new();
         for player in self.outbox.players() {
+            if let Some(p) = self.held.as_ref().and_then(|h| h.sim.player(player)) {
+                playing.insert(p.character.id);
+            }
             self.drop_player(myself, player, code, why, true);
         }
         for pending in self.arrivals.drain() {
-            if let Some(character) = pending.unclaimed() {
+            if let Some(character) = pending.unclaimed().filter(|c| !playing.contains(&c.id)) {
                 self.saves.queue(myself, character);
             }
         }
