@@ -56,6 +56,14 @@ impl Walker {
         }
     }
 
+    /// Takes `steps` steps east and waits until the zone acknowledged them all.
+    async fn walk_east(&mut self, steps: usize) {
+        for _ in 0..steps {
+            self.step_east().await;
+        }
+        self.settle().await;
+    }
+
     /// Walks east until the zone says `Transfer`; `None` if it did not within `limit`.
     async fn walk_until_transfer(&mut self, limit: Duration) -> Option<(String, Ticket)> {
         let deadline = Instant::now() + limit;
@@ -123,6 +131,29 @@ async fn allocate_west_and_east(t: &TestZone) {
         .expect("east");
 }
 
+/// The manager gives `area` (zone 0's, epoch 1) to zone 1 under epoch 2, and zone 0 is
+/// told to migrate it there; its one player goes.
+async fn migrate_to_zone_1(t: &TestZone, area: AreaId) {
+    t.allocate_from(t.zone(1), area, 2, t.zone(0))
+        .await
+        .expect("new");
+    let migrated: Reply<Migrated> = t
+        .request(
+            t.zone(0),
+            ZoneVerb::Migrate,
+            &Migrate {
+                zone: t.zone(0),
+                area,
+                epoch: Epoch(1),
+                target_zone: t.zone(1),
+                target_epoch: Epoch(2),
+                target_identity: t.identity.to_string(),
+            },
+        )
+        .await;
+    assert_eq!(migrated.expect("migrated").players, 1);
+}
+
 fn teleport(t: &TestZone, zone: usize, character: CharacterId, to: Position) {
     let actor = t.handle.shared.zone(t.zone(zone)).expect("zone actor");
     let _ = actor.cast(ZoneMsg::Teleport { character, to });
@@ -142,10 +173,7 @@ async fn a_player_crossing_the_border_is_handed_over_with_state_and_inputs_intac
         .expect("a Transfer at the border");
     let (area, carried) = walker.follow(&url, ticket).await;
     assert_eq!(area, AreaId::new(1, 0));
-    for _ in 0..5 {
-        walker.step_east().await;
-    }
-    walker.settle().await;
+    walker.walk_east(5).await;
 
     // Exactly one zone has the player, with the inventory they had.
     let (west, east) = (t.inspect(t.zone(0)).await, t.inspect(t.zone(1)).await);
@@ -272,30 +300,10 @@ async fn migrating_moves_players_npcs_and_ground_items_and_the_old_zone_goes_idl
     t.allocate(t.zone(0), area, 1).await.expect("old");
     let c = t.create_character("Migrant").await;
     let mut walker = Walker::joined(&t, &c).await;
-    for _ in 0..5 {
-        walker.step_east().await;
-    }
-    walker.settle().await;
+    walker.walk_east(5).await;
     let before = t.inspect(t.zone(0)).await;
 
-    t.allocate_from(t.zone(1), area, 2, t.zone(0))
-        .await
-        .expect("new");
-    let migrated: Reply<Migrated> = t
-        .request(
-            t.zone(0),
-            ZoneVerb::Migrate,
-            &Migrate {
-                zone: t.zone(0),
-                area,
-                epoch: Epoch(1),
-                target_zone: t.zone(1),
-                target_epoch: Epoch(2),
-                target_identity: t.identity.to_string(),
-            },
-        )
-        .await;
-    assert_eq!(migrated.expect("migrated").players, 1);
+    migrate_to_zone_1(&t, area).await;
     let (url, ticket) = walker
         .client
         .until(|p| match p {
@@ -399,10 +407,7 @@ async fn a_player_who_rejoins_instead_of_following_a_migration_keeps_the_carried
     t.allocate(t.zone(0), area, 1).await.expect("old");
     let c = t.create_character("Rejoiner").await;
     let mut walker = Walker::joined(&t, &c).await;
-    for _ in 0..5 {
-        walker.step_east().await;
-    }
-    walker.settle().await;
+    walker.walk_east(5).await;
     let walked = t.inspect(t.zone(0)).await.players[0].character.clone();
     let stored = t.character(&c).await;
     assert_ne!(
@@ -410,24 +415,7 @@ async fn a_player_who_rejoins_instead_of_following_a_migration_keeps_the_carried
         "the walk is not saved yet (saves are periodic)"
     );
 
-    t.allocate_from(t.zone(1), area, 2, t.zone(0))
-        .await
-        .expect("new");
-    let migrated: Reply<Migrated> = t
-        .request(
-            t.zone(0),
-            ZoneVerb::Migrate,
-            &Migrate {
-                zone: t.zone(0),
-                area,
-                epoch: Epoch(1),
-                target_zone: t.zone(1),
-                target_epoch: Epoch(2),
-                target_identity: t.identity.to_string(),
-            },
-        )
-        .await;
-    assert_eq!(migrated.expect("migrated").players, 1);
+    migrate_to_zone_1(&t, area).await;
     assert_eq!(t.inspect(t.zone(1)).await.pending_arrivals, 1);
 
     // The client does not follow the Transfer: it joins through the manager instead.

@@ -488,6 +488,13 @@ impl Simulation {
         self.by_character.get(&character).copied()
     }
 
+    /// The player playing `character` from state that names `version`: the session a write
+    /// naming `version` was of (one started from other data is not).
+    pub fn player_at_version(&self, character: CharacterId, version: u64) -> Option<EntityId> {
+        let id = self.player_of(character)?;
+        (self.players.get(&id)?.character.version == version).then_some(id)
+    }
+
     /// A player's current state, for tests, the dashboard and handoffs.
     pub fn player(&self, id: EntityId) -> Option<&Player> {
         self.players.get(&id)

@@ -171,10 +171,8 @@ impl Simulation {
     /// written from state they do not hold would let their next save erase that write.
     pub fn saved(&mut self, character: CharacterId, wrote: u64, version: u64) {
         if let Some(p) = self
-            .by_character
-            .get(&character)
-            .and_then(|id| self.players.get_mut(id))
-            .filter(|p| p.character.version == wrote)
+            .player_at_version(character, wrote)
+            .and_then(|id| self.players.get_mut(&id))
         {
             p.character.version = version;
         }

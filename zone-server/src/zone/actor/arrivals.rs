@@ -226,30 +226,27 @@ impl Arrivals {
 
     /// Takes out every arrival whose ticket is past `now`.
     pub(super) fn expired(&mut self, now: UnixMillis) -> Vec<PendingArrival> {
-        let expired: Vec<Ticket> = self
-            .pending
-            .iter()
-            .filter(|(_, p)| p.expires_at <= now)
-            .map(|(t, _)| *t)
-            .collect();
-        expired.iter().filter_map(|t| self.claim(t)).collect()
+        self.take_where(|p| p.expires_at <= now)
     }
 
     /// Takes out every arrival of `character` (one of their tickets was spent: that session
     /// is the character's one here, and continues the freshest of these states).
     pub(super) fn take_character(&mut self, character: CharacterId) -> Vec<PendingArrival> {
-        let tickets: Vec<Ticket> = self
-            .pending
-            .iter()
-            .filter(|(_, p)| p.arrival.character.id == character)
-            .map(|(t, _)| *t)
-            .collect();
-        tickets.iter().filter_map(|t| self.claim(t)).collect()
+        self.take_where(|p| p.arrival.character.id == character)
     }
 
     /// Takes out every arrival (the area is left).
     pub(super) fn drain(&mut self) -> Vec<PendingArrival> {
-        let tickets: Vec<Ticket> = self.pending.keys().copied().collect();
+        self.take_where(|_| true)
+    }
+
+    fn take_where(&mut self, pick: impl Fn(&PendingArrival) -> bool) -> Vec<PendingArrival> {
+        let tickets: Vec<Ticket> = self
+            .pending
+            .iter()
+            .filter(|(_, p)| pick(p))
+            .map(|(t, _)| *t)
+            .collect();
         tickets.iter().filter_map(|t| self.claim(t)).collect()
     }
 

@@ -105,19 +105,11 @@ impl ZoneActorState {
         }
     }
 
-    /// Forgets tickets nobody spent in time; carried state that was this zone's (a
-    /// committed handoff, a migration) is saved, unless the character plays here already
-    /// (joined since, in a session that wins).
+    /// Forgets tickets nobody spent in time ([`save_unclaimed`](Self::save_unclaimed)).
     fn expire_tickets(&mut self, myself: &ActorRef<ZoneMsg>) {
         for pending in self.arrivals.expired(now_millis()) {
             metrics::counter!("zone_tickets_expired_total").increment(1);
-            let here = self
-                .held
-                .as_ref()
-                .is_some_and(|h| h.sim.player_of(pending.arrival.character.id).is_some());
-            if let Some(character) = pending.unclaimed().filter(|_| !here) {
-                self.saves.queue(myself, character);
-            }
+            self.save_unclaimed(myself, pending);
         }
     }
 

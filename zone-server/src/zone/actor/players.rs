@@ -13,6 +13,7 @@ use ractor::{ActorRef, RpcReplyPort};
 use std::time::{Duration, Instant};
 
 use super::ZoneActorState;
+use super::arrivals::PendingArrival;
 use crate::stays::now_us;
 use crate::zone::{ConnectRefused, Link, ZoneMsg};
 use service_kit::time::now_millis;
@@ -80,9 +81,7 @@ impl ZoneActorState {
             return Err(ConnectRefused::UnknownTicket);
         };
         if pending.expires_at <= now_millis() {
-            if let Some(character) = pending.unclaimed() {
-                self.saves.queue(myself, character);
-            }
+            self.save_unclaimed(myself, pending);
             return Err(ConnectRefused::TicketExpired);
         }
         let (origin, mut arrival) = (pending.origin, pending.arrival);
@@ -239,21 +238,27 @@ impl ZoneActorState {
         }
     }
 
-    /// Gives the area up: every player saved and told to rejoin, timers stopped. Carried
-    /// state still pending is saved too, unless its character was playing here: that
-    /// session's state, saved first, is the newer one.
-    pub(super) fn leave_area(&mut self, myself: &ActorRef<ZoneMsg>, code: ErrorCode, why: &str) {
-        let mut playing = std::collections::HashSet::new();
-        for player in self.outbox.players() {
-            if let Some(p) = self.held.as_ref().and_then(|h| h.sim.player(player)) {
-                playing.insert(p.character.id);
-            }
-            self.drop_player(myself, player, code, why, true);
+    /// An arrival nobody will claim: carried state that was this zone's (a committed
+    /// handoff, a migration) is saved, unless its character plays here (joined since, in a
+    /// session that wins and saves its own, newer state).
+    pub(super) fn save_unclaimed(&mut self, myself: &ActorRef<ZoneMsg>, pending: PendingArrival) {
+        let playing = self
+            .held
+            .as_ref()
+            .is_some_and(|h| h.sim.player_of(pending.arrival.character.id).is_some());
+        if let Some(character) = pending.unclaimed().filter(|_| !playing) {
+            self.saves.queue(myself, character);
         }
+    }
+
+    /// Gives the area up: every player saved and told to rejoin (carried state still
+    /// pending first, so the players are still there to be told apart), timers stopped.
+    pub(super) fn leave_area(&mut self, myself: &ActorRef<ZoneMsg>, code: ErrorCode, why: &str) {
         for pending in self.arrivals.drain() {
-            if let Some(character) = pending.unclaimed().filter(|c| !playing.contains(&c.id)) {
-                self.saves.queue(myself, character);
-            }
+            self.save_unclaimed(myself, pending);
+        }
+        for player in self.outbox.players() {
+            self.drop_player(myself, player, code, why, true);
         }
         for character in self.quests.drain_leaving() {
             self.saves.queue(myself, character);

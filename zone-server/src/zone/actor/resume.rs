@@ -18,7 +18,7 @@ use super::arrivals::{Origin, PendingArrival};
 /// Where a state of the connecting character was found; at equal versions a later kind
 /// holds more of what happened to the character.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub(super) enum Found {
+enum Found {
     /// Loaded from character-api for a join (or carried by a handoff its sender has not
     /// committed): the saved state, as far as this zone may count on.
     Loaded,
@@ -32,14 +32,14 @@ pub(super) enum Found {
 
 /// One state of the connecting character.
 #[derive(Debug)]
-pub(super) struct Candidate {
-    pub(super) character: Character,
+struct Candidate {
+    character: Character,
     /// Quest standings that came with it (a join's are loaded with the ticket's arrival).
-    pub(super) quests: Option<Vec<QuestProgress>>,
+    quests: Option<Vec<QuestProgress>>,
     /// The version character-api holds once the writes of this state in flight have
     /// landed: a state being written is one version on from the version it names.
-    pub(super) settles_at: u64,
-    pub(super) found: Found,
+    settles_at: u64,
+    found: Found,
 }
 
 impl Found {
@@ -67,7 +67,7 @@ impl Candidate {
 
 /// The freshest of `candidates`: the highest settled version, then the kind that holds
 /// more; on a full tie the first (the ticket spent) stays.
-pub(super) fn freshest(candidates: impl IntoIterator<Item = Candidate>) -> Option<Candidate> {
+fn freshest(candidates: impl IntoIterator<Item = Candidate>) -> Option<Candidate> {
     candidates.into_iter().reduce(|best, c| {
         if (c.settles_at, c.found) > (best.settles_at, best.found) {
             c

@@ -5,6 +5,7 @@
 //! (`latest`), not the older state character-api still holds.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use protocol::CharacterId;
 use protocol::http::character::Character;
@@ -16,8 +17,9 @@ use crate::zone::ZoneMsg;
 /// One character's save in flight.
 #[derive(Debug)]
 struct Saving {
-    /// The state being written (its `version` is the one the write names).
-    writing: Box<Character>,
+    /// The state being written (its `version` is the one the write names), shared with
+    /// the task writing it.
+    writing: Arc<Character>,
     /// The newest state waiting behind it.
     next: Option<Box<Character>>,
 }
@@ -69,12 +71,10 @@ impl SaveQueue {
     /// that write ends, as any session here does).
     pub(super) fn latest(&self, character: CharacterId) -> Option<Character> {
         let saving = self.in_flight.get(&character)?;
-        let mut latest = saving
-            .next
-            .as_ref()
-            .unwrap_or(&saving.writing)
-            .as_ref()
-            .clone();
+        let mut latest = match &saving.next {
+            Some(next) => next.as_ref().clone(),
+            None => saving.writing.as_ref().clone(),
+        };
         latest.version = saving.writing.version;
         Some(latest)
     }
@@ -124,18 +124,19 @@ impl SaveQueue {
     fn start(&mut self, myself: &ActorRef<ZoneMsg>, character: Box<Character>) {
         let apis = self.apis.clone();
         let myself = myself.clone();
-        let writing = character.clone();
+        let writing = Arc::<Character>::from(character);
+        let written = Arc::clone(&writing);
         tokio::spawn(async move {
-            let result = apis.save_with_retry(&writing).await;
+            let result = apis.save_with_retry(&written).await;
             let _ = myself.cast(ZoneMsg::SaveDone {
-                character: writing.id,
+                character: written.id,
                 result,
             });
         });
         self.in_flight.insert(
-            character.id,
+            writing.id,
             Saving {
-                writing: character,
+                writing,
                 next: None,
             },
         );

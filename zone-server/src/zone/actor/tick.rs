@@ -121,10 +121,10 @@ impl ZoneActorState {
                 self.quests.saved(character, wrote, version);
             }
             Err(e) if e.status() == Some(412) => {
-                let player = self.held.as_ref().and_then(|h| {
-                    let player = h.sim.player_of(character)?;
-                    (h.sim.player(player)?.character.version == wrote).then_some(player)
-                });
+                let player = self
+                    .held
+                    .as_ref()
+                    .and_then(|h| h.sim.player_at_version(character, wrote));
                 if let Some(player) = player {
                     self.drop_player(
                         myself,
